@@ -1,0 +1,305 @@
+"""Run configuration: frozen dataclasses, one validation path, JSON round-trip, dotted overrides.
+
+Each section is a frozen dataclass whose fields are declared with :func:`param`, which records
+help text and bounds. That metadata is the single source of truth for validation here, for the CLI's
+``--set section.field=value`` and for the dashboard's generated forms.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from sslcore.registry import UnknownNameError
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message names the field, the value and what is allowed."""
+
+
+# --------------------------------------------------------------------------------------------------
+# field metadata
+# --------------------------------------------------------------------------------------------------
+
+def param(default: Any, help: str, *, min: float | None = None, max: float | None = None,
+          choices: tuple[Any, ...] | None = None, advanced: bool = False) -> Any:
+    """Declare a config field with help text and inclusive bounds (or a fixed set of choices).
+
+    ``advanced`` fields are folded away in the dashboard form but behave like any other field.
+    """
+    meta = {"help": help, "min": min, "max": max, "choices": choices, "advanced": advanced}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a form or parser needs to know about one field."""
+
+    name: str
+    type: type
+    default: Any
+    help: str
+    min: float | None
+    max: float | None
+    choices: tuple[Any, ...] | None
+    advanced: bool
+
+
+def field_specs(cls: type) -> list[FieldSpec]:
+    """The fields of a config dataclass with resolved types and their metadata."""
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        choices = f.metadata.get("choices")
+        if typing.get_origin(hint) is Literal:
+            choices = typing.get_args(hint)
+            hint = type(choices[0])
+        specs.append(FieldSpec(f.name, hint, f.default, f.metadata.get("help", ""), f.metadata.get("min"),
+                               f.metadata.get("max"), choices, f.metadata.get("advanced", False)))
+    return specs
+
+
+def _describe_allowed(spec: FieldSpec) -> str:
+    if spec.choices is not None:
+        return "one of " + ", ".join(str(c) for c in spec.choices)
+    kind = {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(spec.type, spec.type.__name__)
+    if spec.min is not None and spec.max is not None:
+        return f"{kind} between {spec.min:g} and {spec.max:g}"
+    if spec.min is not None:
+        return f"{kind} >= {spec.min:g}"
+    if spec.max is not None:
+        return f"{kind} <= {spec.max:g}"
+    return kind
+
+
+def _fail(section: str, spec: FieldSpec, value: Any) -> ConfigError:
+    return ConfigError(f"{section}.{spec.name} = {value!r} is not allowed: expected {_describe_allowed(spec)}")
+
+
+def coerce_value(section: str, spec: FieldSpec, value: Any) -> Any:
+    """Turn ``value`` (a JSON value or a command-line string) into the field's type and check it."""
+    converted = _convert(section, spec, value)
+    if spec.choices is not None and converted not in spec.choices:
+        raise _fail(section, spec, value)
+    if spec.type in (int, float):
+        if not math.isfinite(converted):
+            raise _fail(section, spec, value)
+        if (spec.min is not None and converted < spec.min) or (spec.max is not None and converted > spec.max):
+            raise _fail(section, spec, value)
+    return converted
+
+
+def _convert(section: str, spec: FieldSpec, value: Any) -> Any:
+    try:
+        if spec.type is bool:
+            return _to_bool(value)
+        if spec.type is int:
+            return _to_int(value)
+        if spec.type is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if spec.type is str:
+            if not isinstance(value, str):
+                raise ValueError
+            return value
+    except (TypeError, ValueError):
+        raise _fail(section, spec, value) from None
+    raise _fail(section, spec, value)
+
+
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
+        return value.lower() in ("true", "1", "yes", "on")
+    raise ValueError
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        return int(value.strip())
+    raise ValueError
+
+
+def build_section(cls: type, section: str, values: dict[str, Any]) -> Any:
+    """Instantiate config dataclass ``cls`` from a mapping, validating every value.
+
+    Unknown keys are refused with the list of fields that exist.
+    """
+    specs = {s.name: s for s in field_specs(cls)}
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise ConfigError(f"{section}.{unknown[0]} is not a field; {section} has: {', '.join(specs)}")
+    kwargs = {name: coerce_value(section, specs[name], v) for name, v in values.items()}
+    for spec in specs.values():  # defaults are validated too, so a bad default cannot slip through
+        if spec.name not in kwargs:
+            coerce_value(section, spec, spec.default)
+    return cls(**kwargs)
+
+
+def section_dict(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+
+# --------------------------------------------------------------------------------------------------
+# the sections of a run
+# --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = param("mnist5k", "Dataset name (see `python -m sslcore datasets`).")
+    root: str = param("data", "Folder holding downloadable datasets (MNIST, CIFAR-10, ...).", advanced=True)
+    download: bool = param(False, "Download the dataset into `root` if its files are missing.", advanced=True)
+    test_fraction: float = param(0.2, "Share of images held out as the test split (datasets without an official split).",
+                                 min=0.05, max=0.5, advanced=True)
+    train_limit: int = param(0, "Use at most this many training images (stratified); 0 = all.", min=0, advanced=True)
+    split_seed: int = param(0, "Seed of the train/test split.", min=0, advanced=True)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    name: str = param("convnet", "Encoder architecture (see `python -m sslcore encoders`).")
+    width: int = param(32, "Base width: channels of the first conv layer, or units / 8 of the MLP.", min=4, max=256)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = param(10, "Passes over the training images.", min=1, max=10000)
+    batch_size: int = param(256, "Images per optimisation step.", min=2, max=8192)
+    optimizer: str = param("adamw", "Optimiser.", choices=("adamw", "sgd"))
+    lr: float = param(2e-3, "Peak learning rate (after warm-up).", min=1e-7, max=10.0)
+    weight_decay: float = param(1e-4, "Decoupled weight decay.", min=0.0, max=1.0)
+    warmup_epochs: float = param(1.0, "Linear warm-up length in epochs, then cosine decay.", min=0.0, max=1000.0)
+    min_lr_ratio: float = param(0.01, "Final learning rate as a fraction of the peak.", min=0.0, max=1.0, advanced=True)
+    seed: int = param(0, "Seed for initialisation, batch order and augmentations.", min=0)
+    device: str = param("auto", "Where to train: auto picks cuda > mps > cpu.", choices=("auto", "cpu", "cuda", "mps"))
+    precision: str = param("auto", "bf16 autocast where the hardware supports it (auto), or always fp32.",
+                           choices=("auto", "bf16", "fp32"), advanced=True)
+    threads: int = param(0, "CPU threads for this run; 0 = all cores.", min=0, max=256, advanced=True)
+    knn_k: int = param(20, "Neighbours of the online k-NN monitor (0 turns it off).", min=0, max=200, advanced=True)
+    snapshot_images: int = param(8, "Test images shown in the per-epoch snapshots.", min=0, max=64, advanced=True)
+    log_every: int = param(1, "Write the step loss every N steps.", min=1, max=10000, advanced=True)
+
+
+class TaskConfig:
+    """Base of every pretext task's config dataclass; ``name`` is set when the task registers."""
+
+    name: ClassVar[str] = ""
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "encoder": EncoderConfig, "train": TrainConfig}
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run. ``task`` is an instance of the chosen task's own config class."""
+
+    data: DataConfig
+    encoder: EncoderConfig
+    task: TaskConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"data": section_dict(self.data), "encoder": section_dict(self.encoder),
+                "task": {"name": self.task.name, **section_dict(self.task)}, "train": section_dict(self.train)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def replace(self, overrides: dict[str, Any]) -> "RunConfig":
+        """A copy with dotted overrides applied (``{"task.temperature": "0.2"}``), validated."""
+        return config_from_dict(self.to_dict(), overrides)
+
+
+def task_config_class(name: str) -> type:
+    """The config dataclass of pretext task ``name``."""
+    from sslcore.tasks import TASKS  # late import: task files import this module for `param`
+
+    try:
+        return TASKS.get(name).Config
+    except UnknownNameError:
+        raise ConfigError(f"task.name = {name!r} is not allowed: expected one of {', '.join(TASKS.names())}") from None
+
+
+def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Build and validate a RunConfig from nested dicts (JSON) plus dotted overrides.
+
+    Setting ``task.name`` switches the task; the other task fields then start from that task's defaults
+    unless they are also given.
+    """
+    unknown = sorted(set(data) - {"data", "encoder", "task", "train"})
+    if unknown:
+        raise ConfigError(f"{unknown[0]} is not a config section; sections are: data, encoder, task, train")
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in data.items() if isinstance(v, dict)}
+    overrides = overrides or {}
+    new_task = overrides.get("task.name")
+    if new_task is not None and new_task != merged.get("task", {}).get("name"):
+        merged["task"] = {}  # another task's fields would not fit the new one
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if not name:
+            raise ConfigError(f"{key!r} must look like section.field, e.g. task.temperature")
+        if section not in ("data", "encoder", "task", "train"):
+            raise ConfigError(f"{section} is not a config section; sections are: data, encoder, task, train")
+        merged.setdefault(section, {})[name] = value
+    task_values = dict(merged.get("task", {}))
+    task_name = task_values.pop("name", "simclr")
+    sections = {name: build_section(cls, name, merged.get(name, {})) for name, cls in SECTIONS.items()}
+    task = build_section(task_config_class(str(task_name)), "task", task_values)
+    _check_names(sections["data"], sections["encoder"])
+    return RunConfig(data=sections["data"], encoder=sections["encoder"], task=task, train=sections["train"])
+
+
+def _check_names(data: DataConfig, encoder: EncoderConfig) -> None:
+    from sslcore.data import DATASETS
+    from sslcore.models import ENCODERS
+
+    for kind, registry, value in (("data.dataset", DATASETS, data.dataset), ("encoder.name", ENCODERS, encoder.name)):
+        if value not in registry:
+            raise ConfigError(f"{kind} = {value!r} is not allowed: expected one of {', '.join(registry.names())}")
+
+
+def default_config(**overrides: Any) -> RunConfig:
+    """The default recipe (mnist5k + simclr + convnet), with dotted overrides: ``default_config(**{"train.epochs": 2})``."""
+    return config_from_dict({}, overrides)
+
+
+def load_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a JSON config file (full or partial) into nested dicts, with a clear error if it is not JSON."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a JSON object with sections data, encoder, task, train")
+    return data
+
+
+def parse_assignments(items: list[str]) -> dict[str, str]:
+    """``["task.temperature=0.2"]`` -> ``{"task.temperature": "0.2"}``; values stay strings until validated."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} must look like section.field=value, e.g. task.temperature=0.2")
+        out[key.strip()] = value.strip()
+    return out
+
+
+__all__ = ["ConfigError", "param", "FieldSpec", "field_specs", "DataConfig", "EncoderConfig", "TrainConfig",
+           "TaskConfig", "RunConfig", "config_from_dict", "default_config", "load_config_file",
+           "parse_assignments", "task_config_class", "coerce_value", "build_section"]

@@ -1,0 +1,138 @@
+"""The dataset registry and the one function the rest of sslcore uses to get data: :func:`load_dataset`.
+
+A dataset is registered once, by name, with a loader that turns files (or a package's embedded
+arrays) into in-memory tensors. ``load_dataset`` adds what every caller needs on top: an in-process
+cache, a seeded stratified train/test split for datasets without an official one, and an optional
+stratified cap on the number of training images for fast demos.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Union
+
+from sslcore.data.base import DatasetSplit, ImageDataset
+from sslcore.data.split import stratified_sample, stratified_split
+from sslcore.registry import Registry
+
+__all__ = ["DatasetSpec", "DATASETS", "register_dataset", "load_dataset", "dataset_info", "clear_dataset_cache"]
+
+Loaded = Union[ImageDataset, DatasetSplit]
+Loader = Callable[[Path, bool], Loaded]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to get one dataset.
+
+    loader(data_root, download) returns either one ImageDataset (split later by ``load_dataset``)
+    or a DatasetSplit holding the dataset's official train/test sets.
+    embedded: True when the data ships inside an installed package (no files, no download).
+    official_split: True when the loader returns the dataset's own train/test split.
+    """
+
+    loader: Loader
+    embedded: bool
+    official_split: bool
+
+
+DATASETS: Registry[DatasetSpec] = Registry("dataset")
+
+
+def register_dataset(name: str, description: str, *, embedded: bool, official_split: bool) -> Callable[[Loader], Loader]:
+    """Decorator: register a loader function as dataset ``name``; returns the function unchanged."""
+
+    def decorator(loader: Loader) -> Loader:
+        DATASETS.register(name, description)(DatasetSpec(loader, embedded, official_split))
+        return loader
+
+    return decorator
+
+
+# Full datasets already loaded in this process, keyed by (name, resolved root). Not functools.lru_cache:
+# the ``download`` flag must not be part of the key (the data are the same either way), and a lock per
+# key stops two threads of the app (Streamlit runs sessions in threads) from loading the same files
+# twice, while a slow download of one dataset does not hold up loading another.
+_CACHE_SIZE = 8
+_Key = tuple[str, Union[Path, None]]
+_cache: OrderedDict[_Key, Loaded] = OrderedDict()
+_cache_lock = threading.Lock()  # guards _cache and _key_locks, held only briefly
+_key_locks: dict[_Key, threading.Lock] = {}
+
+
+def _load_full(name: str, root: Path, download: bool) -> Loaded:
+    """The dataset as its loader returns it, loaded at most once per (name, root) while cached."""
+    spec = DATASETS.get(name)  # raises UnknownNameError naming the allowed values
+    root = root.expanduser().resolve()
+    # Embedded data do not live under the root, so one cached copy serves every root.
+    key: _Key = (name, None if spec.embedded else root)
+    with _cache_lock:
+        key_lock = _key_locks.setdefault(key, threading.Lock())
+    with key_lock:
+        with _cache_lock:
+            if key in _cache:
+                _cache.move_to_end(key)
+                return _cache[key]
+        loaded = spec.loader(root, download)
+        with _cache_lock:
+            _cache[key] = loaded
+            if len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        return loaded
+
+
+def clear_dataset_cache() -> None:
+    """Forget every loaded dataset (e.g. after files under the data root were replaced)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def load_dataset(
+    name: str,
+    *,
+    root: str | Path = "data",
+    download: bool = False,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    train_limit: int = 0,
+) -> DatasetSplit:
+    """Load dataset ``name`` as in-memory train/test tensors.
+
+    Images are uint8 (N, C, H, W), labels int64 (N,). Datasets with an official split keep it;
+    the others are split with :func:`stratified_split` (``test_fraction``, ``seed``).
+    ``train_limit > 0`` keeps a seeded, stratified subset of that many training images (the test
+    split is untouched), so a demo on a large dataset stays fast. Files are looked up under ``root``
+    and fetched from the internet only when ``download`` is True.
+
+    The full dataset is cached in-process and shared between calls, so callers must treat the
+    returned tensors as read-only (copy before any in-place change).
+
+    Raises UnknownNameError for an unregistered name and DatasetUnavailableError when files are missing.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
+    if train_limit < 0:
+        raise ValueError(f"train_limit must be >= 0 (0 = no limit), got {train_limit}")
+    loaded = _load_full(name, Path(root), download)
+    if isinstance(loaded, DatasetSplit):
+        split = loaded
+    else:
+        train_idx, test_idx = stratified_split(loaded.labels, test_fraction, seed)
+        split = DatasetSplit(loaded.subset(train_idx), loaded.subset(test_idx))
+    if 0 < train_limit < len(split.train):
+        keep = stratified_sample(split.train.labels, train_limit, seed)
+        split = DatasetSplit(split.train.subset(keep), split.test)
+    return split
+
+
+def dataset_info(name: str) -> dict[str, object]:
+    """Cheap facts about dataset ``name`` without loading it: name, description, embedded, official_split."""
+    entry = DATASETS.entry(name)
+    return {
+        "name": entry.name,
+        "description": entry.description,
+        "embedded": entry.obj.embedded,
+        "official_split": entry.obj.official_split,
+    }

@@ -1,0 +1,54 @@
+"""Device and precision are chosen here, once; everything else receives a ``torch.device``."""
+from __future__ import annotations
+
+import contextlib
+import os
+
+import torch
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """cuda > mps > cpu for 'auto'; an explicit choice that is not available is an error, not a silent fallback."""
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if preference == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device = 'cuda' but no CUDA GPU is visible; use auto or cpu")
+    if preference == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("train.device = 'mps' but Apple's MPS backend is not available; use auto or cpu")
+    return torch.device(preference)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with native bf16 matrix units (AMX / AVX512-BF16); elsewhere bf16 on CPU is slower than fp32."""
+    capability = torch.backends.cpu.get_cpu_capability()
+    return "AMX" in capability.upper() or "BF16" in capability.upper()
+
+
+def use_bf16(device: torch.device, precision: str) -> bool:
+    """Whether to autocast to bf16: 'bf16' forces it, 'auto' uses it where it is fast (CUDA with bf16, AMX CPUs)."""
+    if precision == "fp32":
+        return False
+    if precision == "bf16":
+        return True
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and cpu_has_fast_bf16()
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    """bf16 autocast on ``device`` when ``enabled``, otherwise a no-op context."""
+    if not enabled:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def configure_threads(threads: int) -> int:
+    """Set torch's intra-op threads (0 = the cores this process may use); returns the number set."""
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    n = threads if threads > 0 else available
+    torch.set_num_threads(n)
+    return n

@@ -1,0 +1,172 @@
+"""Callbacks that write a run folder: metrics, heartbeat, snapshots, checkpoints, stop requests."""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from sslcore.data import ImageDataset
+from sslcore.engine.callbacks import Callback, epoch_record
+from sslcore.engine.checkpoint import save_checkpoint, save_weights
+from sslcore.engine.state import TrainState
+from sslcore.runs import Run
+
+if TYPE_CHECKING:
+    from sslcore.engine.trainer import Trainer
+
+
+class StopRequest(Callback):
+    """Ends training as 'cancelled' on SIGTERM/SIGINT or when the run's STOP file appears."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.signalled = False
+        self._last_check = 0.0
+
+    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        # Only set a flag: the loop stops at the end of the current step and checkpoints cleanly.
+        self.signalled = True
+
+    def on_step_end(self, state: TrainState) -> None:
+        if self.signalled:
+            state.stop_reason = "cancelled"
+            return
+        now = time.monotonic()
+        if now - self._last_check > 0.5:  # a stat() every half second, not every step
+            self._last_check = now
+            if self.run.stop_requested():
+                state.stop_reason = "cancelled"
+
+
+class MetricsWriter(Callback):
+    """Appends step losses (buffered, flushed about once a second) and one record per epoch to metrics.jsonl."""
+
+    def __init__(self, run: Run, log_every: int = 1, flush_seconds: float = 1.0) -> None:
+        self.run, self.log_every, self.flush_seconds = run, log_every, flush_seconds
+        self.buffer: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.step % self.log_every == 0:
+            self.buffer.append({"kind": "step", "step": state.step, "epoch": state.epoch, "loss": state.loss,
+                                "lr": state.lr, "time": time.time(), **state.step_metrics})
+        if time.monotonic() - self._last_flush > self.flush_seconds:
+            self.flush()
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self.buffer.append(epoch_record(state))
+        self.flush()
+
+    def on_fit_end(self, state: TrainState, outcome: str) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        if self.buffer:
+            self.run.append_metrics(*self.buffer)
+            self.buffer = []
+        self._last_flush = time.monotonic()
+
+
+class Heartbeat(Callback):
+    """Rewrites progress.json about once a second: liveness plus what a progress bar needs."""
+
+    def __init__(self, run: Run, every_seconds: float = 1.0) -> None:
+        self.run, self.every = run, every_seconds
+        self._last = 0.0
+
+    def beat(self, state: TrainState, phase: str) -> None:
+        self._last = time.monotonic()
+        self.run.write_progress({"time": time.time(), "phase": phase, "epoch": state.epoch, "epochs": state.epochs,
+                                 "step": state.step, "total_steps": state.total_steps, "loss": state.loss,
+                                 "lr": state.lr, "eta_s": state.eta_seconds(), "elapsed_s": state.elapsed,
+                                 "images_per_s": state.epoch_images_per_second()})
+
+    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+        self.beat(state, "starting")
+
+    def on_step_end(self, state: TrainState) -> None:
+        if time.monotonic() - self._last > self.every:
+            self.beat(state, "training")
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self.beat(state, "training")
+
+    def on_fit_end(self, state: TrainState, outcome: str) -> None:
+        self.beat(state, outcome)
+
+
+def pick_snapshot_indices(data: ImageDataset, count: int, seed: int) -> torch.Tensor:
+    """``count`` fixed test images, cycling through the classes so every class shows up early."""
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(data), generator=g)
+    per_class = [order[data.labels[order] == c] for c in range(data.num_classes)]
+    picked = [per_class[i % data.num_classes][i // data.num_classes] for i in range(count)
+              if i // data.num_classes < len(per_class[i % data.num_classes])]
+    return torch.stack(picked) if picked else torch.zeros(0, dtype=torch.int64)
+
+
+class Snapshotter(Callback):
+    """Saves what the task shows of a fixed set of test images, at epoch 0 and after every epoch.
+
+    File: ``snapshots/epoch_0003.npz`` with the task's arrays plus ``kind``, ``epoch``, ``labels``, ``indices``.
+    """
+
+    def __init__(self, run: Run, test: ImageDataset, count: int, seed: int) -> None:
+        self.run, self.seed = run, seed
+        self.indices = pick_snapshot_indices(test, count, seed)
+        self.images, self.labels = test.images[self.indices], test.labels[self.indices]
+
+    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+        self.task, self.device = trainer.task, trainer.device
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        if len(self.indices) == 0:
+            return
+        task = self.task
+        was_training = task.training
+        task.eval()
+        try:
+            generator = torch.Generator(device=self.device).manual_seed(self.seed)
+            with torch.no_grad():
+                arrays = task.snapshot(self.images.to(self.device).float().div(255.0), generator)
+        finally:
+            task.train(was_training)
+        path = self.run.snapshot_dir / f"epoch_{state.epoch:04d}.npz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        np.savez_compressed(tmp, kind=np.array(task.snapshot_kind), epoch=np.array(state.epoch),
+                            labels=self.labels.numpy(), indices=self.indices.numpy(), **arrays)
+        tmp.replace(path)
+
+
+class Checkpointer(Callback):
+    """Each epoch: the full checkpoint (``checkpoints/last.pt``) and the encoder's weights for that epoch
+    (``checkpoints/encoder_epoch_0003.safetensors``, for embedding maps by epoch). On a stop, a final
+    checkpoint at the exact step, so a resume loses nothing."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+
+    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+        self.trainer = trainer
+
+    def save(self, state: TrainState) -> None:
+        save_checkpoint(self.run.checkpoint_dir / "last.pt", self.trainer.checkpoint_payload())
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        self.save(state)
+        save_weights(self.run.checkpoint_dir / f"encoder_epoch_{state.epoch:04d}.safetensors",
+                     self.trainer.task.encoder.state_dict())
+
+    def on_fit_end(self, state: TrainState, outcome: str) -> None:
+        if outcome != "completed":
+            self.save(state)

@@ -1,0 +1,70 @@
+"""The typed state a training loop shares with its callbacks (instead of callbacks poking at the trainer)."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class TrainState:
+    """Where training stands. Saved in checkpoints, so a resumed run continues at the exact batch."""
+
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    epoch: int = 0                # epochs fully completed
+    step: int = 0                 # optimiser steps taken, over all sessions
+    batch_in_epoch: int = 0       # batches of the current epoch already done
+    loss: float = float("nan")    # last step's loss
+    lr: float = 0.0
+    step_metrics: dict[str, float] = field(default_factory=dict)
+    epoch_loss_sum: float = 0.0   # running sums for the epoch's mean loss
+    epoch_loss_count: int = 0
+    epoch_train_seconds: float = 0.0  # time spent in optimisation steps this epoch (for images/s)
+    epoch_metrics: dict[str, float] = field(default_factory=dict)  # filled by evaluators at epoch end
+    elapsed_before: float = 0.0   # training seconds of earlier sessions (resume keeps the clock)
+    session_start: float = field(default_factory=time.time)
+    session_start_step: int = 0
+    stop_reason: str | None = None  # set by a callback to end the run early ("cancelled")
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def epoch_images_per_second(self) -> float | None:
+        if self.epoch_train_seconds <= 0:
+            return None
+        return self.epoch_loss_count * self.batch_size / self.epoch_train_seconds
+
+    def epoch_mean_loss(self) -> float | None:
+        return self.epoch_loss_sum / self.epoch_loss_count if self.epoch_loss_count else None
+
+    def reset_epoch(self) -> None:
+        self.epoch_loss_sum, self.epoch_loss_count, self.epoch_train_seconds = 0.0, 0, 0.0
+        self.epoch_metrics = {}
+
+    @property
+    def elapsed(self) -> float:
+        return self.elapsed_before + (time.time() - self.session_start)
+
+    def eta_seconds(self) -> float | None:
+        """Remaining time at this session's average pace; None before the first step."""
+        done = self.step - self.session_start_step
+        if done <= 0:
+            return None
+        return (time.time() - self.session_start) / done * (self.total_steps - self.step)
+
+    def to_checkpoint(self) -> dict[str, Any]:
+        """Plain values only, so checkpoints load with ``torch.load(weights_only=True)``."""
+        saved = asdict(self)
+        saved["elapsed_before"] = self.elapsed
+        for transient in ("session_start", "session_start_step", "stop_reason", "step_metrics", "epoch_metrics"):
+            saved.pop(transient)
+        return saved
+
+    @classmethod
+    def from_checkpoint(cls, saved: dict[str, Any], epochs: int) -> "TrainState":
+        state = cls(**{**saved, "epochs": epochs})
+        state.session_start_step = state.step
+        return state

@@ -1,0 +1,168 @@
+"""The job manager: one subprocess per run, a bounded number training at once, all truth on disk.
+
+A job is ``python -m sslcore worker RUN_DIR``. The worker waits its turn as 'queued' (first come, first
+served) for one of ``slots`` file locks under ``<runs>/.slots/``, then trains. The lock belongs to the
+process, so the kernel frees it when the process ends for any reason: no slot is ever leaked, and no
+scheduler thread has to live in the app. A crash or OOM kills the worker, never the app.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from sslcore.config import RunConfig
+from sslcore.runs.store import ACTIVE_STATES, Run, RunStore, pid_alive
+
+POLL_SECONDS = 0.25
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class JobManager:
+    """Starts, queues, stops and reconciles training jobs for one runs folder.
+
+    The dashboard keeps one per server (``st.cache_resource``); it holds no state that matters, so a new
+    instance (after a code edit or a restart) picks up where the old one left off.
+    """
+
+    def __init__(self, runs_dir: str | Path = "runs", max_concurrent: int = 2) -> None:
+        if max_concurrent < 1:
+            raise ValueError(f"max_concurrent = {max_concurrent} is not allowed: expected at least 1")
+        self.store = RunStore(runs_dir)
+        self.max_concurrent = max_concurrent
+        self._children: list[subprocess.Popen] = []
+
+    def submit(self, config: RunConfig, name: str | None = None) -> Run:
+        """Create a run for ``config`` and start its worker; returns at once with the run 'queued'."""
+        run = self.store.create(config, name=name)
+        self._spawn(run, resume=False)
+        return run
+
+    def resume(self, run: Run) -> None:
+        """Continue a cancelled or failed run from its last checkpoint, in the same folder and metric log."""
+        if run.state in ACTIVE_STATES and run.is_alive():
+            raise RuntimeError(f"run {run.id} is still {run.state}")
+        if not (run.checkpoint_dir / "last.pt").exists():
+            raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
+        run.update_status(state="queued", pid=None, error=None, traceback=None, queued_at=time.time())
+        self._spawn(run, resume=True)
+
+    def cancel(self, run: Run) -> None:
+        """Ask a queued or running job to stop: it ends 'cancelled' (a running one after a final checkpoint)."""
+        run.request_stop()
+        pid = run.status().get("pid")
+        if run.state in ACTIVE_STATES and pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+
+    def reconcile(self) -> list[Run]:
+        """Mark runs whose process died while queued/running as failed (resumable)."""
+        self.reap()
+        return self.store.reconcile()
+
+    def active(self) -> list[Run]:
+        """Queued and running runs whose worker is alive, oldest first."""
+        self.reap()
+        runs = [r for r in self.store.list() if r.state in ACTIVE_STATES and r.is_alive()]
+        return sorted(runs, key=lambda r: r.status().get("queued_at", 0.0))
+
+    def reap(self) -> None:
+        """Collect finished children so they do not linger as zombies."""
+        self._children = [p for p in self._children if p.poll() is None]
+
+    def threads_per_job(self) -> int:
+        """Cores divided among the concurrent slots, so running jobs never oversubscribe the machine."""
+        return max(1, cpu_count() // self.max_concurrent)
+
+    def _spawn(self, run: Run, resume: bool) -> None:
+        run.stop_path.unlink(missing_ok=True)
+        if "queued_at" not in run.status() or not resume:
+            run.update_status(queued_at=time.time())
+        cmd = [sys.executable, "-m", "sslcore", "worker", str(run.path), "--slots", str(self.max_concurrent),
+               "--threads", str(self.threads_per_job())] + (["--resume"] if resume else [])
+        log = open(run.log_path, "a")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        # A new session: the job survives an app restart and is not hit by the terminal's Ctrl-C.
+        self._children.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                               start_new_session=True, env=env, cwd=os.getcwd()))
+        log.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# the worker side
+# --------------------------------------------------------------------------------------------------
+
+class _Signals:
+    """Remembers a SIGTERM received while waiting in the queue (training installs its own handler)."""
+
+    terminated = False
+
+    @classmethod
+    def install(cls) -> None:
+        signal.signal(signal.SIGTERM, cls._handle)
+
+    @classmethod
+    def _handle(cls, signum: int, frame: object) -> None:
+        cls.terminated = True
+
+
+def _my_turn(run: Run, store: RunStore) -> bool:
+    """First come, first served: only the oldest live queued run may take a free slot."""
+    waiting = [r for r in store.list() if r.state == "queued" and r.is_alive()]
+    if not waiting:
+        return True
+    oldest = min(waiting, key=lambda r: r.status().get("queued_at", 0.0))
+    return oldest.path == run.path
+
+
+def _try_slot(slot_dir: Path, slots: int) -> IO | None:
+    """An open, exclusively locked slot file, or None if all ``slots`` are taken."""
+    slot_dir.mkdir(parents=True, exist_ok=True)
+    for i in range(slots):
+        f = open(slot_dir / f"slot-{i}.lock", "w")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return f
+        except BlockingIOError:
+            f.close()
+    return None
+
+
+def wait_for_slot(run: Run, slots: int) -> IO | None:
+    """Block while queued; the held slot file, or None if the run was cancelled while waiting."""
+    store = RunStore(run.path.parent)
+    last_beat = 0.0
+    while True:
+        if _Signals.terminated or run.stop_requested():
+            return None
+        if _my_turn(run, store):
+            slot = _try_slot(run.path.parent / ".slots", slots)
+            if slot is not None:
+                return slot
+        if time.monotonic() - last_beat > 1.0:
+            last_beat = time.monotonic()
+            run.write_progress({"time": time.time(), "phase": "queued"})
+        time.sleep(POLL_SECONDS)
+
+
+def run_worker(run_dir: Path, *, resume: bool, slots: int, threads: int) -> int:
+    """Body of ``python -m sslcore worker``: queue, then train; the run's status tells the outcome."""
+    from sslcore.engine.job import execute_run
+
+    _Signals.install()
+    run = Run(run_dir)
+    run.update_status(state="queued", pid=os.getpid())
+    slot = wait_for_slot(run, slots)
+    if slot is None:
+        run.update_status(state="cancelled", ended=time.time(), error=None)
+        return 1
+    with slot:
+        outcome = execute_run(run, resume=resume, console=sys.stdout, threads=threads)
+    return 0 if outcome == "completed" else 1

@@ -1,0 +1,177 @@
+"""The embedded run store: one plain folder per run, no server.
+
+``runs/<run-id>/`` holds ``config.json``, ``status.json`` (replaced atomically), ``progress.json`` (the
+heartbeat: rewritten about once a second while a job lives), ``metrics.jsonl`` (append-only),
+``checkpoints/``, ``snapshots/``, ``eval.json`` and ``log.txt`` (the job's output).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sslcore.config import RunConfig, config_from_dict
+from sslcore.runs.files import append_jsonl, read_json, read_jsonl, write_json_atomic
+
+ACTIVE_STATES = ("queued", "running")
+FINAL_STATES = ("completed", "failed", "cancelled")
+
+
+class RunNotFoundError(LookupError):
+    """No run with that id (or path) exists in the store."""
+
+
+def pid_alive(pid: int | None) -> bool:
+    """Whether process ``pid`` exists (and is not a zombie we forgot to reap)."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child that has not been reaped still answers kill(0)
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+@dataclass(frozen=True)
+class Run:
+    """A handle on one run folder; every read goes to disk, so it is always current."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    # -- files --------------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def snapshot_dir(self) -> Path:
+        return self.path / "snapshots"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "log.txt"
+
+    @property
+    def stop_path(self) -> Path:
+        return self.path / "STOP"
+
+    # -- config and status ---------------------------------------------------------------------
+    def config(self) -> RunConfig:
+        return config_from_dict(read_json(self.path / "config.json"))
+
+    def status(self) -> dict[str, Any]:
+        return read_json(self.path / "status.json", default={"state": "unknown"})
+
+    @property
+    def state(self) -> str:
+        return self.status().get("state", "unknown")
+
+    def update_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into status.json (atomically replaced). Only the run's own job writes here."""
+        status = {**self.status(), **fields}
+        write_json_atomic(self.path / "status.json", status)
+        return status
+
+    def progress(self) -> dict[str, Any]:
+        """The latest heartbeat: epoch, step, total_steps, loss, eta_s, time; {} before the first."""
+        return read_json(self.path / "progress.json", default={})
+
+    def write_progress(self, progress: dict[str, Any]) -> None:
+        write_json_atomic(self.path / "progress.json", progress)
+
+    # -- metrics ---------------------------------------------------------------------------------
+    def append_metrics(self, *records: dict[str, Any]) -> None:
+        append_jsonl(self.metrics_path, records)
+
+    def metrics(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Metric records (``kind`` 'step' or 'epoch' to filter); a torn last line is ignored."""
+        records = read_jsonl(self.metrics_path)
+        return records if kind is None else [r for r in records if r.get("kind") == kind]
+
+    # -- control ---------------------------------------------------------------------------------
+    def request_stop(self) -> None:
+        """Ask the job to stop; it ends as 'cancelled' after a final checkpoint."""
+        self.stop_path.touch()
+
+    def stop_requested(self) -> bool:
+        return self.stop_path.exists()
+
+    def is_alive(self) -> bool:
+        return pid_alive(self.status().get("pid"))
+
+    def eval_results(self) -> dict[str, Any] | None:
+        return read_json(self.path / "eval.json")
+
+    def snapshot_files(self) -> list[Path]:
+        """Snapshot files in epoch order (``snapshots/epoch_0000.npz`` ...)."""
+        return sorted(self.snapshot_dir.glob("epoch_*.npz"))
+
+
+class RunStore:
+    """All runs under one root folder."""
+
+    def __init__(self, root: str | Path = "runs") -> None:
+        self.root = Path(root)
+
+    def create(self, config: RunConfig, name: str | None = None) -> Run:
+        """A new run folder in state 'queued' with the full resolved config."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_id = f"{stamp}-{config.task.name}-{config.data.dataset}-{secrets.token_hex(2)}"
+        run = Run(self.root / run_id)
+        run.path.mkdir()
+        write_json_atomic(run.path / "config.json", config.to_dict())
+        run.update_status(state="queued", created=time.time(), name=name or f"{config.task.name} on {config.data.dataset}",
+                          epochs=config.train.epochs)
+        return run
+
+    def get(self, run_id: str | Path) -> Run:
+        """The run with this id, or at this path; RunNotFoundError otherwise."""
+        candidate = Path(run_id)
+        path = candidate if (candidate / "config.json").exists() else self.root / str(run_id)
+        if not (path / "config.json").exists():
+            raise RunNotFoundError(f"no run {str(run_id)!r} in {self.root}/ (list them with `python -m sslcore list`)")
+        return Run(path)
+
+    def list(self) -> list[Run]:
+        """All runs, newest first."""
+        if not self.root.exists():
+            return []
+        runs = [Run(p) for p in self.root.iterdir() if (p / "config.json").exists()]
+        return sorted(runs, key=lambda r: r.status().get("created", 0.0), reverse=True)
+
+    def reconcile(self) -> list[Run]:
+        """Mark runs whose job process is gone but which still say queued/running as failed ("interrupted").
+
+        Called when the app starts; such runs keep their checkpoints and can be resumed.
+        """
+        interrupted = []
+        for run in self.list():
+            status = run.status()
+            just_created = status.get("pid") is None and time.time() - status.get("created", 0.0) < 60
+            if status.get("state") in ACTIVE_STATES and not just_created and not pid_alive(status.get("pid")):
+                run.update_status(state="failed", error="interrupted: the training process ended without saying why "
+                                  "(killed, or the machine restarted); resume to continue from the last checkpoint",
+                                  ended=time.time())
+                interrupted.append(run)
+        return interrupted
+
+    def delete(self, run: Run) -> None:
+        shutil.rmtree(run.path)

@@ -1,0 +1,24 @@
+"""Autoencoder: squeeze the image through the encoder's feature vector and rebuild it (MSE).
+
+The oldest pretext task (Hinton & Salakhutdinov 2006): features must keep whatever is needed to
+redraw the image, which favours what is large and common over what separates classes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sslcore.config import TaskConfig
+from sslcore.tasks._reconstruction import ReconstructionTask
+from sslcore.tasks.base import register_task
+
+
+@dataclass(frozen=True)
+class AutoencoderConfig(TaskConfig):
+    """The plain autoencoder has no knobs of its own: the bottleneck is the encoder's feature size."""
+
+
+@register_task("autoencoder", "Reconstruct the input through the encoder's feature bottleneck (MSE)")
+class Autoencoder(ReconstructionTask):
+    """Encoder -> bottleneck features -> decoder -> the same image back."""
+
+    Config = AutoencoderConfig

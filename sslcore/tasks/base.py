@@ -1,0 +1,105 @@
+"""What every pretext task is: encoder + heads + loss + view function, in one small class.
+
+A task file defines a config dataclass (fields declared with ``sslcore.config.param``) and a
+``PretextTask`` subclass decorated with :func:`register_task`. Nothing else needs editing: the
+registry, the CLI and the dashboard's forms all read from here.
+"""
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from sslcore.config import TaskConfig
+from sslcore.models import Encoder
+from sslcore.registry import Registry
+
+
+@dataclass
+class StepOutput:
+    """The result of one training step: a scalar loss plus optional extra scalars to log."""
+
+    loss: torch.Tensor
+    metrics: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+class PretextTask(nn.Module, metaclass=ABCMeta):
+    """Base class. Subclasses set ``Config``, ``snapshot_kind`` and implement the abstract methods.
+
+    Images passed in are float (B, C, H, W) in [0, 1] on the training device.
+    ``snapshot_kind`` tells viewers how to draw snapshots: "reconstruction", "rotation" or "views".
+    """
+
+    Config: ClassVar[type[TaskConfig]]
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    snapshot_kind: ClassVar[str] = ""
+
+    def __init__(self, encoder: Encoder, config: TaskConfig, image_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.config = config
+        self.image_shape = image_shape
+
+    @abstractmethod
+    def training_step(self, images: torch.Tensor, generator: torch.Generator) -> StepOutput:
+        """Build the pretext inputs from ``images`` (B, C, H, W), run the model, return the loss."""
+
+    @abstractmethod
+    def make_views(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """What the model is shown for ``images``, without running it (the dashboard's preview).
+
+        Returns named image batches, each (B, C, H, W) in [0, 1].
+        """
+
+    @abstractmethod
+    def snapshot(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, np.ndarray]:
+        """Arrays that show what the model does on ``images`` now (images as uint8 (N, C, H, W)).
+
+        Called in eval mode under ``torch.no_grad``.
+        """
+
+    @torch.no_grad()
+    def evaluate(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
+        """Pretext metrics on held-out images (e.g. test reconstruction error); empty by default."""
+        return {}
+
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        """Per-step hook after the optimiser update (momentum/EMA targets live here); no-op by default."""
+
+
+TASKS: Registry[type[PretextTask]] = Registry("task")
+
+
+def register_task(name: str, description: str) -> Callable[[type[PretextTask]], type[PretextTask]]:
+    """Class decorator: register a task under ``name`` and stamp its name on the task and its Config."""
+
+    def decorator(cls: type[PretextTask]) -> type[PretextTask]:
+        cls.name = name
+        cls.description = description
+        cls.Config.name = name
+        return TASKS.register(name, description)(cls)
+
+    return decorator
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """Images in [0, 1] (N, C, H, W) -> uint8 numpy (N, C, H, W), for compact snapshot files."""
+    return (x.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+def batched_eval(fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], images: torch.Tensor,
+                 batch_size: int = 512) -> dict[str, float]:
+    """Average per-sample metrics returned by ``fn`` (each (B,)) over ``images`` in chunks."""
+    sums: dict[str, float] = {}
+    for start in range(0, images.shape[0], batch_size):
+        for key, values in fn(images[start:start + batch_size]).items():
+            sums[key] = sums.get(key, 0.0) + float(values.float().sum())
+    return {k: v / images.shape[0] for k, v in sums.items()}
+
+
+

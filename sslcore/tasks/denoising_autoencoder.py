@@ -1,0 +1,33 @@
+"""Denoising autoencoder (Vincent et al. 2008): corrupt the input, reconstruct the clean image.
+
+Undoing noise cannot be done by copying pixels, so the features must capture the structure of the
+data (strokes, edges) rather than the pixels themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sslcore import augment
+from sslcore.config import TaskConfig, param
+from sslcore.tasks._reconstruction import ReconstructionTask
+from sslcore.tasks.base import register_task
+
+
+@dataclass(frozen=True)
+class DenoisingConfig(TaskConfig):
+    noise: str = param("gaussian", "Kind of corruption.", choices=("gaussian", "salt_and_pepper"))
+    strength: float = param(0.4, "Gaussian: noise std (image range is 0-1). Salt and pepper: fraction of pixels hit.",
+                            min=0.0, max=1.0)
+
+
+@register_task("denoising_autoencoder", "Corrupt the input (Gaussian or salt-and-pepper noise), reconstruct the clean image")
+class DenoisingAutoencoder(ReconstructionTask):
+    Config = DenoisingConfig
+    config: DenoisingConfig
+
+    def corrupt(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, None]:
+        if self.config.noise == "gaussian":
+            return augment.gaussian_noise(images, generator, std=self.config.strength), None
+        return augment.salt_and_pepper(images, generator, amount=self.config.strength), None

@@ -1,0 +1,43 @@
+"""Masked autoencoder / inpainting: hide random square patches, predict the missing pixels.
+
+Context encoders (Pathak et al. 2016) and MAE (He et al. 2022): the loss is taken on the hidden
+pixels only, so the model is rewarded for inferring content from context, not for copying.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sslcore import augment
+from sslcore.config import ConfigError, TaskConfig, param
+from sslcore.models import Encoder
+from sslcore.tasks._reconstruction import ReconstructionPass, ReconstructionTask
+from sslcore.tasks.base import register_task
+
+
+@dataclass(frozen=True)
+class MaskedConfig(TaskConfig):
+    mask_ratio: float = param(0.5, "Fraction of patches hidden from the encoder.", min=0.05, max=0.95)
+    patch_size: int = param(4, "Side of a square patch in pixels (at most the image side).", min=1, max=64)
+
+
+@register_task("masked_autoencoder", "Hide random patches (mask ratio, patch size), predict the missing pixels; loss on the hidden part")
+class MaskedAutoencoder(ReconstructionTask):
+    Config = MaskedConfig
+    config: MaskedConfig
+
+    def __init__(self, encoder: Encoder, config: MaskedConfig, image_shape: tuple[int, int, int]) -> None:
+        if config.patch_size > min(image_shape[1:]):
+            raise ConfigError(f"task.patch_size = {config.patch_size} is not allowed: expected at most the image side "
+                              f"({min(image_shape[1:])} for {image_shape[1]}x{image_shape[2]} images)")
+        super().__init__(encoder, config, image_shape)
+
+    def corrupt(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c, h, w = images.shape
+        hidden = augment.random_patch_mask(b, c, h, w, self.config.patch_size, self.config.mask_ratio, generator, images.device)
+        return images.masked_fill(hidden, 0.0), hidden
+
+    def display_reconstruction(self, p: ReconstructionPass) -> torch.Tensor:
+        # Show what an inpainting model outputs: visible pixels as given, hidden ones predicted.
+        return torch.where(p.weight, p.reconstruction, p.inputs.float())
