@@ -7,17 +7,19 @@ scheduler thread has to live in the app. A crash or OOM kills the worker, never 
 """
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO
 
 from sslcore.config import RunConfig
-from sslcore.runs.store import ACTIVE_STATES, Run, RunStore, pid_alive
+from sslcore.runs.store import ACTIVE_STATES, Run, RunStore
 
 POLL_SECONDS = 0.25
 
@@ -30,7 +32,8 @@ class JobManager:
     """Starts, queues, stops and reconciles training jobs for one runs folder.
 
     The dashboard keeps one per server (``st.cache_resource``); it holds no state that matters, so a new
-    instance (after a code edit or a restart) picks up where the old one left off.
+    instance (after a code edit or a restart) picks up where the old one left off. Methods may be called
+    from several threads at once (Streamlit runs each browser session in its own thread).
     """
 
     def __init__(self, runs_dir: str | Path = "runs", max_concurrent: int = 2) -> None:
@@ -38,7 +41,9 @@ class JobManager:
             raise ValueError(f"max_concurrent = {max_concurrent} is not allowed: expected at least 1")
         self.store = RunStore(runs_dir)
         self.max_concurrent = max_concurrent
-        self._children: list[subprocess.Popen] = []
+        self._children: dict[Path, tuple[subprocess.Popen, Run]] = {}  # the latest worker of each run
+        self._retired: list[subprocess.Popen] = []  # earlier workers of resumed runs, kept only to be reaped
+        self._lock = threading.Lock()
 
     def submit(self, config: RunConfig, name: str | None = None) -> Run:
         """Create a run for ``config`` and start its worker; returns at once with the run 'queued'."""
@@ -57,15 +62,29 @@ class JobManager:
 
     def cancel(self, run: Run) -> None:
         """Ask a queued or running job to stop: it ends 'cancelled' (a running one after a final checkpoint)."""
-        run.request_stop()
-        pid = run.status().get("pid")
-        if run.state in ACTIVE_STATES and pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
+        run.request_stop()  # also reaches a worker that has not written its pid yet
+        if run.state in ACTIVE_STATES and run.is_alive():
+            with contextlib.suppress(ProcessLookupError):  # it may end between the check and the signal
+                os.kill(run.status()["pid"], signal.SIGTERM)
+
+    def wait(self, run: Run, timeout: float | None = None) -> str:
+        """Block until ``run`` reaches a final state (or its process is gone); returns the state.
+
+        Raises TimeoutError after ``timeout`` seconds. For notebooks, scripts and tests; the dashboard polls.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while run.state in ACTIVE_STATES:
+            self.reconcile()  # a worker that died without a word ends the wait as 'failed'
+            if run.state not in ACTIVE_STATES:
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"run {run.id} is still {run.state} after {timeout:g} s")
+            time.sleep(POLL_SECONDS)
+        return run.state
 
     def reconcile(self) -> list[Run]:
-        """Mark runs whose process died while queued/running as failed (resumable)."""
-        self.reap()
-        return self.store.reconcile()
+        """Mark runs whose process died while queued/running as failed (resumable); returns them."""
+        return self.reap() + self.store.reconcile()
 
     def active(self) -> list[Run]:
         """Queued and running runs whose worker is alive, oldest first."""
@@ -73,9 +92,24 @@ class JobManager:
         runs = [r for r in self.store.list() if r.state in ACTIVE_STATES and r.is_alive()]
         return sorted(runs, key=lambda r: r.status().get("queued_at", 0.0))
 
-    def reap(self) -> None:
-        """Collect finished children so they do not linger as zombies."""
-        self._children = [p for p in self._children if p.poll() is None]
+    def reap(self) -> list[Run]:
+        """Collect finished children (no zombies); a child that died without ending its run fails that run.
+
+        Only a child of this manager has an exit status to read, so its run gets a precise reason (killed
+        by the out-of-memory killer, crashed, ...) instead of reconcile's generic "interrupted".
+        """
+        with self._lock:
+            self._retired = [p for p in self._retired if p.poll() is None]
+            finished = [(p, run) for p, run in self._children.values() if p.poll() is not None]
+            for _, run in finished:
+                del self._children[run.path]
+        failed = []
+        for process, run in finished:
+            status = run.status()
+            if status.get("state") in ACTIVE_STATES and status.get("pid") in (None, process.pid):
+                run.update_status(state="failed", error=exit_reason(process.returncode), ended=time.time())
+                failed.append(run)
+        return failed
 
     def threads_per_job(self) -> int:
         """Cores divided among the concurrent slots, so running jobs never oversubscribe the machine."""
@@ -87,12 +121,31 @@ class JobManager:
             run.update_status(queued_at=time.time())
         cmd = [sys.executable, "-m", "sslcore", "worker", str(run.path), "--slots", str(self.max_concurrent),
                "--threads", str(self.threads_per_job())] + (["--resume"] if resume else [])
-        log = open(run.log_path, "a")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        # A new session: the job survives an app restart and is not hit by the terminal's Ctrl-C.
-        self._children.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                               start_new_session=True, env=env, cwd=os.getcwd()))
-        log.close()
+        with open(run.log_path, "a") as log:
+            # A new session: the job survives an app restart and is not hit by the terminal's Ctrl-C.
+            process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                       start_new_session=True, env=env, cwd=os.getcwd())
+        with self._lock:
+            previous = self._children.get(run.path)
+            if previous is not None:
+                self._retired.append(previous[0])
+            self._children[run.path] = (process, run)
+
+
+def exit_reason(returncode: int) -> str:
+    """A plain-words reason for a worker that exited without recording how its run ended."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        if -returncode == signal.SIGKILL:
+            return (f"the training process was killed ({name}), most likely by the system because it ran out of "
+                    "memory; try a smaller batch size or encoder, or resume from the last checkpoint")
+        return f"the training process crashed ({name}); see the job log, or resume from the last checkpoint"
+    return (f"the training process exited with code {returncode} before recording a result; "
+            "see the job log, or resume from the last checkpoint")
 
 
 # --------------------------------------------------------------------------------------------------

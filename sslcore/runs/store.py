@@ -19,14 +19,39 @@ from sslcore.runs.files import append_jsonl, read_json, read_jsonl, write_json_a
 
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("completed", "failed", "cancelled")
+#: How long a queued run may go without a worker pid before reconcile calls it interrupted (worker start-up).
+STARTUP_GRACE_SECONDS = 60.0
+INTERRUPTED_REASON = ("interrupted: the training process ended without saying why (killed, or the machine "
+                      "restarted); resume to continue from the last checkpoint")
 
 
 class RunNotFoundError(LookupError):
     """No run with that id (or path) exists in the store."""
 
 
-def pid_alive(pid: int | None) -> bool:
-    """Whether process ``pid`` exists (and is not a zombie we forgot to reap)."""
+def process_identity(pid: int | None) -> str | None:
+    """Boot id + start time of process ``pid`` (Linux only; None elsewhere or if it does not exist).
+
+    A pid alone is not a process: after a restart (or enough process churn) the number belongs to
+    someone else, and a run would look alive forever. Status files record this identity next to the pid.
+    """
+    if not pid:
+        return None
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(") ", 1)[-1].split()  # after "pid (comm) ", so fields[0] is field 3 of proc(5)
+    return f"{boot_id}:{fields[19]}" if len(fields) > 19 else None  # field 22: start time in clock ticks
+
+
+def pid_alive(pid: int | None, identity: str | None = None) -> bool:
+    """Whether process ``pid`` exists (and is not a zombie we forgot to reap).
+
+    With ``identity`` (from :func:`process_identity`), a live process with that pid but another start
+    time or boot (a reused pid) does not count.
+    """
     if not pid:
         return False
     try:
@@ -34,11 +59,16 @@ def pid_alive(pid: int | None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     try:  # a finished child that has not been reaped still answers kill(0)
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+        if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] == "Z":
+            return False
     except (FileNotFoundError, IndexError):
-        return True
+        pass
+    if identity is not None:
+        current = process_identity(pid)
+        return current is None or current == identity
+    return True
 
 
 @dataclass(frozen=True)
@@ -84,7 +114,12 @@ class Run:
         return self.status().get("state", "unknown")
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into status.json (atomically replaced). Only the run's own job writes here."""
+        """Merge ``fields`` into status.json (atomically replaced). Only the run's own job writes here.
+
+        Setting ``pid`` also records that process's identity, so a reused pid is never taken for the job.
+        """
+        if "pid" in fields:
+            fields["pid_identity"] = process_identity(fields["pid"])
         status = {**self.status(), **fields}
         write_json_atomic(self.path / "status.json", status)
         return status
@@ -114,7 +149,8 @@ class Run:
         return self.stop_path.exists()
 
     def is_alive(self) -> bool:
-        return pid_alive(self.status().get("pid"))
+        status = self.status()
+        return pid_alive(status.get("pid"), status.get("pid_identity"))
 
     def eval_results(self) -> dict[str, Any] | None:
         return read_json(self.path / "eval.json")
@@ -160,16 +196,19 @@ class RunStore:
     def reconcile(self) -> list[Run]:
         """Mark runs whose job process is gone but which still say queued/running as failed ("interrupted").
 
-        Called when the app starts; such runs keep their checkpoints and can be resumed.
+        Called when the app starts; such runs keep their checkpoints and can be resumed. A run queued in
+        the last minute whose worker has not written its pid yet is left alone.
         """
         interrupted = []
         for run in self.list():
             status = run.status()
-            just_created = status.get("pid") is None and time.time() - status.get("created", 0.0) < 60
-            if status.get("state") in ACTIVE_STATES and not just_created and not pid_alive(status.get("pid")):
-                run.update_status(state="failed", error="interrupted: the training process ended without saying why "
-                                  "(killed, or the machine restarted); resume to continue from the last checkpoint",
-                                  ended=time.time())
+            if status.get("state") not in ACTIVE_STATES:
+                continue
+            # queued_at: a resumed run is queued again long after it was created
+            waiting_since = max(status.get("created", 0.0), status.get("queued_at") or 0.0)
+            just_queued = status.get("pid") is None and time.time() - waiting_since < STARTUP_GRACE_SECONDS
+            if not just_queued and not pid_alive(status.get("pid"), status.get("pid_identity")):
+                run.update_status(state="failed", error=INTERRUPTED_REASON, ended=time.time())
                 interrupted.append(run)
         return interrupted
 

@@ -1,0 +1,200 @@
+"""The supervised baseline: the SSL run's encoder architecture, trained from scratch on the labelled subset only.
+
+Unlike the probes in :mod:`sslcore.evaluation.probes`, which take numpy features, this estimator takes
+**images**: ``fit(images, labels)`` with uint8 images (N, C, H, W) (torch tensor or numpy array) and
+integer labels (N,). It answers the question a label-efficiency plot asks: do the self-supervised
+features beat what the same network learns from the same few labels on its own?
+
+Fairness rules kept here: the same architecture and width as the SSL encoder, the same batched view
+augmentations (``default_view_augment``) unless ``augment=False``, and model selection (early stopping)
+on a stratified held-out part of the labelled subset, never on the test split. When some class has a
+single label there is nothing to hold out, so training runs a fixed ``steps_without_holdout`` steps.
+Training is sized for CPUs: in-memory tensors, a step budget, AdamW with warm-up + cosine decay.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+from torch import nn
+
+from sslcore.augment import default_view_augment
+from sslcore.data.split import stratified_split
+from sslcore.engine.device import autocast, pick_device, use_bf16
+from sslcore.engine.schedule import warmup_cosine
+from sslcore.evaluation.features import encode
+from sslcore.models import build_encoder, channel_stats, linear_classifier
+
+
+def _as_images(images: Any) -> torch.Tensor:
+    """uint8 images (N, C, H, W) as a CPU torch tensor (numpy arrays are wrapped, not copied)."""
+    x = torch.as_tensor(images)
+    if x.dtype != torch.uint8 or x.ndim != 4:
+        raise ValueError(f"images must be uint8 (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
+    return x.cpu()
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """No weight decay on biases and norm parameters (as the SSL trainer does)."""
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class SupervisedBaseline(ClassifierMixin, BaseEstimator):
+    """Encoder ``encoder_name`` (width ``width``) + linear head, trained with cross-entropy from scratch.
+
+    Parameters: ``image_shape`` (C, H, W) or None to take it from the data; ``augment`` applies
+    ``default_view_augment`` to every batch; ``max_steps`` caps the optimisation steps, ``max_epochs``
+    caps passes over the training part (small subsets need far fewer steps); ``holdout_fraction`` of the
+    subset (stratified, >= 1 per class) is held out for early stopping, evaluated every ``eval_every``
+    steps with ``patience`` evaluations without improvement; ``device`` "auto" picks cuda > mps > cpu.
+
+    Learned attributes: ``classes_``, ``image_shape_``, ``model_`` (encoder + head, on ``device_``),
+    ``train_indices_`` / ``holdout_indices_`` (positions in the fitted data), ``early_stopping_``,
+    ``n_steps_`` (steps run), ``best_step_`` (the step whose weights are kept), ``holdout_accuracy_``
+    (None without a held-out part), ``history_`` (held-out accuracy/loss per evaluation), ``fit_seconds_``.
+    """
+
+    def __init__(self, encoder_name: str = "convnet", width: int = 32,
+                 image_shape: tuple[int, int, int] | None = None, *, augment: bool = True,
+                 max_steps: int = 300, max_epochs: int = 60, batch_size: int = 128, lr: float = 2e-3,
+                 weight_decay: float = 5e-4, holdout_fraction: float = 0.2, eval_every: int = 20,
+                 patience: int = 5, steps_without_holdout: int = 100, device: str = "auto",
+                 random_state: int = 0) -> None:
+        self.encoder_name = encoder_name
+        self.width = width
+        self.image_shape = image_shape
+        self.augment = augment
+        self.max_steps = max_steps
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.holdout_fraction = holdout_fraction
+        self.eval_every = eval_every
+        self.patience = patience
+        self.steps_without_holdout = steps_without_holdout
+        self.device = device
+        self.random_state = random_state
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, images: Any, labels: Any) -> "SupervisedBaseline":
+        """Train on uint8 images (N, C, H, W) and integer labels (N,); returns self."""
+        started = time.perf_counter()
+        x = _as_images(images)
+        y_raw = np.asarray(torch.as_tensor(labels).cpu())
+        self.classes_, y_index = np.unique(y_raw, return_inverse=True)
+        y = torch.from_numpy(y_index.astype(np.int64))
+        self.image_shape_ = tuple(int(s) for s in x.shape[1:])
+        if self.image_shape is not None and tuple(self.image_shape) != self.image_shape_:
+            raise ValueError(f"image_shape={tuple(self.image_shape)} but the images are {self.image_shape_}")
+        self._split_holdout(y)
+        if len(self.train_indices_) < 2:
+            raise ValueError("the supervised baseline needs at least 2 training images")
+        self.device_ = pick_device(self.device)
+        self.model_ = self._build_model(x[self.train_indices_])
+        self._train(x, y)
+        self.fit_seconds_ = time.perf_counter() - started
+        return self
+
+    def _split_holdout(self, y: torch.Tensor) -> None:
+        """Stratified held-out part for early stopping, or none when a class has a single label."""
+        counts = torch.bincount(y)
+        self.early_stopping_ = bool(self.holdout_fraction > 0 and int(counts.min()) >= 2)
+        if self.early_stopping_:
+            train_idx, holdout_idx = stratified_split(y, self.holdout_fraction, self.random_state)
+        else:
+            train_idx, holdout_idx = torch.arange(len(y)), torch.zeros(0, dtype=torch.int64)
+        self.train_indices_, self.holdout_indices_ = train_idx.numpy(), holdout_idx.numpy()
+
+    def _build_model(self, train_images: torch.Tensor) -> nn.Sequential:
+        """Encoder normalised with the training part's statistics (never the test split's) + linear head."""
+        mean, std = channel_stats(train_images)
+        # A private RNG stream: the initial weights depend on random_state only, and the caller's
+        # global torch RNG is left untouched.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.random_state)
+            encoder = build_encoder(self.encoder_name, self.image_shape_, width=self.width, mean=mean, std=std)
+            head = linear_classifier(encoder.feature_dim, len(self.classes_))
+        return nn.Sequential(encoder, head).to(self.device_)
+
+    def _step_budget(self, n_train: int, batch: int) -> int:
+        """Steps to run: ``max_steps``, fewer when ``max_epochs`` passes over a small subset come first."""
+        if not self.early_stopping_:
+            return self.steps_without_holdout
+        return max(1, min(self.max_steps, self.max_epochs * math.ceil(n_train / batch)))
+
+    def _train(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """The optimisation loop; keeps the weights of the best held-out evaluation (early stopping)."""
+        dev = self.device_
+        train_x, train_y = x[self.train_indices_].to(dev), y[self.train_indices_].to(dev)
+        batch = min(self.batch_size, len(train_y))
+        total = self._step_budget(len(train_y), batch)
+        optimizer = torch.optim.AdamW(_param_groups(self.model_, self.weight_decay), lr=self.lr)
+        view = default_view_augment(self.image_shape_[0], self.image_shape_[1]) if self.augment else None
+        aug_gen = torch.Generator(device=dev).manual_seed(self.random_state)
+        order_gen = torch.Generator().manual_seed(self.random_state + 1)
+        bf16 = use_bf16(dev, "auto")
+        self.history_: list[dict[str, float]] = []
+        best: tuple[float, float] = (-1.0, 0.0)  # (held-out accuracy, -loss): higher is better
+        best_state, self.best_step_, waited, order, step = None, total, 0, torch.zeros(0, dtype=torch.int64), 0
+        self.model_.train()
+        while step < total:
+            if len(order) < batch:  # a fresh shuffle per epoch; a short tail is dropped, as in the SSL trainer
+                order = torch.randperm(len(train_y), generator=order_gen)
+            index, order = order[:batch].to(dev), order[batch:]
+            lr = warmup_cosine(step, total, self.lr, max(1, total // 20), self.lr * 0.01)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            images = train_x[index].float().div_(255.0)
+            if view is not None:
+                images = view(images, aug_gen)
+            with autocast(dev, bf16):
+                loss = F.cross_entropy(self.model_(images).float(), train_y[index])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if self.early_stopping_ and (step % self.eval_every == 0 or step == total):
+                score = self._evaluate_holdout(x, y, step)
+                if score > best:
+                    best, best_state, self.best_step_, waited = score, copy.deepcopy(self.model_.state_dict()), step, 0
+                else:
+                    waited += 1
+                    if waited >= self.patience:
+                        break
+        self.n_steps_ = step
+        if best_state is not None:
+            self.model_.load_state_dict(best_state)
+        self.holdout_accuracy_ = best[0] if self.early_stopping_ else None
+        self.model_.eval()
+
+    def _evaluate_holdout(self, x: torch.Tensor, y: torch.Tensor, step: int) -> tuple[float, float]:
+        """(accuracy, -mean loss) on the held-out part; loss breaks ties of a small held-out part."""
+        logits = encode(self.model_, x[self.holdout_indices_]).float()
+        target = y[self.holdout_indices_].to(logits.device)
+        accuracy = float((logits.argmax(1) == target).float().mean())
+        loss = float(F.cross_entropy(logits, target))
+        self.history_.append({"step": step, "holdout_accuracy": accuracy, "holdout_loss": loss})
+        return accuracy, -loss
+
+    # -- prediction -----------------------------------------------------------------------------
+    def decision_function(self, images: Any) -> np.ndarray:
+        """Class logits (N, n_classes) for uint8 images (N, C, H, W)."""
+        return encode(self.model_, _as_images(images)).float().cpu().numpy()
+
+    def predict(self, images: Any) -> np.ndarray:
+        """Predicted labels (N,) (values from ``classes_``) for uint8 images (N, C, H, W)."""
+        return self.classes_[self.decision_function(images).argmax(axis=1)]
+
+    def score(self, images: Any, labels: Any, sample_weight: Any = None) -> float:
+        """Accuracy on uint8 images (N, C, H, W) with integer labels (N,)."""
+        truth = np.asarray(torch.as_tensor(labels).cpu())
+        return float(np.average(self.predict(images) == truth, weights=sample_weight))

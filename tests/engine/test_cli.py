@@ -1,0 +1,61 @@
+"""The command line: listings, a real training run, and one clear line for bad input."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sslcore.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def sslcore(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sslcore", *args], capture_output=True, text=True, cwd=cwd,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}, timeout=300)
+
+
+@pytest.mark.parametrize("what, expected", [("datasets", "mnist5k"), ("tasks", "simclr"), ("encoders", "resnet18")])
+def test_listings_show_one_line_each(what: str, expected: str, capsys) -> None:
+    assert main([what]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert any(line.startswith(expected) for line in lines)
+    assert all(len(line.split(maxsplit=1)) == 2 for line in lines), "name and description on every line"
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--epochs", "-1"], "train.epochs = '-1' is not allowed"),
+    (["--lr", "abc"], "train.lr = 'abc' is not allowed: expected a number"),
+    (["--dataset", "nope"], "data.dataset = 'nope' is not allowed: expected one of"),
+    (["--task", "nope"], "task.name = 'nope' is not allowed"),
+    (["--encoder", "nope"], "encoder.name = 'nope' is not allowed"),
+    (["--set", "task.bogus=1"], "task.bogus is not a field"),
+    (["--set", "train.epochs"], "must look like section.field=value"),
+    (["--config", "/nonexistent.json"], "config file /nonexistent.json does not exist"),
+])
+def test_bad_input_exits_nonzero_with_one_clear_line(args: list[str], fragment: str, capsys, tmp_path) -> None:
+    assert main(["train", "--runs-dir", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err
+    assert not any(tmp_path.iterdir()), "nothing is created for a refused config"
+
+
+def test_missing_dataset_files_say_where_to_put_them(tmp_path: Path) -> None:
+    result = sslcore("train", "--dataset", "cifar10", "--data-root", str(tmp_path / "d"), "--runs-dir", str(tmp_path / "r"))
+    assert result.returncode != 0
+    assert "cifar-10-batches-py" in result.stderr and "--download" in result.stderr
+
+
+def test_train_then_list(tmp_path: Path) -> None:
+    config = tmp_path / "c.json"
+    config.write_text('{"data": {"dataset": "digits"}, "encoder": {"width": 8}, "train": {"threads": 1}}')
+    result = sslcore("train", "--config", str(config), "--task", "rotation", "--epochs", "1", "--set",
+                     "train.batch_size=128", "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    assert run_dir.parent == tmp_path / "runs" and (run_dir / "metrics.jsonl").exists()
+    assert "epoch 1/1" in result.stderr and "img/s" in result.stderr
+    listing = sslcore("list", "--runs-dir", str(tmp_path / "runs"))
+    assert run_dir.name in listing.stdout and "completed" in listing.stdout

@@ -1,0 +1,62 @@
+"""Config validation names the field, the value and what is allowed; JSON round-trips exactly."""
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from sslcore.config import ConfigError, config_from_dict, default_config, field_specs
+from sslcore.engine.schedule import schedule_curve, warmup_cosine
+from sslcore.tasks import TASKS
+
+
+def test_json_round_trip_for_every_task() -> None:
+    for name in TASKS.names():
+        config = default_config(**{"task.name": name})
+        again = config_from_dict(json.loads(config.to_json()))
+        assert again == config and again.task.name == name
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.epochs": "-1"}, "train.epochs = '-1' is not allowed: expected an integer between 1 and 10000"),
+    ({"train.lr": "fast"}, "train.lr = 'fast' is not allowed: expected a number"),
+    ({"train.lr": "nan"}, "train.lr = 'nan' is not allowed"),
+    ({"train.optimizer": "adam"}, "train.optimizer = 'adam' is not allowed: expected one of adamw, sgd"),
+    ({"task.temperature": "0"}, "task.temperature = '0' is not allowed: expected a number between 0.01 and 10"),
+    ({"task.nope": "1"}, "task.nope is not a field; task has: temperature"),
+    ({"model.depth": "3"}, "model is not a config section"),
+    ({"data.dataset": "imagenet"}, "data.dataset = 'imagenet' is not allowed: expected one of cifar10, digits"),
+    ({"encoder.name": "vit"}, "encoder.name = 'vit' is not allowed: expected one of convnet, mlp, resnet18"),
+    ({"task.name": "jigsaw"}, "task.name = 'jigsaw' is not allowed: expected one of autoencoder"),
+    ({"train.epochs": "2.5"}, "train.epochs = '2.5' is not allowed: expected an integer"),
+])
+def test_bad_values_name_field_value_and_allowed(overrides: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        default_config(**overrides)
+    assert message in str(err.value)
+
+
+def test_switching_task_starts_from_that_tasks_defaults() -> None:
+    simclr = default_config(**{"task.temperature": "0.3"})
+    masked = simclr.replace({"task.name": "masked_autoencoder", "task.mask_ratio": "0.6"})
+    assert masked.task.name == "masked_autoencoder" and masked.task.mask_ratio == 0.6
+    assert masked.train == simclr.train
+
+
+def test_every_field_has_help_text_and_a_valid_default() -> None:
+    from sslcore.config import SECTIONS
+
+    classes = list(SECTIONS.values()) + [TASKS.get(n).Config for n in TASKS.names()]
+    for cls in classes:
+        for spec in field_specs(cls):
+            assert spec.help, f"{cls.__name__}.{spec.name} has no help text"
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+
+
+def test_warmup_cosine_is_a_pure_schedule() -> None:
+    curve = schedule_curve(100, peak=1.0, warmup_steps=10, final=0.01)
+    assert curve[0] == pytest.approx(0.1) and curve[9] == pytest.approx(1.0)
+    assert max(curve) == pytest.approx(1.0) and curve[-1] == pytest.approx(0.01, abs=1e-3)
+    assert all(a >= b for a, b in zip(curve[10:], curve[11:]))
+    assert warmup_cosine(500, 100, 1.0, 10, 0.01) == pytest.approx(0.01)

@@ -1,0 +1,79 @@
+"""Every registered pretext task learns: its loss falls on real data within a few dozen steps."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sslcore.data import load_dataset
+from sslcore.engine.trainer import Trainer, build_task
+from sslcore.tasks import TASKS
+from tests.conftest import tiny_config
+
+
+class LossRecorder:
+    """A callback that keeps every step's loss."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_fit_start(self, state, trainer) -> None: ...
+    def on_epoch_end(self, state) -> None: ...
+    def on_fit_end(self, state, outcome) -> None: ...
+
+    def on_step_end(self, state) -> None:
+        self.losses.append(state.loss)
+
+
+@pytest.mark.parametrize("task_name", TASKS.names())
+def test_each_task_loss_falls_on_digits(task_name: str) -> None:
+    config = tiny_config(task_name, **{"train.epochs": 4, "train.batch_size": 64, "train.lr": 3e-3})
+    data = load_dataset("digits")
+    torch.manual_seed(0)
+    recorder = LossRecorder()
+    Trainer.create(config, build_task(config, data), data, torch.device("cpu"), [recorder]).fit()
+    first, last = np.mean(recorder.losses[:5]), np.mean(recorder.losses[-5:])
+    assert np.isfinite(recorder.losses).all()
+    assert last < 0.8 * first, f"{task_name}: loss went {first:.4f} -> {last:.4f}"
+
+
+@pytest.mark.parametrize("task_name", TASKS.names())
+def test_views_and_snapshots_have_image_shapes(task_name: str) -> None:
+    config = tiny_config(task_name)
+    data = load_dataset("digits")
+    task = build_task(config, data).eval()
+    images = data.test.images[:5].float() / 255
+    views = task.make_views(images, torch.Generator().manual_seed(0))
+    assert views and all(v.shape == images.shape for v in views.values())
+    with torch.no_grad():
+        snap = task.snapshot(images, torch.Generator().manual_seed(0))
+    assert task.snapshot_kind in ("reconstruction", "rotation", "views")
+    image_arrays = [a for a in snap.values() if a.ndim == 4]
+    assert image_arrays and all(a.dtype == np.uint8 and a.shape == (5, 1, 8, 8) for a in image_arrays)
+
+
+def test_masked_autoencoder_hides_the_configured_share_and_scores_only_hidden_pixels() -> None:
+    config = tiny_config("masked_autoencoder", **{"task.mask_ratio": 0.5, "task.patch_size": 2})
+    data = load_dataset("digits")
+    task = build_task(config, data)
+    images = data.test.images[:6].float() / 255
+    inputs, hidden = task.corrupt(images, torch.Generator().manual_seed(0))
+    assert hidden.float().mean(dim=(1, 2, 3)).allclose(torch.full((6,), 0.5))
+    assert (inputs[hidden.expand_as(inputs)] == 0).all()
+    assert torch.equal(inputs[~hidden.expand_as(inputs)], images[~hidden.expand_as(images)])
+
+
+def test_masked_autoencoder_refuses_patches_larger_than_the_image() -> None:
+    from sslcore.config import ConfigError
+
+    config = tiny_config("masked_autoencoder", **{"task.patch_size": 9})
+    with pytest.raises(ConfigError, match="task.patch_size = 9.*at most the image side"):
+        build_task(config, load_dataset("digits"))
+
+
+def test_rotation_views_are_exact_quarter_turns() -> None:
+    task = build_task(tiny_config("rotation"), load_dataset("digits"))
+    images = load_dataset("digits").test.images[:3].float() / 255
+    views = task.make_views(images, torch.Generator())
+    assert torch.equal(views["90°"], torch.rot90(images, 1, dims=(2, 3)))
+    assert torch.equal(views["0°"], images)
