@@ -177,7 +177,7 @@ class EncoderConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = param(10, "Passes over the training images.", min=1, max=10000)
-    batch_size: int = param(256, "Images per optimisation step.", min=2, max=8192)
+    batch_size: int = param(128, "Images per optimisation step.", min=2, max=8192)
     optimizer: str = param("adamw", "Optimiser.", choices=("adamw", "sgd"))
     lr: float = param(2e-3, "Peak learning rate (after warm-up).", min=1e-7, max=10.0)
     weight_decay: float = param(1e-4, "Decoupled weight decay.", min=0.0, max=1.0)

