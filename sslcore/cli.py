@@ -79,6 +79,47 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return _report_outcome(run, execute_run(run, resume=True, console=sys.stderr))
 
 
+def parse_budgets(text: str) -> list[int | str]:
+    """'4,10,all' -> [4, 10, 'all'], with a clear error for anything else."""
+    budgets: list[int | str] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        if part == "all":
+            budgets.append("all")
+        elif part.isdigit() and int(part) > 0:
+            budgets.append(int(part))
+        else:
+            raise CLIError(f"--labels-per-class {text!r}: {part!r} is not allowed: expected positive integers or 'all', "
+                           "comma-separated (e.g. 4,10,all)")
+    if not budgets:
+        raise CLIError("--labels-per-class is empty: expected e.g. 4,10,all")
+    return budgets
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from sslcore.evaluation.protocol import METHODS, evaluate_run, format_results_table
+
+    run = RunStore(args.runs_dir).get(args.run)
+    budgets = parse_budgets(args.labels_per_class)
+    methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(METHODS)
+    unknown = sorted(set(methods) - set(METHODS))
+    if unknown:
+        raise CLIError(f"--methods: {unknown[0]!r} is not allowed: expected some of {', '.join(METHODS)}")
+    if args.repeats < 1:
+        raise CLIError(f"--repeats {args.repeats} is not allowed: expected at least 1")
+    if not (run.checkpoint_dir / "last.pt").exists():
+        raise CLIError(f"run {run.id} has no checkpoint yet; evaluate it after its first epoch")
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+
+    result = evaluate_run(run, budgets, repeats=args.repeats, seed=args.seed, methods=methods, progress=progress,
+                          force=args.force)
+    print(file=sys.stderr)
+    print(format_results_table(result))
+    print(run.path / "eval.json")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Entry point of a job-manager process: wait for a slot, then train (or resume) the run."""
     from sslcore.runs.jobs import run_worker
@@ -132,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run", help="run id or folder")
     resume.set_defaults(func=cmd_resume)
 
+    evaluate = sub.add_parser("eval", help="linear probe, k-NN, supervised and raw-pixel baselines across label budgets")
+    evaluate.add_argument("run", help="run id or folder")
+    evaluate.add_argument("--labels-per-class", default="4,all", help="comma-separated budgets, e.g. 1,4,10,all")
+    evaluate.add_argument("--repeats", type=int, default=3, help="labelled subsets per budget (different seeds)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--methods", help="comma-separated subset of linear_probe,knn,supervised,raw_pixels")
+    evaluate.add_argument("--force", action="store_true", help="recompute even if eval.json is up to date")
+    evaluate.set_defaults(func=cmd_eval)
+
     listing = sub.add_parser("list", help="list runs")
     listing.set_defaults(func=cmd_list)
 
@@ -142,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, default=0)
     worker.set_defaults(func=cmd_worker)
 
-    for p in (train, resume, listing):
+    for p in (train, resume, evaluate, listing):
         p.add_argument("--runs-dir", default="runs", help="folder of runs (default: runs)")
     return parser
 
