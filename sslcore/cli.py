@@ -55,11 +55,19 @@ def train_overrides(args: argparse.Namespace) -> dict[str, str]:
     return overrides
 
 
+def train_base(args: argparse.Namespace) -> dict:
+    """The config that flags and --set edit: another run's (--from), a file's (--config), or the defaults."""
+    if args.from_run and args.config:
+        raise CLIError("--from and --config both give a starting config; use one of them")
+    if args.from_run:
+        return RunStore(args.runs_dir).get(args.from_run).config().to_dict()
+    return load_config_file(args.config) if args.config else {}
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from sslcore.engine.job import execute_run
 
-    base = load_config_file(args.config) if args.config else {}
-    config = config_from_dict(base, train_overrides(args))
+    config = config_from_dict(train_base(args), train_overrides(args))
     run = RunStore(args.runs_dir).create(config, name=args.name)
     print(f"run {run.id}: {config.task.name} on {config.data.dataset} with {config.encoder.name}, "
           f"{config.train.epochs} epochs", file=sys.stderr)
@@ -70,11 +78,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from sslcore.engine.job import execute_run
 
+    from sslcore.runs.actions import resume_blocker
+
     run = RunStore(args.runs_dir).get(args.run)
-    if run.state in ("running", "queued") and run.is_alive():
-        raise CLIError(f"run {run.id} is still {run.state}; stop it before resuming")
-    if not (run.checkpoint_dir / "last.pt").exists():
-        raise CLIError(f"run {run.id} has no checkpoint to resume from; train it again instead")
+    problem = resume_blocker(run)
+    if problem:
+        raise CLIError(problem)
     run.stop_path.unlink(missing_ok=True)
     return _report_outcome(run, execute_run(run, resume=True, console=sys.stderr))
 
@@ -107,6 +116,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.repeats < 1:
         raise CLIError(f"--repeats {args.repeats} is not allowed: expected at least 1")
     if not (run.checkpoint_dir / "last.pt").exists():
+        if run.status().get("imported_from"):
+            raise CLIError(f"run {run.id} was imported without a training checkpoint, which the evaluation reads; "
+                           "its archive's results are in eval.json")
         raise CLIError(f"run {run.id} has no checkpoint yet; evaluate it after its first epoch")
 
     def progress(fraction: float, message: str) -> None:
@@ -117,6 +129,80 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print(file=sys.stderr)
     print(format_results_table(result))
     print(run.path / "eval.json")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from sslcore.runs.archive import ArchiveError, export_run  # late: torchvision is slow to import
+
+    run = RunStore(args.runs_dir).get(args.run)
+    try:
+        out = export_run(run, Path(args.out), overwrite=args.force)
+    except ArchiveError as e:
+        raise CLIError(str(e)) from None
+    print(f"exported run {run.id} ({out.stat().st_size / 1024:.0f} KiB)", file=sys.stderr)
+    print(out)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from sslcore.runs.archive import ArchiveError, import_run
+
+    try:
+        run = import_run(Path(args.file), RunStore(args.runs_dir), name=args.name)
+    except ArchiveError as e:  # the member and the rule it breaks, in one line
+        raise CLIError(str(e)) from None
+    print(f"imported {Path(args.file).name} as run {run.id} ({run.state})", file=sys.stderr)
+    print(run.path)
+    return 0
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on the terminal; refuse outright when nobody can answer (no TTY)."""
+    if not sys.stdin.isatty():
+        raise CLIError(f"{question.rstrip('?')}: refusing without confirmation; pass --yes to confirm")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        answer = ""
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from sslcore.runs.actions import RunBusyError, delete_run, describe
+
+    store = RunStore(args.runs_dir)
+    run = store.get(args.run)
+    if not args.yes and not confirm(f"Delete run {run.id} ({describe(run)})?"):
+        print("not deleted", file=sys.stderr)
+        return 1
+    try:
+        delete_run(store, run)
+    except (ValueError, RunBusyError) as e:
+        raise CLIError(str(e)) from None
+    print(f"deleted run {run.id}", file=sys.stderr)
+    return 0
+
+
+def cmd_rename(args: argparse.Namespace) -> int:
+    run = RunStore(args.runs_dir).get(args.run)
+    try:
+        name = run.rename(args.name)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    print(f"run {run.id} is now called {name!r}", file=sys.stderr)
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    run = RunStore(args.runs_dir).get(args.run)
+    current = run.tags()
+    tags = [t for t in current if t not in args.tags] if args.remove else current + list(args.tags)
+    try:
+        tags = run.set_tags(tags)
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    print(" ".join(tags) if tags else f"run {run.id} has no tags")
     return 0
 
 
@@ -166,6 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--download", action="store_true", help="download the dataset if its files are missing")
     train.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="set any config field (repeatable)")
     train.add_argument("--config", help="JSON config file (full or partial); flags and --set override it")
+    train.add_argument("--from", dest="from_run", metavar="RUN",
+                       help="start from another run's config (train it again); flags and --set edit it")
     train.add_argument("--name", help="a name for the run")
     train.set_defaults(func=cmd_train)
 
@@ -185,14 +273,41 @@ def build_parser() -> argparse.ArgumentParser:
     listing = sub.add_parser("list", help="list runs")
     listing.set_defaults(func=cmd_list)
 
-    worker = sub.add_parser("worker", help=argparse.SUPPRESS)
+    export = sub.add_parser("export", help="write a run as one zip: config, metrics, encoder weights, eval, README")
+    export.add_argument("run", help="run id or folder")
+    export.add_argument("--out", required=True, metavar="FILE.zip", help="the zip file to write")
+    export.add_argument("--force", action="store_true", help="overwrite FILE.zip if it exists")
+    export.set_defaults(func=cmd_export)
+
+    importing = sub.add_parser("import", help="add an exported run zip to the runs folder (checked first)")
+    importing.add_argument("file", metavar="FILE.zip")
+    importing.add_argument("--name", help="a name for the imported run (default: its original name)")
+    importing.set_defaults(func=cmd_import)
+
+    delete = sub.add_parser("delete", help="delete a run (a running one is stopped first)")
+    delete.add_argument("run", help="run id or folder")
+    delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.set_defaults(func=cmd_delete)
+
+    rename = sub.add_parser("rename", help="give a run a new name")
+    rename.add_argument("run", help="run id or folder")
+    rename.add_argument("name")
+    rename.set_defaults(func=cmd_rename)
+
+    tag = sub.add_parser("tag", help="add tags to a run (or remove them with --remove); prints its tags")
+    tag.add_argument("run", help="run id or folder")
+    tag.add_argument("tags", nargs="+", metavar="TAG")
+    tag.add_argument("--remove", action="store_true", help="remove these tags instead of adding them")
+    tag.set_defaults(func=cmd_tag)
+
+    worker = sub.add_parser("worker")  # internal: the job manager's process; no help line on purpose
     worker.add_argument("run_dir")
     worker.add_argument("--resume", action="store_true")
     worker.add_argument("--slots", type=int, default=2)
     worker.add_argument("--threads", type=int, default=0)
     worker.set_defaults(func=cmd_worker)
 
-    for p in (train, resume, evaluate, listing):
+    for p in (train, resume, evaluate, listing, export, importing, delete, rename, tag):
         p.add_argument("--runs-dir", default="runs", help="folder of runs (default: runs)")
     return parser
 

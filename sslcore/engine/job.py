@@ -69,7 +69,7 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None) 
         checkpoint = load_checkpoint(run.checkpoint_dir / "last.pt", map_location=device)
         truncate_torn_tail(run.metrics_path)
         drop_metrics_after(run, checkpoint["state"]["step"])
-    run.update_status(device=str(device), dataset_size=len(data.train))
+    run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.image_shape))
     trainer = Trainer.create(config, task, data, device, run_callbacks(run, config, data, console), checkpoint)
     return trainer.fit()
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO
 
 from sslcore.config import RunConfig
-from sslcore.runs.store import ACTIVE_STATES, Run, RunStore
+from sslcore.runs.store import ACTIVE_STATES, STARTUP_GRACE_SECONDS, Run, RunStore
 
 POLL_SECONDS = 0.25
 
@@ -166,13 +166,24 @@ class _Signals:
         cls.terminated = True
 
 
-def _my_turn(run: Run, store: RunStore) -> bool:
-    """First come, first served: only the oldest live queued run may take a free slot."""
-    waiting = [r for r in store.list() if r.state == "queued" and r.is_alive()]
-    if not waiting:
+def _is_waiting(status: dict, alive: bool) -> bool:
+    """Whether a run is in the queue: queued with a live worker, or queued moments ago by a worker that
+    has not started yet (workers start in parallel and need not come up in the order they were queued)."""
+    if status.get("state") != "queued":
+        return False
+    if alive:
         return True
-    oldest = min(waiting, key=lambda r: r.status().get("queued_at", 0.0))
-    return oldest.path == run.path
+    return status.get("pid") is None and time.time() - (status.get("queued_at") or 0.0) < STARTUP_GRACE_SECONDS
+
+
+def _my_turn(run: Run, store: RunStore) -> bool:
+    """First come, first served: only the oldest waiting run may take a free slot."""
+    waiting = []
+    for other in store.list():
+        status = other.status()
+        if _is_waiting(status, other.is_alive()):
+            waiting.append((status.get("queued_at") or 0.0, other.path))
+    return not waiting or min(waiting)[1] == run.path
 
 
 def _try_slot(slot_dir: Path, slots: int) -> IO | None:

@@ -6,13 +6,16 @@ heartbeat: rewritten about once a second while a job lives), ``metrics.jsonl`` (
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import re
 import secrets
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
 from sslcore.config import RunConfig, config_from_dict
 from sslcore.runs.files import append_jsonl, read_json, read_jsonl, write_json_atomic
@@ -23,6 +26,21 @@ FINAL_STATES = ("completed", "failed", "cancelled")
 STARTUP_GRACE_SECONDS = 60.0
 INTERRUPTED_REASON = ("interrupted: the training process ended without saying why (killed, or the machine "
                       "restarted); resume to continue from the last checkpoint")
+
+
+#: Limits on what a person may call a run or tag it with (shown in listings and the dashboard).
+MAX_NAME_CHARS = 100
+MAX_TAG_CHARS = 40
+MAX_TAGS = 20
+TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]*")
+
+
+def clean_run_name(name: str) -> str:
+    """``name`` trimmed; ValueError unless it has 1-100 printable characters (no newlines or control codes)."""
+    clean = name.strip()
+    if not clean or len(clean) > MAX_NAME_CHARS or not clean.isprintable():
+        raise ValueError(f"run name {name!r} is not allowed: expected 1 to {MAX_NAME_CHARS} printable characters")
+    return clean
 
 
 class RunNotFoundError(LookupError):
@@ -114,15 +132,49 @@ class Run:
         return self.status().get("state", "unknown")
 
     def update_status(self, **fields: Any) -> dict[str, Any]:
-        """Merge ``fields`` into status.json (atomically replaced). Only the run's own job writes here.
+        """Merge ``fields`` into status.json (atomically replaced).
 
+        The job writes its state here while a person may rename or tag the run from another process, so
+        the read-merge-write holds an exclusive lock: neither can undo the other's change.
         Setting ``pid`` also records that process's identity, so a reused pid is never taken for the job.
         """
         if "pid" in fields:
             fields["pid_identity"] = process_identity(fields["pid"])
-        status = {**self.status(), **fields}
-        write_json_atomic(self.path / "status.json", status)
+        with self._status_lock():
+            status = {**self.status(), **fields}
+            write_json_atomic(self.path / "status.json", status)
         return status
+
+    @contextlib.contextmanager
+    def _status_lock(self) -> Iterator[None]:
+        # A lock file beside status.json, not status.json itself: that file is replaced, never rewritten.
+        with open(self.path / ".status.lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def rename(self, name: str) -> str:
+        """Give the run a new display name (see :func:`clean_run_name`); returns it."""
+        clean = clean_run_name(name)
+        self.update_status(name=clean)
+        return clean
+
+    def tags(self) -> list[str]:
+        return list(self.status().get("tags") or [])
+
+    def set_tags(self, tags: Sequence[str]) -> list[str]:
+        """Replace the run's tags (duplicates dropped, order kept); returns them.
+
+        A tag is a short word (letters, digits and ``_ . : + -``), so it reads unambiguously in a listing.
+        """
+        clean = list(dict.fromkeys(t.strip() for t in tags))
+        for tag in clean:
+            if len(tag) > MAX_TAG_CHARS or not TAG_PATTERN.fullmatch(tag):
+                raise ValueError(f"tag {tag!r} is not allowed: expected 1 to {MAX_TAG_CHARS} letters, digits or "
+                                 "_ . : + - (starting with a letter or digit)")
+        if len(clean) > MAX_TAGS:
+            raise ValueError(f"{len(clean)} tags are too many: a run may have at most {MAX_TAGS}")
+        self.update_status(tags=clean)
+        return clean
 
     def progress(self) -> dict[str, Any]:
         """The latest heartbeat: epoch, step, total_steps, loss, eta_s, time; {} before the first."""
@@ -160,6 +212,11 @@ class Run:
         return sorted(self.snapshot_dir.glob("epoch_*.npz"))
 
 
+def new_run_id(config: RunConfig) -> str:
+    """A fresh, sortable, filesystem-safe run id: ``20250101-120000-simclr-mnist5k-3f9a``."""
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{config.task.name}-{config.data.dataset}-{secrets.token_hex(2)}"
+
+
 class RunStore:
     """All runs under one root folder."""
 
@@ -169,9 +226,7 @@ class RunStore:
     def create(self, config: RunConfig, name: str | None = None) -> Run:
         """A new run folder in state 'queued' with the full resolved config."""
         self.root.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_id = f"{stamp}-{config.task.name}-{config.data.dataset}-{secrets.token_hex(2)}"
-        run = Run(self.root / run_id)
+        run = Run(self.root / new_run_id(config))
         run.path.mkdir()
         write_json_atomic(run.path / "config.json", config.to_dict())
         run.update_status(state="queued", created=time.time(), name=name or f"{config.task.name} on {config.data.dataset}",
@@ -213,4 +268,8 @@ class RunStore:
         return interrupted
 
     def delete(self, run: Run) -> None:
-        shutil.rmtree(run.path)
+        """Remove the run's folder. It is first renamed to a hidden name, so an interrupted delete never
+        leaves a half-removed run in the listing."""
+        doomed = self.root / f".deleting-{run.id}-{secrets.token_hex(4)}"
+        os.rename(run.path, doomed)
+        shutil.rmtree(doomed)

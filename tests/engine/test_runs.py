@@ -62,7 +62,7 @@ def test_checkpoint_round_trip_gives_identical_encoder_outputs(tmp_path: Path) -
 
 
 class StopAfter(Callback):
-    """Requests a stop, as the STOP file or SIGTERM would, once ``step`` is reached."""
+    """Stops at exactly ``step``, as StopRequest does on a STOP file or SIGTERM (which it polls every 0.5 s)."""
 
     def __init__(self, run, step: int) -> None:
         self.run, self.step = run, step
@@ -70,6 +70,7 @@ class StopAfter(Callback):
     def on_step_end(self, state) -> None:
         if state.step == self.step:
             self.run.request_stop()
+            state.stop_reason = "cancelled"
 
 
 def _cancel_mid_epoch(tmp_path: Path, config):
