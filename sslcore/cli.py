@@ -105,6 +105,7 @@ def parse_budgets(text: str) -> list[int | str]:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from sslcore.engine.device import configure_threads
     from sslcore.evaluation.protocol import METHODS, evaluate_run, format_results_table
 
     run = RunStore(args.runs_dir).get(args.run)
@@ -124,8 +125,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     def progress(fraction: float, message: str) -> None:
         print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
 
-    result = evaluate_run(run, budgets, repeats=args.repeats, seed=args.seed, methods=methods, progress=progress,
-                          force=args.force)
+    configure_threads(0)
+    try:
+        result = evaluate_run(run, budgets, repeats=args.repeats, seed=args.seed, methods=methods, progress=progress,
+                              force=args.force)
+    except ValueError as e:  # a budget larger than a class, a checkpoint that no longer fits its config
+        raise CLIError(str(e)) from None
     print(file=sys.stderr)
     print(format_results_table(result))
     print(run.path / "eval.json")

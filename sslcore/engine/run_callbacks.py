@@ -28,9 +28,15 @@ class StopRequest(Callback):
         self._last_check = 0.0
 
     def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+        self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, self._handle)
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def on_fit_end(self, state: TrainState, outcome: str) -> None:
+        # Give the signals back: a process that goes on after training (a benchmark, a notebook) must stay killable.
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
     def _handle(self, signum: int, frame: Any) -> None:
         # Only set a flag: the loop stops at the end of the current step and checkpoints cleanly.

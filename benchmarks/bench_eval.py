@@ -1,0 +1,114 @@
+"""Wall-clock time of the full evaluation protocol on a trained run (the "Evaluate" button's cost).
+
+Trains the default recipe (mnist5k + SimCLR + convnet) once if no finished run with that config is in the
+store (or takes a run folder), then times ``evaluate_run`` with budgets 4 and "all", 3 repeats, all four
+methods (linear probe, k-NN, supervised baseline, raw pixels), always recomputing. The target on 2 CPU
+cores is under 2 minutes, the supervised baseline trained 3 times on all 4,000 labels included.
+
+    python benchmarks/bench_eval.py                      # default recipe, trained into runs/ if needed
+    python benchmarks/bench_eval.py runs/<run-id>        # an existing run folder
+    python benchmarks/bench_eval.py --no-augment-too     # also the supervised baseline without augmentation
+    python benchmarks/bench_eval.py --smoke              # tiny digits version for CI (a few seconds)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+from sslcore.config import RunConfig, default_config  # noqa: E402
+from sslcore.data import load_dataset  # noqa: E402
+from sslcore.engine.device import configure_threads  # noqa: E402
+from sslcore.engine.job import execute_run  # noqa: E402
+from sslcore.evaluation import evaluate_run, format_results_table, label_subsets, supervised_baseline  # noqa: E402
+from sslcore.runs import Run, RunStore  # noqa: E402
+
+SMOKE_CONFIG = {"data.dataset": "digits", "train.epochs": 1, "encoder.width": 8, "train.snapshot_images": 2,
+                "train.threads": 1}
+SMOKE_SUPERVISED = {"max_steps": 20, "eval_every": 10, "steps_without_holdout": 10}
+
+
+def find_or_train(store: RunStore, config: RunConfig) -> Run:
+    """The newest completed run in ``store`` with exactly ``config``; trained now if there is none."""
+    for run in store.list():
+        if run.state == "completed" and run.config() == config:
+            print(f"using run {run.path}")
+            return run
+    run = store.create(config, name="bench_eval")
+    print(f"training {run.path} ...", flush=True)
+    started = time.perf_counter()
+    outcome = execute_run(run, console=sys.stdout)
+    if outcome != "completed":
+        raise SystemExit(f"training ended '{outcome}': {run.status().get('error')}")
+    print(f"trained in {time.perf_counter() - started:.1f} s")
+    return run
+
+
+def method_seconds(result: dict[str, Any]) -> str:
+    """Seconds per method, summed over budgets and repeats."""
+    totals: dict[str, float] = {}
+    for row in result["results"]:
+        totals[row["method"]] = totals.get(row["method"], 0.0) + row["seconds_total"]
+    return ", ".join(f"{m} {s:.1f} s" for m, s in totals.items())
+
+
+def supervised_without_augmentation(run: Run, budgets: list, repeats: int, seed: int,
+                                    overrides: dict[str, Any]) -> None:
+    """The supervised baseline with ``augment=False`` on the protocol's own subsets (eval.json untouched)."""
+    config = run.config()
+    data = load_dataset(config.data.dataset, root=config.data.root, test_fraction=config.data.test_fraction,
+                        seed=config.data.split_seed, train_limit=config.data.train_limit)
+    subsets = label_subsets(data.train.labels, budgets, repeats, seed)
+    for budget in budgets:
+        accuracies = []
+        for r in range(repeats):
+            idx = subsets[(budget, r)]
+            model = supervised_baseline(config, data, {**overrides, "augment": False}, seed + r)
+            model.fit(data.train.images[idx], data.train.labels[idx])
+            accuracies.append(model.score(data.test.images, data.test.labels))
+        print(f"supervised without augmentation, {budget} labels/class: "
+              f"{100 * np.mean(accuracies):.1f} ± {100 * np.std(accuracies):.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", nargs="?", help="a trained run folder (default: find or train the default recipe)")
+    parser.add_argument("--store", default="runs", help="run store to search and train into (default: runs)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads; 0 = all cores (default; 1 with --smoke)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-augment-too", action="store_true",
+                        help="also report the supervised baseline trained without augmentation")
+    parser.add_argument("--smoke", action="store_true", help="tiny digits run, budgets 1 and all, 2 repeats")
+    args = parser.parse_args()
+    threads = configure_threads(args.threads if args.threads is not None else (1 if args.smoke else 0))
+    budgets, repeats, overrides = [4, "all"], args.repeats, {}
+    if args.smoke:
+        budgets, repeats, overrides = [1, "all"], 2, SMOKE_SUPERVISED
+    if args.run:
+        run = RunStore(args.store).get(args.run)
+    else:
+        store = RunStore(tempfile.mkdtemp(prefix="bench_eval_") if args.smoke else args.store)
+        run = find_or_train(store, default_config(**SMOKE_CONFIG) if args.smoke else default_config())
+    configure_threads(threads)  # training set its own thread count; the benchmark uses the requested one
+    started, cpu_started = time.perf_counter(), time.process_time()
+    result = evaluate_run(run, budgets, repeats, force=True, supervised=overrides,
+                          progress=lambda f, m: print(f"  [{100 * f:5.1f}%] {m}", flush=True))
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    print(format_results_table(result))
+    # CPU seconds next to wall seconds: on a shared machine the wall clock also counts other people's work.
+    print(f"evaluate_run: {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU, {threads} thread(s) "
+          f"(features {result['timing']['features_s']:.1f} s; {method_seconds(result)})")
+    if args.no_augment_too:
+        supervised_without_augmentation(run, budgets, repeats, 0, overrides)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
