@@ -1,14 +1,22 @@
-"""Entry point of the dashboard: page config and navigation only; each page lives in pages/."""
+"""SSL Studio: ``streamlit run app.py``. Page config and navigation only; each page lives in ``app_pages/``.
+
+To add a page, write ``app_pages/<name>.py`` and add one ``st.Page`` line to PAGES. Pages that show a run
+read it from ``?run=<id>`` (see ``ui.runs``), so links between pages carry the run along.
+
+The folder is deliberately not called ``pages/``: while a server has not yet run ``st.navigation``,
+Streamlit treats a ``pages/`` folder as the old multipage layout, so the first request after a start
+(say, reloading ``/train?run=...``) would run that page file alone, without this entry point.
+"""
 import streamlit as st
 
-st.set_page_config(page_title="SSL Studio", page_icon="🧠", layout="wide")
+from ui.heap import settle_heap
 
-st.title("SSL Studio")
-st.markdown(
-    "Self-supervised learning you can watch. The pipeline, in three steps:\n\n"
-    "1. **Pretext task**: make a label out of the data itself (hide patches, rotate, corrupt, crop two views).\n"
-    "2. **Feature learning**: train an encoder to solve it, on unlabelled images.\n"
-    "3. **Transfer**: freeze the encoder and see how few labels a linear probe needs.\n\n"
-    "The training dashboard is being built; today the engine runs from the command line: "
-    "`python -m sslcore train --dataset mnist5k --task simclr`."
-)
+st.set_page_config(page_title="SSL Studio", page_icon=":material/neurology:", layout="wide")
+
+PAGES = [
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+]
+
+st.navigation(PAGES).run()
+settle_heap()  # after a page's first imports (torch): keeps the gc.collect() after every rerun cheap

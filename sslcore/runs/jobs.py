@@ -84,7 +84,12 @@ class JobManager:
 
     def reconcile(self) -> list[Run]:
         """Mark runs whose process died while queued/running as failed (resumable); returns them."""
-        return self.reap() + self.store.reconcile()
+        failed = self.reap()
+        with self._lock:
+            # A child of ours that died an instant ago is left to the next reap, which reads its exit
+            # status and gives the precise reason (killed, crashed) instead of "interrupted".
+            ours = list(self._children)
+        return failed + self.store.reconcile(exclude=ours)
 
     def active(self) -> list[Run]:
         """Queued and running runs whose worker is alive, oldest first."""

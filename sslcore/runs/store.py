@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Collection, Iterator, Sequence
 
 from sslcore.config import RunConfig, config_from_dict
 from sslcore.runs.files import append_jsonl, read_json, read_jsonl, write_json_atomic
@@ -248,21 +248,26 @@ class RunStore:
         runs = [Run(p) for p in self.root.iterdir() if (p / "config.json").exists()]
         return sorted(runs, key=lambda r: r.status().get("created", 0.0), reverse=True)
 
-    def reconcile(self) -> list[Run]:
+    def reconcile(self, exclude: Collection[Path] = ()) -> list[Run]:
         """Mark runs whose job process is gone but which still say queued/running as failed ("interrupted").
 
         Called when the app starts; such runs keep their checkpoints and can be resumed. A run queued in
-        the last minute whose worker has not written its pid yet is left alone.
+        the last minute whose worker has not written its pid yet is left alone, and so are the runs whose
+        folders are in ``exclude`` (a job manager judges its own children by their exit status).
         """
         interrupted = []
+        skip = {Path(p) for p in exclude}
         for run in self.list():
             status = run.status()
-            if status.get("state") not in ACTIVE_STATES:
+            if status.get("state") not in ACTIVE_STATES or run.path in skip:
                 continue
             # queued_at: a resumed run is queued again long after it was created
             waiting_since = max(status.get("created", 0.0), status.get("queued_at") or 0.0)
             just_queued = status.get("pid") is None and time.time() - waiting_since < STARTUP_GRACE_SECONDS
-            if not just_queued and not pid_alive(status.get("pid"), status.get("pid_identity")):
+            if just_queued or pid_alive(status.get("pid"), status.get("pid_identity")):
+                continue
+            # Read again now that the process is known to be gone: it may have recorded its end just before.
+            if run.state in ACTIVE_STATES:
                 run.update_status(state="failed", error=INTERRUPTED_REASON, ended=time.time())
                 interrupted.append(run)
         return interrupted
