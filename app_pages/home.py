@@ -1,0 +1,60 @@
+"""Home: what self-supervised learning does here, in three steps; the recent runs; a one-click demo."""
+import streamlit as st
+
+from sslcore.recipes import QUICK_DEMO, quick_demo_config
+from sslcore.runs import ACTIVE_STATES
+from ui.jobs import job_manager
+from ui.runs import RUN_PARAM, runs_table
+from ui.warmup import warm_up_in_background
+
+RECENT_RUNS = 10
+
+manager = job_manager()
+
+st.title("SSL Studio")
+st.markdown("Self-supervised learning you can watch: teach a network about images **without labels**, "
+            "see what it learned, then measure how little labelled data it needs afterwards.")
+
+steps = st.columns(3)
+with steps[0].container(border=True):
+    st.markdown("##### 1 · Pretext task")
+    st.markdown("Make a label out of the data itself: hide patches and ask for them back, rotate an image "
+                "and ask by how much, corrupt it and ask for the clean one, or crop two views of it and ask "
+                "which views belong together.")
+with steps[1].container(border=True):
+    st.markdown("##### 2 · Feature learning")
+    st.markdown("Train an encoder to solve that task on unlabelled images. To succeed it has to notice "
+                "strokes, shapes and parts: its internal features become a description of the image.")
+with steps[2].container(border=True):
+    st.markdown("##### 3 · Transfer")
+    st.markdown("Freeze the encoder and reuse its features for a real (downstream) task, e.g. a linear "
+                "classifier trained on a few labels. During training, a k-NN classifier on the features "
+                "already shows how useful they are.")
+
+demo, train = st.columns([1, 5], vertical_alignment="center")
+if demo.button("Quick demo", type="primary", icon=":material/play_arrow:"):
+    run = manager.submit(quick_demo_config(), name="Quick demo")
+    st.switch_page("app_pages/train.py", query_params={RUN_PARAM: run.id})
+train.markdown(f"The quick demo trains **{QUICK_DEMO['task.name']}** on **{QUICK_DEMO['data.dataset']}** with a "
+               f"small **{QUICK_DEMO['encoder.name']}** for {QUICK_DEMO['train.epochs']} epochs (about half a "
+               "minute to a minute on a laptop CPU). Or choose everything yourself on the Train page.")
+st.page_link("app_pages/train.py", label="Configure a run on the Train page", icon=":material/tune:")
+
+st.subheader("Recent runs")
+runs = manager.store.list()
+if not runs:
+    st.info("No runs yet: start the quick demo, or train one from the Train page.")
+else:
+    active = sum(r.state in ACTIVE_STATES for r in runs)
+    st.caption(f"{len(runs)} runs in `{manager.store.root}` · {active} queued or running "
+               f"(at most {manager.max_concurrent} train at once)")
+    st.dataframe(
+        runs_table(runs[:RECENT_RUNS]), hide_index=True, width="stretch",
+        column_config={
+            "open": st.column_config.LinkColumn("", display_text="Open", width="small"),
+            "loss": st.column_config.NumberColumn("loss", format="%.4f"),
+            "k-NN acc": st.column_config.NumberColumn("k-NN acc", format="percent"),
+        },
+    )
+
+warm_up_in_background()  # last: the page above is already drawn

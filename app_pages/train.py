@@ -1,0 +1,127 @@
+"""Train: choose data, a pretext task, an encoder and hyperparameters; start a run; watch it live.
+
+Left: the new-run form, generated from the config dataclasses. Right: the run in ``?run=<id>``, redrawn
+from its folder while it trains in its own process.
+"""
+from typing import Callable
+
+import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
+
+from sslcore.config import ConfigError, DataConfig, EncoderConfig, RunConfig, TrainConfig, default_config
+from sslcore.data import DATASETS, DatasetSplit, DatasetUnavailableError
+from sslcore.models import ENCODERS
+from sslcore.tasks import TASKS
+from ui import charts, datasets, forms
+from ui.images import image_grid
+from ui.jobs import data_root, job_manager
+from ui.live import run_panel
+from ui.runs import run_picker, show_run
+
+PREVIEW_IMAGES = 6
+
+manager = job_manager()
+DEFAULTS = default_config()  # the engine's default recipe picks the initial dataset, task and encoder
+st.title("Train")
+form_column, run_column = st.columns([4, 5], gap="large")
+
+
+def pick(label: str, names: list[str], default: str, key: str, describe: Callable[[str], str]) -> str:
+    """A select box over registry names, showing each one's description."""
+    return st.selectbox(label, names, index=names.index(default), key=key,
+                        format_func=lambda name: f"{name} — {describe(name)}")
+
+
+def data_section() -> tuple[dict, DatasetSplit | None]:
+    st.subheader("1 · Data")
+    name = pick("Dataset", DATASETS.names(), DEFAULTS.data.dataset, "form.data.dataset",
+                lambda n: DATASETS.entry(n).description)
+    values = forms.section_form(DataConfig, "data", key_prefix="form.data", exclude=("dataset", "root"),
+                                advanced_label="Split and download")
+    values.update(dataset=name, root=data_root())
+    try:
+        split = datasets.load_split(name, values["root"], values["test_fraction"], values["split_seed"],
+                                    values["train_limit"])
+    except DatasetUnavailableError as error:
+        (st.info if values["download"] else st.warning)(str(error))
+        return values, None
+    facts = datasets.dataset_facts(name, split)
+    c, h, w = facts.image_shape
+    st.markdown(f"**{facts.train_size:,}** training + **{facts.test_size:,}** test images · "
+                f"**{len(facts.class_names)}** classes · images **{c}×{h}×{w}** ({'colour' if c == 3 else 'grey'}, "
+                f"channels × height × width)" + (" · official split" if facts.official_split else ""))
+    st.image(datasets.sample_grid(name, values["root"]),
+             caption="Test images, one class per column: " + ", ".join(facts.class_names[:10]))
+    return values, split
+
+
+def task_section() -> tuple[str, dict, DeltaGenerator]:
+    st.subheader("2 · Pretext task")
+    name = pick("Pretext task", TASKS.names(), DEFAULTS.task.name, "form.task.name",
+                lambda n: TASKS.entry(n).description)
+    st.markdown(datasets.task_explanation(name))
+    values = forms.section_form(TASKS.get(name).Config, "task", key_prefix=f"form.task.{name}")
+    return name, values, st.container()  # the preview is drawn once the whole config is known
+
+
+def encoder_section() -> dict:
+    st.subheader("3 · Encoder")
+    name = pick("Encoder", ENCODERS.names(), DEFAULTS.encoder.name, "form.encoder.name",
+                lambda n: ENCODERS.entry(n).description)
+    return {"name": name, **forms.section_form(EncoderConfig, "encoder", key_prefix="form.encoder", exclude=("name",))}
+
+
+def training_section() -> dict:
+    st.subheader("4 · Training")
+    return forms.section_form(TrainConfig, "train", key_prefix="form.train")
+
+
+def draw_preview(slot: DeltaGenerator, config: RunConfig) -> None:
+    """What the model will be shown for a few test images; raises the task's ConfigError if it refuses."""
+    seed = st.session_state.get("preview_seed", 0)
+    views = datasets.task_views(config.to_json(), PREVIEW_IMAGES, seed)
+    with slot:
+        st.markdown("**What the model sees** (the same test images in every row)")
+        for view_name, images in views.items():
+            label, picture = st.columns([1, 6], vertical_alignment="center")
+            label.caption(view_name)
+            picture.image(image_grid(images, columns=PREVIEW_IMAGES))
+        if st.button("New random views", icon=":material/casino:"):
+            st.session_state["preview_seed"] = seed + 1
+            st.rerun()
+
+
+def start_run(config: RunConfig) -> None:
+    run = manager.submit(config)
+    show_run(run.id)
+    st.rerun()  # redraw with the new run selected on the right
+
+
+with form_column:
+    data_values, split = data_section()
+    task_name, task_values, preview_slot = task_section()
+    encoder_values = encoder_section()
+    train_values = training_section()
+    problem = None
+    try:
+        config = forms.assemble_config(task_name, {"data": data_values, "encoder": encoder_values,
+                                                   "task": task_values, "train": train_values})
+        if split is not None:
+            draw_preview(preview_slot, config)
+            steps, lrs, per_epoch = forms.planned_lr(config, len(split.train))
+            st.plotly_chart(charts.schedule_figure(steps, lrs, per_epoch), config={"displaylogo": False})
+    except ConfigError as error:
+        problem = str(error)
+        st.error(problem, icon=":material/error:")
+    ready = problem is None and (split is not None or data_values["download"])
+    if st.button("Train", type="primary", icon=":material/rocket_launch:", disabled=not ready):
+        start_run(config)
+
+with run_column:
+    st.subheader("Run")
+    run = run_picker(manager.store)
+    if run is None:
+        st.info("Press **Train** to start a run; it trains in its own process and appears here live. "
+                "You can leave this page meanwhile and come back.")
+    else:
+        run_panel(run)

@@ -1,0 +1,176 @@
+"""AppTest: the Train page's generated form, the task preview, validation, and starting a run."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from sslcore.config import ConfigError, TaskConfig, TrainConfig, default_config, field_specs, param
+from sslcore.data import load_dataset
+from sslcore.engine.trainer import build_task
+from sslcore.runs.jobs import JobManager
+from sslcore.tasks import TASKS, register_task
+from sslcore.tasks._reconstruction import ReconstructionTask
+from tests.app.conftest import open_page
+from tests.conftest import tiny_config
+from tests.runs.jobs_support import TIMEOUT
+
+TRAIN = "app_pages/train.py"
+
+
+def labels(widgets) -> set[str]:  # noqa: ANN001 - any AppTest widget list
+    return {w.label for w in widgets}
+
+
+def train_button(at: AppTest):  # noqa: ANN201 - an AppTest Button
+    [button] = [b for b in at.button if b.label == "Train"]
+    return button
+
+
+def live_chart_names(at: AppTest) -> list[str]:
+    """Names of the charts the live-chart component was given in this run."""
+    [component] = at.get("component_instance")
+    return [c["name"] for c in json.loads(component.proto.json_args)["charts"]]
+
+
+def test_form_is_generated_from_the_config_dataclasses(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    assert not at.exception
+    assert at.selectbox(key="form.data.dataset").value == "mnist5k"
+    assert at.selectbox(key="form.task.name").value == "simclr"
+    assert at.selectbox(key="form.encoder.name").value == "convnet"
+    assert {"temperature", "projection dim", "epochs", "batch size", "lr", "width", "knn k"} <= labels(at.number_input)
+    batch = at.number_input(key="form.train.batch_size")
+    [declared] = [s for s in field_specs(TrainConfig) if s.name == "batch_size"]
+    assert (batch.value, batch.min, batch.max) == (declared.default, declared.min, declared.max)
+    assert declared.help in batch.help and "train.batch_size" in batch.help
+    assert at.selectbox(key="form.train.optimizer").options == ["adamw", "sgd"]
+    assert {"Split and download", "Advanced settings"} <= {e.label for e in at.expander}
+    assert "**4,000** training + **1,000** test images" in at.markdown[0].value
+    assert {c.value for c in at.caption} >= {"view 1", "view 2"}  # SimCLR's two augmented views
+    assert not train_button(at).disabled
+
+
+def test_choosing_a_dataset_updates_its_facts_and_samples(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    at.selectbox(key="form.data.dataset").select("digits").run()
+    assert not at.exception
+    facts = at.markdown[0].value
+    assert "**1,438** training + **359** test images" in facts and "**10** classes" in facts and "1×8×8" in facts
+    assert at.image[0].proto.imgs  # the sample grid
+
+
+def test_choosing_a_task_swaps_its_fields_explanation_and_preview(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    at.selectbox(key="form.task.name").select("rotation").run()
+    assert not at.exception
+    assert "all rotations" in labels(at.checkbox) and "hidden dim" in labels(at.number_input)
+    assert "temperature" not in labels(at.number_input)
+    assert any("RotNet" in m.value for m in at.markdown)
+    assert {"0°", "90°", "180°", "270°"} <= {c.value for c in at.caption}
+
+    at.selectbox(key="form.task.name").select("masked_autoencoder").run()
+    assert {"mask ratio", "patch size"} <= labels(at.number_input)
+    assert {"original", "input"} <= {c.value for c in at.caption}
+
+
+def test_an_invalid_combination_shows_the_engines_message_and_blocks_training(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    at.selectbox(key="form.data.dataset").select("digits").run()
+    at.selectbox(key="form.task.name").select("masked_autoencoder").run()
+    at.number_input(key="form.task.masked_autoencoder.patch_size").set_value(16).run()
+
+    config = default_config(**{"data.dataset": "digits", "task.name": "masked_autoencoder", "task.patch_size": 16})
+    with pytest.raises(ConfigError) as refused:
+        build_task(config, load_dataset("digits"))
+    assert [e.value for e in at.error] == [str(refused.value)]
+    assert train_button(at).disabled
+
+
+def test_a_dataset_without_files_is_explained_and_cannot_be_trained(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    at.selectbox(key="form.data.dataset").select("mnist").run()
+    assert not at.exception
+    assert any("MNIST is not available" in w.value for w in at.warning)
+    assert train_button(at).disabled
+
+
+def test_train_starts_a_run_and_the_page_shows_it(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    at.selectbox(key="form.data.dataset").select("digits").run()
+    at.number_input(key="form.train.epochs").set_value(1).run()
+    train_button(at).click().run()
+
+    assert not at.exception
+    [run] = jobs.store.list()
+    assert run.config().data.dataset == "digits" and run.config().train.epochs == 1
+    assert at.query_params["run"] == run.id
+    assert "#### simclr on digits" in [m.value for m in at.markdown]
+    assert any(b in [m.value for m in at.markdown] for b in (":gray-badge[queued]", ":blue-badge[running]"))
+    assert "Stop" in labels(at.button)
+
+    assert jobs.wait(run, TIMEOUT) == "completed"
+    at.run()
+    assert ":green-badge[completed]" in [m.value for m in at.markdown]
+    assert at.get("progress")[0].proto.text.startswith("Completed after 1/1 epochs")
+    assert live_chart_names(at) == ["loss", "lr", "throughput", "knn"]
+    assert "Stop" not in labels(at.button)
+
+
+def test_a_failed_run_shows_the_reason_and_the_traceback(jobs: JobManager, tmp_path: Path) -> None:
+    run = jobs.submit(tiny_config(**{"data.dataset": "mnist", "data.root": str(tmp_path / "nowhere")}))
+    assert jobs.wait(run, TIMEOUT) == "failed"
+
+    at = open_page(TRAIN, run_id=run.id)
+    assert not at.exception
+    assert ":red-badge[failed]" in [m.value for m in at.markdown]
+    [error] = [e.value for e in at.error if "The run failed" in e.value]
+    assert "MNIST is not available" in error
+    assert "Traceback" in {e.label for e in at.expander}
+    assert any("DatasetUnavailableError" in c.value for c in at.code)
+
+
+@pytest.mark.parametrize("run_id, message",
+                         [("no-such-run", "no run 'no-such-run'"), ("../outside", "is not a run id")])
+def test_a_bad_run_id_in_the_url_is_reported_not_followed(jobs: JobManager, run_id: str, message: str) -> None:
+    at = open_page(TRAIN, run_id=run_id)
+    assert not at.exception
+    assert any(message in w.value for w in at.warning)
+    assert "run" not in at.query_params
+
+
+@dataclass(frozen=True)
+class DimmingConfig(TaskConfig):
+    darkness: float = param(0.5, "How much darker the input is than the target.", min=0.0, max=0.9)
+
+
+class Dimming(ReconstructionTask):
+    """Brighten a dimmed image back (a stand-in for a task file someone just added)."""
+
+    Config = DimmingConfig
+
+    def corrupt(self, images, generator):  # noqa: ANN001, ANN201
+        return images * (1.0 - self.config.darkness), None
+
+
+@pytest.fixture
+def new_task_file() -> Iterator[str]:
+    register_task("dimming_test", "Undo a dimming (registered by a test)")(Dimming)
+    yield "dimming_test"
+    TASKS._entries.pop("dimming_test")  # the registry has no public removal: tasks are added, never dropped
+
+
+def test_a_new_task_file_gets_its_form_and_preview_without_ui_edits(jobs: JobManager, new_task_file: str) -> None:
+    at = open_page(TRAIN)
+    assert f"{new_task_file} — Undo a dimming (registered by a test)" in at.selectbox(key="form.task.name").options
+    at.selectbox(key="form.task.name").select(new_task_file).run()
+    assert not at.exception
+    darkness = at.number_input(key=f"form.task.{new_task_file}.darkness")
+    assert (darkness.value, darkness.min, darkness.max) == (0.5, 0.0, 0.9)
+    assert "How much darker" in darkness.help
+    assert {"original", "input"} <= {c.value for c in at.caption}
+    assert not train_button(at).disabled

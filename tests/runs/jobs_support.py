@@ -1,0 +1,41 @@
+"""Helpers for tests that start real worker processes: wait for a condition, stop every worker."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from typing import Callable
+
+from sslcore.runs import ACTIVE_STATES
+from sslcore.runs.jobs import JobManager
+
+TIMEOUT = 90.0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = TIMEOUT, what: str = "condition") -> None:
+    """Poll ``condition`` every 0.1 s; AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def stop_all(manager: JobManager) -> None:
+    """Cancel every active run of the manager's store, wait for each to end, and kill what does not.
+
+    Workers run in their own session, so nothing else would stop them when a test ends.
+    """
+    # Every queued or running run, alive or not: a worker that has not started yet has no pid to check,
+    # and the STOP file that cancel() leaves makes it end as soon as it does start.
+    runs = [r for r in manager.store.list() if r.state in ACTIVE_STATES or r.is_alive()]
+    for run in runs:
+        manager.cancel(run)
+    for run in runs:
+        try:
+            manager.wait(run, timeout=60)
+        except TimeoutError:
+            pid = run.status().get("pid")
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+    manager.reap()

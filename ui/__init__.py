@@ -1,0 +1,14 @@
+"""Dashboard building blocks shared by the pages in ``app_pages/``.
+
+Pages stay thin: widgets in, ``sslcore`` calls out, figures drawn. What more than one page needs lives
+here, one concern per module:
+
+- :mod:`ui.jobs`: the server-wide job manager (``st.cache_resource``) and the app's settings (env vars).
+- :mod:`ui.runs`: the run picker that keeps ``?run=<id>`` in the URL, and run-folder reads cached by mtime.
+- :mod:`ui.live`: the live run panel (an ``st.fragment`` polling the run folder while the run is active).
+- :mod:`ui.live_charts`: plotly charts updated in place, so a user's zoom survives new points.
+- :mod:`ui.forms`: widgets generated from the config dataclasses' field metadata.
+- :mod:`ui.datasets`: cached datasets, their facts and sample images, pretext-task previews.
+- :mod:`ui.charts`, :mod:`ui.images`: pure figure builders and image grids (no streamlit).
+- :mod:`ui.heap`, :mod:`ui.warmup`: keep the server responsive (cheap GC after reruns, background imports).
+"""

@@ -1,0 +1,113 @@
+"""Form widgets generated from the config dataclasses' field metadata (``sslcore.config.field_specs``).
+
+Types pick the widget (number input, checkbox, select box, text), defaults and bounds come from the
+``param`` declarations, and the help text is the engine's own. A new pretext task file, or a new field
+in one, shows up in the form with no UI edit. Validation stays in one place: the values are handed to
+``config_from_dict``, whose ConfigError message the page shows as is.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+import streamlit as st
+
+from sslcore.config import FieldSpec, RunConfig, config_from_dict, field_specs
+from sslcore.engine.schedule import warmup_cosine
+
+
+def describe_bounds(spec: FieldSpec) -> str:
+    """'between 0.01 and 10', '>= 0', 'one of a, b' or '' (for the help tooltip)."""
+    if spec.choices is not None:
+        return "one of " + ", ".join(str(c) for c in spec.choices)
+    if spec.min is not None and spec.max is not None:
+        return f"between {spec.min:g} and {spec.max:g}"
+    if spec.min is not None:
+        return f">= {spec.min:g}"
+    if spec.max is not None:
+        return f"<= {spec.max:g}"
+    return ""
+
+
+def float_step(spec: FieldSpec) -> float:
+    """A +/- step of the order of the default (0.001 for 2e-3, 0.1 for 0.4, 1 for 10), within the bounds."""
+    scale = abs(float(spec.default)) or (spec.max or 1.0) / 100.0
+    step = 10.0 ** math.floor(math.log10(scale))
+    if spec.max is not None and spec.min is not None:
+        step = min(step, (spec.max - spec.min) / 10.0)
+    return step
+
+
+def field_widget(section: str, spec: FieldSpec, key: str) -> Any:
+    """The widget for one field, labelled with its name and showing its help, path and bounds on hover."""
+    label = spec.name.replace("_", " ")
+    bounds = describe_bounds(spec)
+    help_text = f"{spec.help}\n\n`{section}.{spec.name}`" + (f" — {bounds}" if bounds else "")
+    if spec.choices is not None:
+        options = list(spec.choices)
+        return st.selectbox(label, options, index=options.index(spec.default), key=key, help=help_text)
+    if spec.type is bool:
+        return st.checkbox(label, value=bool(spec.default), key=key, help=help_text)
+    if spec.type is int:
+        return st.number_input(label, value=int(spec.default), step=1, key=key, help=help_text,
+                               min_value=None if spec.min is None else math.ceil(spec.min),
+                               max_value=None if spec.max is None else math.floor(spec.max))
+    if spec.type is float:
+        return st.number_input(label, value=float(spec.default), step=float_step(spec), format="%g", key=key,
+                               help=help_text, min_value=None if spec.min is None else float(spec.min),
+                               max_value=None if spec.max is None else float(spec.max))
+    # Any other type is typed in as text and converted (and checked) by the engine.
+    return st.text_input(label, value=str(spec.default), key=key, help=help_text)
+
+
+def _field_grid(section: str, specs: list[FieldSpec], key_prefix: str, columns: int) -> dict[str, Any]:
+    if not specs:
+        return {}
+    cells = st.columns(min(columns, len(specs)))
+    values = {}
+    for i, spec in enumerate(specs):
+        with cells[i % len(cells)]:
+            values[spec.name] = field_widget(section, spec, f"{key_prefix}.{spec.name}")
+    return values
+
+
+def section_form(cls: type, section: str, *, key_prefix: str, exclude: Iterable[str] = (), columns: int = 3,
+                 advanced_label: str = "Advanced settings") -> dict[str, Any]:
+    """Widgets for every field of config dataclass ``cls`` (except ``exclude``); returns name -> value.
+
+    Basic fields come first, in a grid; fields declared ``advanced=True`` are folded into an expander.
+    ``key_prefix`` keeps widget state apart (e.g. one prefix per task, so switching tasks shows that
+    task's own defaults).
+    """
+    skipped = set(exclude)
+    specs = [spec for spec in field_specs(cls) if spec.name not in skipped]
+    values = _field_grid(section, [s for s in specs if not s.advanced], key_prefix, columns)
+    advanced = [s for s in specs if s.advanced]
+    if advanced:
+        with st.expander(advanced_label):
+            values.update(_field_grid(section, advanced, key_prefix, columns))
+    return values
+
+
+def assemble_config(task_name: str, sections: dict[str, dict[str, Any]]) -> RunConfig:
+    """The run config the form describes, validated by the engine (raises its ConfigError as is).
+
+    ``sections`` maps 'data', 'encoder', 'task', 'train' to field values (the task's name apart).
+    """
+    data = {name: dict(values) for name, values in sections.items()}
+    data["task"] = {"name": task_name, **data.get("task", {})}
+    return config_from_dict(data)
+
+
+def planned_lr(config: RunConfig, train_size: int, points: int = 300) -> tuple[list[int], list[float], int]:
+    """The learning rate the run will use, at ``points`` evenly spread steps: (steps, lrs, steps_per_epoch).
+
+    Follows the trainer: batches of min(batch_size, train_size), whole batches only, warm-up of
+    ``warmup_epochs`` epochs, then cosine decay to ``lr * min_lr_ratio``.
+    """
+    t = config.train
+    steps_per_epoch = max(1, train_size // max(1, min(t.batch_size, train_size)))
+    total = t.epochs * steps_per_epoch
+    warmup = round(t.warmup_epochs * steps_per_epoch)
+    steps = sorted({round(i * (total - 1) / max(1, points - 1)) for i in range(points)})
+    return steps, [warmup_cosine(s, total, t.lr, warmup, t.lr * t.min_lr_ratio) for s in steps], steps_per_epoch

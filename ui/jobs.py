@@ -1,0 +1,56 @@
+"""The one job manager of this server, and the settings the app reads from its environment.
+
+``SSL_RUNS_DIR`` (default ``runs``): where run folders live. ``SSL_MAX_JOBS`` (default 2): runs that
+train at once; more wait as 'queued'. ``SSL_DATA_ROOT`` (default ``data``): the only folder datasets are
+read from (the browser never chooses a path).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+from sslcore.runs.jobs import JobManager
+
+RUNS_DIR_ENV = "SSL_RUNS_DIR"
+MAX_JOBS_ENV = "SSL_MAX_JOBS"
+DATA_ROOT_ENV = "SSL_DATA_ROOT"
+
+
+def runs_dir() -> Path:
+    """The runs folder, absolute, so workers and pages agree whatever their working directory."""
+    return Path(os.environ.get(RUNS_DIR_ENV, "runs")).expanduser().resolve()
+
+
+def data_root() -> str:
+    return os.environ.get(DATA_ROOT_ENV, "data")
+
+
+def max_jobs() -> int:
+    """How many runs may train at once (``SSL_MAX_JOBS``), validated with a message naming the variable."""
+    raw = os.environ.get(MAX_JOBS_ENV, "2")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{MAX_JOBS_ENV} = {raw!r} is not allowed: expected an integer >= 1")
+    return value
+
+
+@st.cache_resource(show_spinner=False)
+def _manager(root: Path, max_concurrent: int) -> JobManager:
+    manager = JobManager(root, max_concurrent=max_concurrent)
+    # Runs left 'running' by an earlier server or a killed worker become 'failed' (resumable) once, here.
+    manager.reconcile()
+    return manager
+
+
+def job_manager() -> JobManager:
+    """The job manager shared by every browser session of this server (keyed by the settings it uses).
+
+    It keeps no state that matters: a cleared cache or a code edit builds a new one that reads the same
+    run folders.
+    """
+    return _manager(runs_dir(), max_jobs())

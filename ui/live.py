@@ -1,0 +1,207 @@
+"""The live view of one run: status, progress, curves and controls, redrawn from the run folder.
+
+It is an ``st.fragment`` that reruns on its own every POLL_SECONDS while the run is queued or running;
+each rerun reads progress.json (the heartbeat), status.json and, only when it changed, metrics.jsonl.
+Training itself never runs here: the buttons only ask the job manager to stop or resume a worker.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from sslcore.runs import ACTIVE_STATES, Run
+from sslcore.runs.actions import resume_blocker
+from sslcore.runs.store import STARTUP_GRACE_SECONDS
+from ui import charts
+from ui.jobs import job_manager
+from ui.live_charts import Chart, chart_args, live_charts
+from ui.runs import RunMetrics, log_tail, metrics_stamp, run_metrics
+
+POLL_SECONDS = 1.5
+STATE_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "cancelled": "orange", "failed": "red"}
+
+
+def run_panel(run: Run) -> None:
+    """Draw ``run``; while it is queued or running, redraw it every POLL_SECONDS seconds.
+
+    Whether to poll is decided at each full page run. When a polling fragment sees the run end, it asks
+    for one full rerun, which registers the fragment again without ``run_every`` (Streamlit drops the old
+    timers on a full run): an ended run costs nothing to keep on screen.
+    """
+    polling = run.state in ACTIVE_STATES
+    st.fragment(run_every=POLL_SECONDS if polling else None)(_live_view)(str(run.path), polling)
+
+
+def _live_view(run_path: str, polling: bool) -> None:
+    run = Run(Path(run_path))
+    status = run.status()
+    state = status.get("state", "unknown")
+    if state in ACTIVE_STATES and _worker_vanished(run, status):
+        status, state = run.status(), run.state
+    if polling and state not in ACTIVE_STATES:
+        st.rerun()  # the run just ended: stop polling and let the rest of the page catch up
+    progress = run.progress()
+    _header(run, status)
+    _progress_bar(state, status, progress)
+    _controls(run, state)
+    if state == "failed":
+        _failure(run, status)
+    metrics = run_metrics(run)
+    _tiles(metrics, progress)
+    _charts(run, metrics)
+
+
+def _worker_vanished(run: Run, status: dict[str, Any]) -> bool:
+    """Whether the run's worker is gone without a word (crash, OOM kill); if so the run is now 'failed'.
+
+    The one write this panel may cause, and through the job manager: without it a dead run would say
+    'running' (and be polled) until the next server start.
+    """
+    if run.is_alive():
+        return False
+    manager = job_manager()
+    waiting_since = max(status.get("created", 0.0), status.get("queued_at") or 0.0)
+    starting = status.get("pid") is None and time.time() - waiting_since < STARTUP_GRACE_SECONDS
+    # A worker still starting has not written its pid; only a child that already exited can be judged.
+    failed = manager.reap() if starting else manager.reconcile()
+    return any(r.id == run.id for r in failed)
+
+
+def _header(run: Run, status: dict[str, Any]) -> None:
+    state = status.get("state", "unknown")
+    title, badge = st.columns([4, 1], vertical_alignment="center")
+    title.markdown(f"#### {status.get('name', run.id)}")
+    with badge:
+        st.badge(state, color=STATE_COLORS.get(state, "gray"))
+    details = [run.id]
+    if status.get("device"):
+        details.append(f"device {status['device']}")
+    if status.get("dataset_size"):
+        details.append(f"{status['dataset_size']:,} training images")
+    st.caption(" · ".join(details))
+
+
+def format_seconds(seconds: float | None) -> str:
+    """'1:05', '1:02:03', or '?' when unknown."""
+    if seconds is None:
+        return "?"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_text(state: str, status: dict[str, Any], progress: dict[str, Any]) -> tuple[float, str]:
+    """(fraction done, one line for the progress bar) from status.json and the heartbeat."""
+    step, total = progress.get("step", 0), progress.get("total_steps") or 0
+    fraction = min(1.0, step / total) if total else 0.0
+    if state == "queued":
+        return 0.0, "Queued: waiting for a free training slot"
+    if state == "running" and progress.get("phase") in (None, "queued", "starting"):
+        return fraction, "Starting: loading the data and building the model"
+    epochs = progress.get("epochs") or status.get("epochs", "?")
+    epoch = progress.get("epoch", 0)
+    if state == "running":
+        current = min(epoch + 1, epochs) if isinstance(epochs, int) else epoch + 1
+        elapsed, eta = format_seconds(progress.get("elapsed_s")), format_seconds(progress.get("eta_s"))
+        return fraction, f"Epoch {current}/{epochs} · step {step}/{total} · {elapsed} elapsed · ETA {eta}"
+    if not total:
+        return 0.0, f"{state.capitalize()} before training started"
+    return fraction, f"{state.capitalize()} after {epoch}/{epochs} epochs, {step}/{total} steps, " \
+                     f"{format_seconds(progress.get('elapsed_s'))}"
+
+
+def _progress_bar(state: str, status: dict[str, Any], progress: dict[str, Any]) -> None:
+    fraction, text = progress_text(state, status, progress)
+    st.progress(fraction, text=text)
+
+
+def _controls(run: Run, state: str) -> None:
+    if state in ACTIVE_STATES:
+        if run.stop_requested():
+            st.caption("Stopping: finishing the current step and saving a checkpoint…")
+        elif st.button("Stop", key=f"stop-{run.id}", icon=":material/stop_circle:"):
+            job_manager().cancel(run)
+            st.caption("Stopping: finishing the current step and saving a checkpoint…")
+    elif resume_blocker(run) is None:  # the engine's rule: stopped, with a checkpoint to continue from
+        if st.button("Resume from the last checkpoint", key=f"resume-{run.id}", icon=":material/play_arrow:"):
+            try:
+                job_manager().resume(run)
+            except RuntimeError as refused:  # e.g. another tab resumed it a moment ago
+                st.error(str(refused))
+                return
+            st.rerun()  # a full rerun, so the panel polls again
+
+
+def _failure(run: Run, status: dict[str, Any]) -> None:
+    st.error(f"**The run failed:** {status.get('error') or 'no reason was recorded'}")
+    if status.get("traceback"):
+        with st.expander("Traceback"):
+            st.code(status["traceback"], language="text")
+    log = log_tail(run)
+    if log:
+        with st.expander("Job log (last lines)"):
+            st.code(log, language="text")
+
+
+def _last(frame: pd.DataFrame, column: str) -> float | None:
+    if column not in frame or frame[column].dropna().empty:
+        return None
+    return float(frame[column].dropna().iloc[-1])
+
+
+def _tiles(metrics: RunMetrics, progress: dict[str, Any]) -> None:
+    steps, epochs = metrics.steps, metrics.epochs
+    loss = _last(steps, "loss")
+    lr = progress.get("lr") or _last(steps, "lr")
+    speed = progress.get("images_per_s") or _last(epochs, "images_per_s")
+    knn = _last(epochs, "knn_acc")
+    knn_delta = None
+    if knn is not None and epochs["knn_acc"].notna().sum() > 1:
+        knn_delta = f"{(knn - float(epochs['knn_acc'].dropna().iloc[0])) * 100:+.1f} pts"
+    cells = st.columns(4)
+    cells[0].metric("Loss", "–" if loss is None else f"{loss:.3f}", help="last logged training step")
+    cells[1].metric("Learning rate", "–" if not lr else f"{lr:.2g}")
+    cells[2].metric("Images / s", "–" if not speed else f"{speed:,.0f}", help="training throughput, this epoch")
+    cells[3].metric("k-NN acc.", "–" if knn is None else f"{knn:.1%}", delta=knn_delta,
+                    help="test accuracy of a k-NN classifier on the encoder's features; "
+                         "change since the untrained encoder")
+
+
+def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
+    """The run's curves: loss per step (wide), learning rate, throughput and k-NN accuracy per epoch."""
+    steps, epochs = metrics.steps, metrics.epochs
+    found: list[Chart] = []
+    if not steps.empty:
+        x = steps["step"].tolist()
+        found.append(Chart("loss", charts.loss_figure(x, steps["loss"].tolist(), revision=run_id), wide=True))
+        if "lr" in steps:
+            found.append(Chart("lr", charts.lr_figure(x, steps["lr"].tolist(), revision=run_id)))
+    if "images_per_s" in epochs and epochs["images_per_s"].notna().any():
+        speed = epochs.dropna(subset=["images_per_s"])
+        found.append(Chart("throughput", charts.epoch_figure(speed["epoch"].tolist(), speed["images_per_s"].tolist(),
+                                                             title="Throughput", y_title="images/s", revision=run_id)))
+    if "knn_acc" in epochs and epochs["knn_acc"].notna().any():
+        knn = epochs.dropna(subset=["knn_acc"])
+        found.append(Chart("knn", charts.epoch_figure(knn["epoch"].tolist(), knn["knn_acc"].tolist(),
+                                                      title="Online k-NN accuracy", y_title="test accuracy",
+                                                      revision=run_id, percent=True)))
+    return found
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _chart_args(run_path: str, mtime_ns: int, size: int) -> list[dict[str, object]]:
+    # Keyed by the metrics file's stamp: a poll that finds no new line re-sends the cached JSON.
+    run = Run(Path(run_path))
+    return chart_args(live_figures(run.id, run_metrics(run)))
+
+
+def _charts(run: Run, metrics: RunMetrics) -> None:
+    if metrics.steps.empty:
+        st.info("The loss curve appears with the first training steps.")
+    stamp = metrics_stamp(run)
+    if stamp is not None:
+        live_charts(_chart_args(str(run.path), *stamp), key=f"charts-{run.id}")
