@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import time
 import traceback
-from typing import TextIO
+from typing import Sequence, TextIO
 
 import torch
 
@@ -37,7 +37,8 @@ def run_callbacks(run: Run, config: RunConfig, data: DatasetSplit, console: Text
     return callbacks
 
 
-def execute_run(run: Run, *, resume: bool = False, console: TextIO | None = None, threads: int | None = None) -> str:
+def execute_run(run: Run, *, resume: bool = False, console: TextIO | None = None, threads: int | None = None,
+                extra_callbacks: Sequence[Callback] = ()) -> str:
     """Train ``run`` (fresh, or from its last checkpoint with ``resume``); returns the final state.
 
     Exceptions never escape: they end the run as 'failed' with the message and traceback in status.json.
@@ -45,7 +46,7 @@ def execute_run(run: Run, *, resume: bool = False, console: TextIO | None = None
     """
     run.update_status(state="running", pid=os.getpid(), started=time.time(), ended=None, error=None, traceback=None)
     try:
-        outcome = _train(run, resume, console, threads)
+        outcome = _train(run, resume, console, threads, extra_callbacks)
     except BaseException as e:  # noqa: BLE001 - a run must always end with a readable status
         run.update_status(state="failed", ended=time.time(), error=_plain_reason(e), traceback=traceback.format_exc())
         if not isinstance(e, Exception):
@@ -55,7 +56,8 @@ def execute_run(run: Run, *, resume: bool = False, console: TextIO | None = None
     return outcome
 
 
-def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None) -> str:
+def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
+           extra_callbacks: Sequence[Callback]) -> str:
     config = run.config()
     configure_threads(config.train.threads or threads or 0)
     device = pick_device(config.train.device)
@@ -70,7 +72,8 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None) 
         truncate_torn_tail(run.metrics_path)
         drop_metrics_after(run, checkpoint["state"]["step"])
     run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.image_shape))
-    trainer = Trainer.create(config, task, data, device, run_callbacks(run, config, data, console), checkpoint)
+    callbacks = [*extra_callbacks, *run_callbacks(run, config, data, console)]
+    trainer = Trainer.create(config, task, data, device, callbacks, checkpoint)
     return trainer.fit()
 
 

@@ -18,7 +18,11 @@ import time
 from pathlib import Path
 from typing import IO
 
+import torch
+
 from sslcore.config import RunConfig
+from sslcore.engine.callbacks import Callback
+from sslcore.engine.state import TrainState
 from sslcore.runs.store import ACTIVE_STATES, STARTUP_GRACE_SECONDS, Run, RunStore
 
 POLL_SECONDS = 0.25
@@ -221,6 +225,43 @@ def wait_for_slot(run: Run, slots: int) -> IO | None:
         time.sleep(POLL_SECONDS)
 
 
+class CoreShare(Callback):
+    """Re-divides the cores among the jobs training right now, every few seconds.
+
+    A fixed cores/slots split would leave a lone quick demo on one of two cores; giving every job all
+    cores would oversubscribe them when two train at once. Busy slots are counted by trying their locks.
+    """
+
+    def __init__(self, slot_dir: Path, slots: int, own: IO, every_seconds: float = 5.0) -> None:
+        self.slot_dir, self.slots, self.own, self.every = slot_dir, slots, own, every_seconds
+        self._last = 0.0
+
+    def busy_slots(self) -> int:
+        busy = 1  # our own
+        for i in range(self.slots):
+            path = self.slot_dir / f"slot-{i}.lock"
+            if path == Path(self.own.name) or not path.exists():
+                continue
+            with open(path, "a") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    fcntl.flock(f, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    busy += 1
+        return busy
+
+    def rebalance(self) -> None:
+        self._last = time.monotonic()
+        torch.set_num_threads(max(1, cpu_count() // self.busy_slots()))
+
+    def on_fit_start(self, state: TrainState, trainer: object) -> None:
+        self.rebalance()
+
+    def on_step_end(self, state: TrainState) -> None:
+        if time.monotonic() - self._last > self.every:
+            self.rebalance()
+
+
 def run_worker(run_dir: Path, *, resume: bool, slots: int, threads: int) -> int:
     """Body of ``python -m sslcore worker``: queue, then train; the run's status tells the outcome."""
     from sslcore.engine.job import execute_run
@@ -232,6 +273,7 @@ def run_worker(run_dir: Path, *, resume: bool, slots: int, threads: int) -> int:
     if slot is None:
         run.update_status(state="cancelled", ended=time.time(), error=None)
         return 1
+    share = [] if run.config().train.threads else [CoreShare(run.path.parent / ".slots", slots, slot)]
     with slot:
-        outcome = execute_run(run, resume=resume, console=sys.stdout, threads=threads)
+        outcome = execute_run(run, resume=resume, console=sys.stdout, threads=threads, extra_callbacks=share)
     return 0 if outcome == "completed" else 1
