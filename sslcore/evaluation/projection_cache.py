@@ -46,6 +46,8 @@ CACHE_VERSION = 1
 #: Added to the worker's niceness: enough for the server to win the CPU when it needs it, not so much
 #: that the map starves behind a training job.
 WORKER_NICENESS = 5
+#: Run as ``python -m`` for a background job (spelled out: in the worker itself ``__name__`` is "__main__").
+WORKER_MODULE = "sslcore.evaluation.projection_cache"
 Status = Literal["ready", "running", "failed", "missing"]
 
 
@@ -206,24 +208,29 @@ def start_background_projection(run: Run, epoch: Source, split: Split, method: s
     status = projection_status(run, epoch, split, method, full, max_points)
     if status in ("ready", "running") or (status == "failed" and not retry_failed):
         return None
-    result, lock, error = _job_files(ProjectionCache(run, max_points), epoch, split, method, full)
+    _, lock, error = _job_files(ProjectionCache(run, max_points), epoch, split, method, full)
     if not _take_lock(lock):
         return None
     error.unlink(missing_ok=True)
-    command = [sys.executable, "-m", __name__, str(run.path), str(epoch), split, method, json.dumps(full),
-               "--max-points", str(max_points), "--lock", str(lock)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))}
-    # Idle OpenMP threads sleep instead of spinning: with the cores shared (the app, a training job),
-    # spinning threads stall t-SNE's per-step barriers; measured 3x slower on 2 busy cores.
-    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    args = [str(run.path), str(epoch), split, method, json.dumps(full), "--max-points", str(max_points)]
     try:
-        with open(result.with_suffix(".log"), "w") as log:
-            worker = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        worker = _spawn_worker(args, lock)
     except BaseException:
         lock.unlink(missing_ok=True)
         raise
     write_json_atomic(lock, _holder(worker.pid))
     return worker
+
+
+def _spawn_worker(args: list[str], lock: Path) -> subprocess.Popen:
+    """``python -m sslcore.evaluation.projection_cache ARGS --lock LOCK``, its output in the lock's ``.log``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_package_root(), os.environ.get("PYTHONPATH")]))}
+    # Idle OpenMP threads sleep instead of spinning: with the cores shared (the app, a training job),
+    # spinning threads stall t-SNE's per-step barriers; measured 3x slower on 2 busy cores.
+    env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    with open(lock.with_suffix(".log"), "w") as log:
+        return subprocess.Popen([sys.executable, "-m", WORKER_MODULE, *args, "--lock", str(lock)],
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
 
 
 def _package_root() -> str:
