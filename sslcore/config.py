@@ -64,17 +64,25 @@ def field_specs(cls: type) -> list[FieldSpec]:
     return specs
 
 
-def _describe_allowed(spec: FieldSpec) -> str:
+def describe_bounds(spec: FieldSpec) -> str:
+    """'between 0.01 and 10', '>= 0', '<= 5', 'one of a, b', or '' for an unbounded field."""
     if spec.choices is not None:
         return "one of " + ", ".join(str(c) for c in spec.choices)
-    kind = {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(spec.type, spec.type.__name__)
     if spec.min is not None and spec.max is not None:
-        return f"{kind} between {spec.min:g} and {spec.max:g}"
+        return f"between {spec.min:g} and {spec.max:g}"
     if spec.min is not None:
-        return f"{kind} >= {spec.min:g}"
+        return f">= {spec.min:g}"
     if spec.max is not None:
-        return f"{kind} <= {spec.max:g}"
-    return kind
+        return f"<= {spec.max:g}"
+    return ""
+
+
+def _describe_allowed(spec: FieldSpec) -> str:
+    if spec.choices is not None:
+        return describe_bounds(spec)
+    kind = {int: "an integer", float: "a number", bool: "true or false", str: "text"}.get(spec.type, spec.type.__name__)
+    bounds = describe_bounds(spec)
+    return f"{kind} {bounds}" if bounds else kind
 
 
 def _fail(section: str, spec: FieldSpec, value: Any) -> ConfigError:
@@ -302,4 +310,4 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 
 __all__ = ["ConfigError", "param", "FieldSpec", "field_specs", "DataConfig", "EncoderConfig", "TrainConfig",
            "TaskConfig", "RunConfig", "config_from_dict", "default_config", "load_config_file",
-           "parse_assignments", "task_config_class", "coerce_value", "build_section"]
+           "parse_assignments", "task_config_class", "coerce_value", "build_section", "describe_bounds"]

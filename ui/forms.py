@@ -12,21 +12,8 @@ from typing import Any, Iterable
 
 import streamlit as st
 
-from sslcore.config import FieldSpec, RunConfig, config_from_dict, field_specs
+from sslcore.config import FieldSpec, RunConfig, config_from_dict, describe_bounds, field_specs
 from sslcore.engine.schedule import warmup_cosine
-
-
-def describe_bounds(spec: FieldSpec) -> str:
-    """'between 0.01 and 10', '>= 0', 'one of a, b' or '' (for the help tooltip)."""
-    if spec.choices is not None:
-        return "one of " + ", ".join(str(c) for c in spec.choices)
-    if spec.min is not None and spec.max is not None:
-        return f"between {spec.min:g} and {spec.max:g}"
-    if spec.min is not None:
-        return f">= {spec.min:g}"
-    if spec.max is not None:
-        return f"<= {spec.max:g}"
-    return ""
 
 
 def float_step(spec: FieldSpec) -> float:
