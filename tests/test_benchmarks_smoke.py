@@ -1,0 +1,26 @@
+"""Every benchmark script runs end to end in its --smoke form and prints its figures.
+
+The figures themselves are not asserted (shared, noisy machines); that the scripts keep working is.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("script, expected", [
+    ("bench_augment.py", "img/s"),
+    ("bench_recipe.py", "test reconstruction MSE"),
+    ("bench_eval.py", "linear_probe"),
+    ("bench_embeddings.py", "t-SNE"),
+])
+def test_benchmark_smoke_run_prints_figures(script: str, expected: str, tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], capture_output=True,
+                            text=True, cwd=tmp_path, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert expected in result.stdout, result.stdout[-3000:]
