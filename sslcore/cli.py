@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from sslcore.config import ConfigError, config_from_dict, load_config_file, parse_assignments
 from sslcore.data import DATASETS, DatasetUnavailableError
 from sslcore.registry import UnknownNameError
-from sslcore.runs import RunNotFoundError, RunStore
+from sslcore.runs import Run, RunNotFoundError, RunStore
 
 #: Shortcut flags of `train` and the config field each one sets.
 TRAIN_SHORTCUTS = {"dataset": "data.dataset", "task": "task.name", "encoder": "encoder.name", "epochs": "train.epochs",
@@ -218,7 +218,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(Path(args.run_dir), resume=args.resume, slots=args.slots, threads=args.threads)
 
 
-def _report_outcome(run, outcome: str) -> int:  # noqa: ANN001
+def _report_outcome(run: Run, outcome: str) -> int:
     status = run.status()
     if outcome == "failed":
         print(f"run {run.id} failed: {status.get('error')}", file=sys.stderr)

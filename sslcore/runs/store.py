@@ -64,6 +64,12 @@ def process_identity(pid: int | None) -> str | None:
     return f"{boot_id}:{fields[19]}" if len(fields) > 19 else None  # field 22: start time in clock ticks
 
 
+def _is_zombie(pid: int) -> bool:
+    with contextlib.suppress(FileNotFoundError, IndexError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] == "Z"
+    return False
+
+
 def pid_alive(pid: int | None, identity: str | None = None) -> bool:
     """Whether process ``pid`` exists (and is not a zombie we forgot to reap).
 
@@ -73,16 +79,12 @@ def pid_alive(pid: int | None, identity: str | None = None) -> bool:
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
+        with contextlib.suppress(PermissionError):  # another user's process: it exists all the same
+            os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        pass
-    try:  # a finished child that has not been reaped still answers kill(0)
-        if Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] == "Z":
-            return False
-    except (FileNotFoundError, IndexError):
-        pass
+    if _is_zombie(pid):  # a finished child that has not been reaped still answers kill(0)
+        return False
     if identity is not None:
         current = process_identity(pid)
         return current is None or current == identity
