@@ -19,7 +19,7 @@ from sslcore.runs.store import STARTUP_GRACE_SECONDS
 from ui import charts
 from ui.jobs import job_manager
 from ui.live_charts import Chart, chart_args, live_charts
-from ui.runs import RunMetrics, log_tail, metrics_stamp, run_metrics
+from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
 
 POLL_SECONDS = 1.5
 STATE_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "cancelled": "orange", "failed": "red"}
@@ -34,6 +34,21 @@ def run_panel(run: Run) -> None:
     """
     polling = run.state in ACTIVE_STATES
     st.fragment(run_every=POLL_SECONDS if polling else None)(_live_view)(str(run.path), polling)
+    _inspect_links(run)
+
+
+#: Pages that look inside a run: (page file, link label, icon). They read the run from ``?run=``.
+INSPECT_PAGES = (
+    ("app_pages/views.py", "Reconstructions & views", ":material/grid_view:"),
+    ("app_pages/embeddings.py", "Embeddings", ":material/scatter_plot:"),
+    ("app_pages/evaluate.py", "Evaluate", ":material/query_stats:"),
+)
+
+
+def _inspect_links(run: Run) -> None:
+    """Links to the pages that show what this run learned (they work while it trains, too)."""
+    for column, (page, label, icon) in zip(st.columns(len(INSPECT_PAGES)), INSPECT_PAGES):
+        column.page_link(page, label=label, icon=icon, query_params={RUN_PARAM: run.id})
 
 
 def _live_view(run_path: str, polling: bool) -> None:

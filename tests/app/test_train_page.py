@@ -119,6 +119,9 @@ def test_train_starts_a_run_and_the_page_shows_it(jobs: JobManager) -> None:
     assert at.get("progress")[0].proto.text.startswith("Completed after 1/1 epochs")
     assert live_chart_names(at) == ["loss", "lr", "throughput", "knn"]
     assert "Stop" not in labels(at.button)
+    links = {link.proto.label: link.proto.query_string for link in at.get("page_link")}
+    for page in ("Reconstructions & views", "Embeddings", "Evaluate"):  # each opens this run
+        assert f"run={run.id}" in links[page]
 
 
 def test_a_failed_run_shows_the_reason_and_the_traceback(jobs: JobManager, tmp_path: Path) -> None:
