@@ -56,8 +56,12 @@ class ReconstructionTask(PretextTask):
         return StepOutput(loss=self.forward_pass(images, generator).error.mean())
 
     def make_views(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        inputs, _ = self.corrupt(images, generator)
-        return {"original": images, "input": inputs}
+        inputs, weight = self.corrupt(images, generator)
+        return {"original": images, "input": self.display_input(inputs, weight)}
+
+    def display_input(self, inputs: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        """What to show as the model's input (the masked task greys out the hidden patches)."""
+        return inputs
 
     def display_reconstruction(self, p: ReconstructionPass) -> torch.Tensor:
         """What to show as 'reconstruction' (the masked task pastes the visible pixels back)."""
@@ -65,7 +69,7 @@ class ReconstructionTask(PretextTask):
 
     def snapshot(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, np.ndarray]:
         p = self.forward_pass(images, generator)
-        return {"original": to_uint8(images), "input": to_uint8(p.inputs),
+        return {"original": to_uint8(images), "input": to_uint8(self.display_input(p.inputs, p.weight)),
                 "reconstruction": to_uint8(self.display_reconstruction(p)),
                 "error": p.error.cpu().numpy().astype(np.float32)}
 

@@ -38,6 +38,11 @@ class MaskedAutoencoder(ReconstructionTask):
         hidden = augment.random_patch_mask(b, c, h, w, self.config.patch_size, self.config.mask_ratio, generator, images.device)
         return images.masked_fill(hidden, 0.0), hidden
 
+    def display_input(self, inputs: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
+        # The model sees zeros there, but zero is also the background of a digit: mid-grey makes the
+        # hidden patches visible to a person.
+        return inputs if weight is None else inputs.masked_fill(weight, 0.5)
+
     def display_reconstruction(self, p: ReconstructionPass) -> torch.Tensor:
         # Show what an inpainting model outputs: visible pixels as given, hidden ones predicted.
         return torch.where(p.weight, p.reconstruction, p.inputs.float())

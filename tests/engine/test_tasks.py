@@ -63,6 +63,20 @@ def test_masked_autoencoder_hides_the_configured_share_and_scores_only_hidden_pi
     assert torch.equal(inputs[~hidden.expand_as(inputs)], images[~hidden.expand_as(images)])
 
 
+def test_masked_autoencoder_shows_hidden_patches_grey_and_visible_pixels_as_given() -> None:
+    config = tiny_config("masked_autoencoder", **{"task.mask_ratio": 0.5, "task.patch_size": 2})
+    data = load_dataset("digits")
+    task = build_task(config, data).eval()
+    images = data.test.images[:6].float() / 255
+    _, hidden = task.corrupt(images, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        snap = task.snapshot(images, torch.Generator().manual_seed(0))  # the same generator: the same mask
+    hidden, shown = hidden.expand_as(images).numpy(), snap["input"]
+    assert (shown[hidden] == 128).all()  # grey, unlike a digit's black background
+    assert np.array_equal(shown[~hidden], snap["original"][~hidden])
+    assert np.array_equal(snap["reconstruction"][~hidden], snap["original"][~hidden])
+
+
 def test_masked_autoencoder_refuses_patches_larger_than_the_image() -> None:
     from sslcore.config import ConfigError
 

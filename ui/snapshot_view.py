@@ -1,0 +1,224 @@
+"""The snapshot viewer: one run's test images as the model saw them, epoch by epoch, live while it trains.
+
+A fragment that reruns on a timer only while it has a reason to: every PLAY_SECONDS while playing
+(each tick steps the epoch), every POLL_SECONDS while the run is queued or running (new snapshot files
+appear without a reload), never otherwise. A tick that finds nothing new costs a folder listing: files
+are parsed once per (mtime, size). The epoch shown lives in session state, one key per run.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from sslcore.config import ConfigError
+from sslcore.data import DatasetUnavailableError
+from sslcore.registry import UnknownNameError
+from sslcore.runs import ACTIVE_STATES, Run
+from sslcore.runs.files import read_json
+from ui import charts
+from ui.datasets import load_split
+from ui.snapshots import (Snapshot, SnapshotError, SnapshotFile, image_caption, load_snapshot, panels, snapshot_files,
+                          strip_pngs, summary_value, worst_first)
+
+POLL_SECONDS = 1.5
+PLAY_SECONDS = 0.8
+#: Side of one upscaled image, in pixels, per size choice (8x8 digits become 96x96 at "medium").
+TILE_PIXELS = {"small": 56, "medium": 96, "large": 144}
+#: What the middle picture of a reconstruction is, per task.
+INPUT_TITLES = {"denoising_autoencoder": "noisy input", "masked_autoencoder": "masked input"}
+#: The number each epoch is summed up by: (label, short axis title, how it is written, whether higher is better).
+SUMMARIES = {
+    "reconstruction": ("Mean reconstruction error", "error", "{:.4f}", False),
+    "rotation": ("Rotation accuracy", "accuracy", "{:.0%}", True),
+    "views": ("Mean view similarity", "similarity", "{:.3f}", True),
+}
+WORST_LABELS = {
+    "reconstruction": "Worst reconstructed first",
+    "rotation": "Wrong and least sure first",
+    "views": "Least similar pairs first",
+}
+
+
+def _key(run_id: str, name: str) -> str:
+    return f"views.{run_id}.{name}"
+
+
+def snapshot_panel(run: Run) -> None:
+    """Draw the run's snapshots with an epoch slider and a Play button; keep them current while it trains."""
+    playing = st.session_state.get(_key(run.id, "playing"), False)
+    active = run.state in ACTIVE_STATES
+    every = PLAY_SECONDS if playing else POLL_SECONDS if active else None
+    st.fragment(run_every=every)(_viewer)(str(run.path), active)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def class_names(run_path: str) -> tuple[str, ...] | None:
+    """The run's dataset class names, or None when they cannot be had (its files are gone, an old config)."""
+    try:
+        d = Run(Path(run_path)).config().data
+        return load_split(d.dataset, d.root, d.test_fraction, d.split_seed, d.train_limit).class_names
+    except (ConfigError, UnknownNameError, DatasetUnavailableError, OSError):
+        return None  # the images still show, labelled 'class 3'
+
+
+def _viewer(run_path: str, polling: bool) -> None:
+    run = Run(Path(run_path))
+    active = run.state in ACTIVE_STATES
+    if polling and not active:
+        st.rerun()  # the run just ended: one full rerun registers this fragment again without a timer
+    files = snapshot_files(run.snapshot_dir)
+    if not files:
+        _no_snapshots(run, active)
+        return
+    epochs = [f.epoch for f in files]
+    epoch = _current_epoch(run.id, epochs)
+    _epoch_controls(run.id, epochs, active)
+    file = files[epochs.index(epoch)]
+    try:
+        snapshot, first = load_snapshot(file), load_snapshot(files[0])
+    except SnapshotError as error:
+        st.error(f"This snapshot cannot be shown: {error}")
+        return
+    _summary_tiles(snapshot, first, len(epochs))
+    _image_grid(run, file, snapshot)
+    _summary_chart(run.id, files, epoch, snapshot.kind)
+
+
+def _no_snapshots(run: Run, active: bool) -> None:
+    if active:
+        st.info("No snapshots yet. The trainer saves the first one (epoch 0: the untrained model) as soon as "
+                "training starts, then one after every epoch; they appear here by themselves.",
+                icon=":material/hourglass_top:")
+    elif run.status().get("state") == "completed":
+        st.info("This run saved no snapshots (it was trained with `train.snapshot_images = 0`).")
+    else:
+        st.info(f"This run has no snapshots: it ended ({run.state}) before its first one was saved.")
+
+
+def _current_epoch(run_id: str, epochs: list[int]) -> int:
+    """The epoch to show, put into the slider's state before the slider is drawn.
+
+    Defaults to the latest, and follows new snapshots while the latest is shown (a live run). While
+    playing, steps one epoch per PLAY_SECONDS; at the last epoch playback stops.
+    """
+    state, key = st.session_state, _key(run_id, "epoch")
+    current = state.get(key)
+    playing = state.get(_key(run_id, "playing"), False)
+    if current not in epochs or (current == state.get(_key(run_id, "last_seen")) and not playing):
+        current = epochs[-1]
+    stop = False
+    now = time.monotonic()
+    # 0.9: a timer tick that comes a little early still counts; other reruns in between do not step
+    if playing and now - state.get(_key(run_id, "stepped_at"), 0.0) >= 0.9 * PLAY_SECONDS:
+        current = next((e for e in epochs if e > current), epochs[-1])
+        state[_key(run_id, "stepped_at")] = now
+        stop = current == epochs[-1]
+    state[key], state[_key(run_id, "last_seen")] = current, epochs[-1]
+    if stop:
+        state[_key(run_id, "playing")] = False
+        st.rerun()  # a full rerun drops the playback timer; it draws the last epoch
+    return current
+
+
+def _toggle_play(run_id: str, epochs: list[int]) -> None:
+    state = st.session_state
+    playing = not state.get(_key(run_id, "playing"), False)
+    state[_key(run_id, "playing")] = playing
+    if playing:
+        if state.get(_key(run_id, "epoch")) == epochs[-1]:
+            state[_key(run_id, "epoch")] = epochs[0]  # from the start, like a video that had ended
+        state[_key(run_id, "stepped_at")] = time.monotonic()
+    st.rerun()  # full rerun: the fragment's timer is chosen there
+
+
+def _pause(run_id: str) -> None:
+    # A person moving the slider takes over from playback; a full rerun then drops the playback timer.
+    if st.session_state.get(_key(run_id, "playing"), False):
+        st.session_state[_key(run_id, "playing")] = False
+        st.rerun()
+
+
+def _epoch_label(epoch: int) -> str:
+    return f"{epoch} (untrained)" if epoch == 0 else str(epoch)
+
+
+def _epoch_controls(run_id: str, epochs: list[int], active: bool) -> None:
+    playing = st.session_state.get(_key(run_id, "playing"), False)
+    button, slider = st.columns([1, 7], vertical_alignment="bottom")
+    button.button("Pause" if playing else "Play", key=_key(run_id, "play"), on_click=_toggle_play,
+                  args=(run_id, epochs), icon=":material/pause:" if playing else ":material/play_arrow:",
+                  disabled=len(epochs) < 2, help="Step through the epochs, one every "
+                  f"{PLAY_SECONDS:g} s, from epoch {epochs[0]} if the last one is shown")
+    with slider:
+        if len(epochs) > 1:
+            st.select_slider("Epoch", options=epochs, key=_key(run_id, "epoch"), format_func=_epoch_label,
+                             on_change=_pause, args=(run_id,))
+        else:
+            st.markdown(f"**Epoch {_epoch_label(epochs[0])}**: the only snapshot so far")
+    if active:
+        st.caption("The run is training: new epochs appear on the slider as they finish; the latest one is "
+                   "shown while you stay on it.")
+
+
+def _summary_tiles(snapshot: Snapshot, first: Snapshot, n_epochs: int) -> None:
+    label, _, fmt, higher_better = SUMMARIES[snapshot.kind]
+    value, start = summary_value(snapshot), summary_value(first)
+    delta = None
+    if snapshot.epoch != first.epoch:
+        change = value - start
+        delta = (f"{change * 100:+.0f} pts" if snapshot.kind == "rotation" else f"{change:+.4f}") \
+            + f" vs epoch {first.epoch}"
+    cells = st.columns(3)
+    cells[0].metric(f"{label} · epoch {snapshot.epoch}", fmt.format(value), delta=delta,
+                    delta_color="normal" if higher_better else "inverse",
+                    help=f"over the {len(snapshot)} test images shown below")
+    cells[1].metric("Test images shown", len(snapshot), help="fixed test images, cycling through the classes "
+                    "(train.snapshot_images); the same ones at every epoch")
+    cells[2].metric("Snapshots", n_epochs, help="epoch 0 (untrained) and one after every epoch")
+
+
+def _image_grid(run: Run, file: SnapshotFile, snapshot: Snapshot) -> None:
+    names = class_names(str(run.path))
+    shown = panels(snapshot, INPUT_TITLES.get(_task_name(run), "input"))
+    options, worst = st.columns([3, 2], vertical_alignment="center")
+    with options:
+        size = st.segmented_control("Image size", list(TILE_PIXELS), default="medium", required=True,
+                                    key="views.size", label_visibility="collapsed")
+    with worst:
+        worst_on = st.toggle(WORST_LABELS[snapshot.kind], key=f"views.worst.{snapshot.kind}")
+    order = worst_first(snapshot) if worst_on else np.arange(len(snapshot))
+    st.caption("Each picture: " + " | ".join(title for _, title in shown) + ".")
+    if worst_on:
+        st.caption(f"Sorted worst first, at epoch {snapshot.epoch}, among the {len(snapshot)} test images the "
+                   "trainer snapshots (set `train.snapshot_images`, up to 64, to watch more); the rest of the "
+                   "test set is not searched here.")
+    strips = strip_pngs(file, [name for name, _ in shown], order, TILE_PIXELS[size or "medium"])
+    st.image(strips, caption=[image_caption(snapshot, int(i), names) for i in order], output_format="PNG")
+
+
+def _task_name(run: Run) -> str:
+    # The raw JSON, not run.config(): a task renamed since the run was made must not hide its pictures.
+    return read_json(run.path / "config.json", default={}).get("task", {}).get("name", "")
+
+
+def _summary_chart(run_id: str, files: list[SnapshotFile], epoch: int, kind: str) -> None:
+    """The epoch summary over all snapshots, with the shown epoch marked."""
+    points, unreadable = {}, []
+    for f in files:
+        try:
+            points[f.epoch] = summary_value(load_snapshot(f))
+        except SnapshotError:
+            unreadable.append(str(f.epoch))
+    if len(points) < 2:
+        return
+    label, axis, _, _ = SUMMARIES[kind]
+    figure = charts.epoch_figure(list(points), list(points.values()), title=f"{label} per epoch", y_title=axis,
+                                 revision=run_id, percent=kind == "rotation")
+    figure["layout"]["shapes"] = [{"type": "line", "x0": epoch, "x1": epoch, "yref": "paper", "y0": 0, "y1": 1,
+                                   "line": {"color": charts.ACCENT_COLOR, "width": 2, "dash": "dot"}}]
+    st.plotly_chart(figure, config={"displaylogo": False}, key=f"views.chart.{run_id}")
+    if unreadable:
+        st.caption(f"Left out of the chart: the snapshot of epoch {', '.join(unreadable)}, which cannot be read.")
