@@ -21,8 +21,9 @@ EXPLANATIONS = {
                              "Noise cannot be undone by copying pixels: the model has to know what digits look "
                              "like. The error compares the output with the clean image.",
     "masked_autoencoder": "Square patches of each test image are hidden (grey in the masked input); the model "
-                          "must fill them in from the visible rest. The reconstruction shows the visible pixels as given and the hidden ones "
-                          "as the model's guess; the error counts only the hidden pixels.",
+                          "must fill them in from the visible rest. The reconstruction shows the visible pixels "
+                          "as given and the hidden ones as the model's guess; the error counts only the hidden "
+                          "pixels.",
     "rotation": "Each test image is turned by a random 0°, 90°, 180° or 270°, and the model says which. It can "
                 "only be right by knowing which way up a thing is drawn, so its features must capture shape. "
                 "Under each image: the predicted angle, how sure the model is, and whether it was right.",
