@@ -11,18 +11,44 @@ from streamlit.delta_generator import DeltaGenerator
 from sslcore.config import ConfigError, DataConfig, EncoderConfig, RunConfig, TrainConfig, default_config
 from sslcore.data import DATASETS, DatasetSplit, DatasetUnavailableError
 from sslcore.models import ENCODERS
+from sslcore.runs import RunNotFoundError
 from sslcore.tasks import TASKS
 from ui import charts, datasets, forms
 from ui.images import image_grid
 from ui.jobs import data_root, job_manager
 from ui.live import run_panel
-from ui.runs import run_picker, show_run
+from ui.runs import FROM_PARAM, find_run, run_picker, show_run
 
 PREVIEW_IMAGES = 6
 
 manager = job_manager()
 DEFAULTS = default_config()  # the engine's default recipe picks the initial dataset, task and encoder
 st.title("Train")
+
+
+def prefill_from_run() -> None:
+    """``?from=<run id>`` ("Edit and train again"): the form starts from that run's config.
+
+    The widgets' session state is seeded once per id, before they are drawn, so edits made afterwards stay.
+    """
+    source = st.query_params.get(FROM_PARAM)
+    if not source:
+        st.session_state.pop(forms.PREFILLED_KEY, None)
+        return
+    try:
+        run = find_run(manager.store, source)
+        config = run.config()
+    except (RunNotFoundError, ConfigError) as error:
+        st.warning(f"The form cannot start from run {source!r}: {error}")
+        return
+    if st.session_state.get(forms.PREFILLED_KEY) != source:
+        st.session_state.update(forms.form_state(config))
+        st.session_state[forms.PREFILLED_KEY] = source
+    st.info(f"The form starts from the config of **{run.status().get('name', run.id)}** (`{run.id}`): change "
+            "what you like and press **Train** for a new run.", icon=":material/content_copy:")
+
+
+prefill_from_run()
 form_column, run_column = st.columns([4, 5], gap="large")
 
 
@@ -93,6 +119,7 @@ def draw_preview(slot: DeltaGenerator, config: RunConfig) -> None:
 
 def start_run(config: RunConfig) -> None:
     run = manager.submit(config)
+    st.query_params.pop(FROM_PARAM, None)  # the form has done its job; a reload must not refill it
     show_run(run.id)
     st.rerun()  # redraw with the new run selected on the right
 

@@ -76,6 +76,41 @@ def section_form(cls: type, section: str, *, key_prefix: str, exclude: Iterable[
     return values
 
 
+#: Session key: the run id whose config the form was last filled from (see :func:`form_state`).
+PREFILLED_KEY = "form.prefilled_from"
+#: Fields the form never shows: the data root is the server's, not the browser's, to choose.
+_NOT_IN_FORM = {("data", "root")}
+
+
+def widget_value(spec: FieldSpec, value: Any) -> Any:
+    """``value`` as the widget :func:`field_widget` draws for ``spec`` holds it (text fields hold str)."""
+    if spec.choices is not None or spec.type is bool:
+        return value
+    if spec.type is int:
+        return int(value)
+    if spec.type is float:
+        return float(value)
+    return str(value)
+
+
+def form_state(config: RunConfig) -> dict[str, Any]:
+    """Widget key -> value that makes the Train page's form show ``config``.
+
+    Keys follow the page's scheme: ``form.<section>.<field>`` (the task's fields under
+    ``form.task.<task name>.<field>``, so each task keeps its own values), plus the three pickers
+    ``form.data.dataset``, ``form.task.name`` and ``form.encoder.name``. Seeding these before the widgets
+    are drawn is how "Edit and train again" opens the form on an earlier run's config.
+    """
+    state: dict[str, Any] = {"form.task.name": config.task.name}
+    sections = {"data": config.data, "encoder": config.encoder, "train": config.train, "task": config.task}
+    for section, values in sections.items():
+        prefix = f"form.task.{config.task.name}" if section == "task" else f"form.{section}"
+        for spec in field_specs(type(values)):
+            if (section, spec.name) not in _NOT_IN_FORM:
+                state[f"{prefix}.{spec.name}"] = widget_value(spec, getattr(values, spec.name))
+    return state
+
+
 def assemble_config(task_name: str, sections: dict[str, dict[str, Any]]) -> RunConfig:
     """The run config the form describes, validated by the engine (raises its ConfigError as is).
 

@@ -18,6 +18,8 @@ from sslcore.runs import Run, RunNotFoundError, RunStore
 from sslcore.runs.files import read_json, read_jsonl
 
 RUN_PARAM = "run"
+#: The Train page fills its form from the config of the run named by this query parameter.
+FROM_PARAM = "from"
 #: Session memory of the last run shown, for when in-app navigation drops the query string.
 _LAST_RUN_KEY = "ui.runs.last_run"
 
