@@ -77,7 +77,8 @@ def data_section() -> tuple[dict, DatasetSplit | None]:
                 f"**{len(facts.class_names)}** classes · images **{c}×{h}×{w}** ({'colour' if c == 3 else 'grey'}, "
                 f"channels × height × width)" + (" · official split" if facts.official_split else ""))
     st.image(datasets.sample_grid(name, values["root"]),
-             caption="Test images, one class per column: " + ", ".join(facts.class_names[:10]))
+             caption="Test images, one class per column: " + ", ".join(facts.class_names[:10]),
+             output_format="PNG")  # lossless: JPEG smears 8x8 and 28x28 digits
     return values, split
 
 
@@ -111,7 +112,7 @@ def draw_preview(slot: DeltaGenerator, config: RunConfig) -> None:
         for view_name, images in views.items():
             label, picture = st.columns([1, 6], vertical_alignment="center")
             label.caption(view_name)
-            picture.image(image_grid(images, columns=PREVIEW_IMAGES))
+            picture.image(image_grid(images, columns=PREVIEW_IMAGES), output_format="PNG")
         if st.button("New random views", icon=":material/casino:"):
             st.session_state["preview_seed"] = seed + 1
             st.rerun()
