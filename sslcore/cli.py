@@ -104,23 +104,31 @@ def parse_budgets(text: str) -> list[int | str]:
     return budgets
 
 
+def parse_methods(text: str | None) -> list[str]:
+    """'knn,supervised' -> ['knn', 'supervised']; None -> the default methods; a clear error for unknown ones."""
+    from sslcore.evaluation.methods import ALL_METHODS, METHODS
+
+    methods = [m.strip() for m in text.split(",") if m.strip()] if text else list(METHODS)
+    unknown = sorted(set(methods) - set(ALL_METHODS))
+    if unknown or not methods:
+        raise CLIError(f"--methods: {(unknown or [''])[0]!r} is not allowed: expected some of {', '.join(ALL_METHODS)}")
+    return methods
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from sslcore.engine.device import configure_threads
-    from sslcore.evaluation.protocol import METHODS, evaluate_run, format_results_table
+    from sslcore.evaluation.encoder_source import weights_path
+    from sslcore.evaluation.protocol import evaluate_run, format_results_table
 
     run = RunStore(args.runs_dir).get(args.run)
     budgets = parse_budgets(args.labels_per_class)
-    methods = [m.strip() for m in args.methods.split(",")] if args.methods else list(METHODS)
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        raise CLIError(f"--methods: {unknown[0]!r} is not allowed: expected some of {', '.join(METHODS)}")
+    methods = parse_methods(args.methods)
     if args.repeats < 1:
         raise CLIError(f"--repeats {args.repeats} is not allowed: expected at least 1")
-    if not (run.checkpoint_dir / "last.pt").exists():
-        if run.status().get("imported_from"):
-            raise CLIError(f"run {run.id} was imported without a training checkpoint, which the evaluation reads; "
-                           "its archive's results are in eval.json")
-        raise CLIError(f"run {run.id} has no checkpoint yet; evaluate it after its first epoch")
+    try:
+        weights_path(run)  # a training checkpoint, or an imported run's encoder weights
+    except FileNotFoundError:
+        raise CLIError(f"run {run.id} has no checkpoint yet; evaluate it after its first epoch") from None
 
     def progress(fraction: float, message: str) -> None:
         print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
@@ -218,6 +226,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return run_worker(Path(args.run_dir), resume=args.resume, slots=args.slots, threads=args.threads)
 
 
+def cmd_eval_worker(args: argparse.Namespace) -> int:
+    """Entry point of an evaluation job's process (started by sslcore.runs.eval_jobs.EvalJobManager)."""
+    import json
+
+    from sslcore.runs.eval_jobs import EvalRequest
+    from sslcore.runs.eval_worker import run_eval_worker
+
+    request = EvalRequest(tuple(parse_budgets(args.budgets)), args.repeats, args.seed,
+                          tuple(parse_methods(args.methods)), json.loads(args.supervised), args.force)
+    return run_eval_worker(Path(args.run_dir), request.checked(), slots=args.slots)
+
+
 def _report_outcome(run: Run, outcome: str) -> int:
     status = run.status()
     if outcome == "failed":
@@ -271,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--labels-per-class", default="4,all", help="comma-separated budgets, e.g. 1,4,10,all")
     evaluate.add_argument("--repeats", type=int, default=3, help="labelled subsets per budget (different seeds)")
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--methods", help="comma-separated subset of linear_probe,knn,supervised,raw_pixels")
+    evaluate.add_argument("--methods", help="comma-separated subset of linear_probe,knn,supervised,raw_pixels,finetune "
+                          "(default: all but finetune)")
     evaluate.add_argument("--force", action="store_true", help="recompute even if eval.json is up to date")
     evaluate.set_defaults(func=cmd_eval)
 
@@ -311,6 +332,17 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--slots", type=int, default=2)
     worker.add_argument("--threads", type=int, default=0)
     worker.set_defaults(func=cmd_worker)
+
+    eval_worker = sub.add_parser("eval-worker")  # internal: an evaluation job's process; no help line on purpose
+    eval_worker.add_argument("run_dir")
+    eval_worker.add_argument("--budgets", default="1,4,10,100,all")
+    eval_worker.add_argument("--repeats", type=int, default=3)
+    eval_worker.add_argument("--seed", type=int, default=0)
+    eval_worker.add_argument("--methods")
+    eval_worker.add_argument("--supervised", default="{}", help="overrides of the supervised baseline, as JSON")
+    eval_worker.add_argument("--slots", type=int, default=2)
+    eval_worker.add_argument("--force", action="store_true")
+    eval_worker.set_defaults(func=cmd_eval_worker)
 
     for p in (train, resume, evaluate, listing, export, importing, delete, rename, tag):
         p.add_argument("--runs-dir", default="runs", help="folder of runs (default: runs)")

@@ -187,3 +187,42 @@ def test_bad_arguments_fail_clearly(evaluated, tmp_path: Path) -> None:
     save_checkpoint(wider.checkpoint_dir / "last.pt", load_checkpoint(run.checkpoint_dir / "last.pt"))
     with pytest.raises(ValueError, match="does not fit the network"):
         evaluate_run(wider, [1], methods=("knn",))
+
+
+# ------------------------------------------------------------------------------ weights sources, fine-tuning
+
+
+def test_an_imported_run_is_evaluated_from_its_encoder_file(evaluated, tmp_path: Path) -> None:
+    from safetensors.torch import save_file
+
+    from sslcore.runs.weights import ENCODER_FILE, IMAGE_SHAPE_KEY, final_encoder_state, format_image_shape
+
+    run, result = evaluated[0], evaluated[1]
+    imported = RunStore(tmp_path).create(run.config())  # no last.pt: only the encoder, as an import leaves it
+    imported.checkpoint_dir.mkdir()
+    save_file(final_encoder_state(run), str(imported.checkpoint_dir / ENCODER_FILE),
+              metadata={IMAGE_SHAPE_KEY: format_image_shape(load_dataset("digits").image_shape)})
+    again = evaluate_run(imported, BUDGETS, repeats=REPEATS, seed=3, methods=("knn", "linear_probe"))
+    assert again["checkpoint"]["path"] == "checkpoints/encoder.safetensors"
+    original = {(r["method"], r["labels_per_class"]): r["accuracies"] for r in result["results"]}
+    for row in again["results"]:  # the same weights give the same scores
+        assert row["accuracies"] == original[(row["method"], row["labels_per_class"])]
+
+
+def test_fine_tuning_starts_from_the_ssl_weights(evaluated) -> None:
+    from sslcore.evaluation.finetune import FineTuned
+    from sslcore.runs.weights import final_encoder_state
+
+    run = evaluated[0]
+    data, config = load_dataset("digits"), run.config()
+    state = final_encoder_state(run)
+    subset = torch.from_numpy(label_subsets(data.train.labels, [4], 1, seed=0)[(4, 0)])
+    frozen = {"max_steps": 2, "eval_every": 1, "lr": 0.0, "weight_decay": 0.0, "device": "cpu", "augment": False}
+    tuned = FineTuned(state, config.encoder.name, config.encoder.width, **frozen).fit(
+        data.train.images[subset], data.train.labels[subset])
+    weights = dict(tuned.model_[0].named_parameters())
+    assert all(torch.equal(weights[name], state[name]) for name in weights)  # lr 0: still the SSL weights
+    scratch = SupervisedBaseline(config.encoder.name, config.encoder.width, **frozen).fit(
+        data.train.images[subset], data.train.labels[subset])
+    assert not all(torch.equal(p, weights[n]) for n, p in scratch.model_[0].named_parameters())
+    assert 0.0 <= tuned.score(data.test.images, data.test.labels) <= 1.0

@@ -1,0 +1,47 @@
+"""Test-split predictions of every fit, kept beside eval.json for confusion matrices.
+
+``<run>/eval_predictions.npz`` holds ``test_labels`` (T,) and one int16 array (T,) per (method, budget,
+repeat) under the key :func:`prediction_key`. It is written atomically before eval.json, whose
+``predictions`` entry records its sha256: a missing or different file makes the stored results stale.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping, Union
+
+import numpy as np
+
+PREDICTIONS_FILE = "eval_predictions.npz"
+Budget = Union[int, str]
+
+
+def prediction_key(method: str, budget: Budget, repeat: int) -> str:
+    """'linear_probe__4__0': the npz key of one fit's predictions (no '/' : npz keys are zip member names)."""
+    return f"{method}__{budget}__{repeat}"
+
+
+def save_predictions(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` (each (T,) class indices) compressed to ``path``, atomically (temp file + replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            # int16: class indices of at most a few hundred classes; a fifth of the size of int64.
+            np.savez_compressed(f, **{k: np.asarray(v).astype(np.int16) for k, v in arrays.items()})
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_predictions(path: Path) -> dict[str, np.ndarray]:
+    """Every array of a predictions file as int64 (T,); {} if the file does not exist."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k].astype(np.int64) for k in data.files}
+    except FileNotFoundError:
+        return {}

@@ -1,0 +1,94 @@
+"""The verdict: what an evaluation's numbers say, in one or two plain sentences.
+
+Pure functions of eval.json's ``results`` rows (``method``, ``labels_per_class``, ``accuracy_mean``,
+``accuracy_std``), so they can be tested on hand-made results. A difference counts only when it is larger
+than the spread over repeats (the two standard deviations added, at least :data:`MIN_GAP`); anything
+smaller is called a tie, because another draw of labelled images could reverse it.
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+#: Differences below this (0.5 accuracy points) are ties even when the repeats agree exactly.
+MIN_GAP = 0.005
+#: How each pretext task is named in a sentence ("SimCLR features ...").
+TASK_NAMES = {"simclr": "SimCLR", "autoencoder": "autoencoder", "denoising_autoencoder": "denoising-autoencoder",
+              "masked_autoencoder": "masked-autoencoder", "rotation": "rotation-prediction"}
+#: The self-supervised methods a verdict speaks for, best first, and the baselines it compares them with.
+_SSL_METHODS = ("linear_probe", "knn")
+_BASELINES = (("supervised", "training from scratch"), ("raw_pixels", "raw pixels"))
+
+Row = dict[str, Any]
+
+
+def task_name(task: str) -> str:
+    """'simclr' -> 'SimCLR'; an unknown task keeps its name with spaces for underscores."""
+    return TASK_NAMES.get(task, task.replace("_", " "))
+
+
+def budget_phrase(budget: int | str) -> str:
+    """4 -> 'With 4 labels per class'; 1 -> 'With 1 label per class'; 'all' -> 'With all labels'."""
+    if budget == "all":
+        return "With all labels"
+    return f"With {budget} label{'' if budget == 1 else 's'} per class"
+
+
+def compare(a: Row, b: Row) -> tuple[str, float]:
+    """('win' | 'loss' | 'tie', a's lead over b in accuracy points) for two results rows."""
+    gap = a["accuracy_mean"] - b["accuracy_mean"]
+    spread = max(MIN_GAP, a.get("accuracy_std", 0.0) + b.get("accuracy_std", 0.0))
+    return ("tie" if abs(gap) <= spread else "win" if gap > 0 else "loss"), 100.0 * gap
+
+
+def _budget_order(budget: int | str) -> float:
+    return float("inf") if budget == "all" else float(budget)
+
+
+def _sentence(subject: str, budget: int | str, ssl: Row, base: Row, base_name: str, verb: str = "beat") -> str:
+    outcome, points = compare(ssl, base)
+    numbers = f"{100 * ssl['accuracy_mean']:.1f}% vs {100 * base['accuracy_mean']:.1f}%"
+    if outcome == "win":
+        return f"{budget_phrase(budget)}, {subject} {verb} {base_name} by {points:.0f} points ({numbers})."
+    if outcome == "loss":
+        return f"{budget_phrase(budget)}, {base_name} beats {subject} by {-points:.0f} points ({numbers})."
+    return (f"{budget_phrase(budget)}, {subject} and {base_name} are level ({numbers}, within the spread "
+            "over repeats).")
+
+
+def verdict(results: Sequence[Row], task: str) -> list[str]:
+    """Sentences comparing the SSL features with the baselines at the fewest and at the most labels.
+
+    The SSL side is the linear probe (the k-NN probe when the probe is missing); the baseline is training
+    from scratch (raw pixels when that is missing). Says plainly what it cannot compare.
+    """
+    rows = {(r["method"], r["labels_per_class"]): r for r in results}
+    ssl_method = next((m for m in _SSL_METHODS if any(k[0] == m for k in rows)), None)
+    base = next(((m, name) for m, name in _BASELINES if any(k[0] == m for k in rows)), None)
+    if ssl_method is None or base is None:
+        missing = "probe on the SSL features" if ssl_method is None else "baseline (supervised or raw pixels)"
+        return [f"No verdict: the evaluation has no {missing} to compare."]
+    budgets = sorted({b for m, b in rows if (ssl_method, b) in rows and (base[0], b) in rows}, key=_budget_order)
+    if not budgets:
+        return ["No verdict: the SSL features and the baseline were evaluated at different label budgets."]
+    subject = f"{task_name(task)} features" + (" (k-NN)" if ssl_method == "knn" else "")
+    chosen = budgets[:1] + budgets[-1:] if len(budgets) > 1 else budgets
+    lines = [_sentence(subject, b, rows[(ssl_method, b)], rows[(base[0], b)], base[1]) for b in chosen]
+    if base[0] == "supervised" and ("finetune", budgets[0]) in rows:  # the third step: same network, SSL start
+        lines.append(_sentence(f"fine-tuning the {task_name(task)} encoder", budgets[0], rows[("finetune", budgets[0])],
+                               rows[("supervised", budgets[0])], "training it from scratch", verb="beats"))
+    return lines
+
+
+def ranking(runs: Sequence[tuple[str, Sequence[Row]]], budget: int | str, method: str = "linear_probe") -> str | None:
+    """'With 4 labels per class, the linear probe ranks: SimCLR 82.2%, rotation 70.1%, ...' or None.
+
+    ``runs``: (display name, results rows) per run; runs without ``method`` at ``budget`` are left out,
+    and None is returned when fewer than two remain.
+    """
+    scored = [(name, row["accuracy_mean"]) for name, rows in runs for row in rows
+              if row["method"] == method and row["labels_per_class"] == budget]
+    if len(scored) < 2:
+        return None
+    scored.sort(key=lambda item: -item[1])
+    listing = ", ".join(f"{name} {100 * acc:.1f}%" for name, acc in scored)
+    return f"{budget_phrase(budget)}, the {method.replace('_', ' ')} ranks the runs: {listing}."

@@ -1,0 +1,141 @@
+"""Starting, watching and cancelling evaluation jobs from the Evaluate page.
+
+The jobs run in their own processes (:mod:`sslcore.runs.eval_jobs`); this module only asks the shared
+manager to start or cancel one and draws what ``<run>/eval_job.json`` says, as an ``st.fragment`` that
+reruns every POLL_SECONDS while a job is active, so a refresh or a second tab shows the same progress.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import streamlit as st
+
+from sslcore.data import DatasetUnavailableError
+from sslcore.evaluation.methods import ALL_METHODS, METHODS
+from sslcore.evaluation.results import method_label
+from sslcore.runs import ACTIVE_STATES, Run
+from sslcore.runs.eval_jobs import DEFAULT_BUDGETS, MAX_REPEATS, STOP_FILE, EvalBusyError, EvalJobManager, EvalRequest
+from ui.datasets import load_split
+from ui.jobs import max_jobs, runs_dir
+from ui.live import STATE_COLORS
+
+POLL_SECONDS = 1.0
+#: Small enough for a live demo: the supervised baseline's default step budget (see SupervisedBaseline).
+DEFAULT_REPEATS = 3
+
+
+@st.cache_resource(show_spinner=False)
+def _manager(root: Path, max_concurrent: int) -> EvalJobManager:
+    return EvalJobManager(root, max_concurrent=max_concurrent)
+
+
+def eval_manager() -> EvalJobManager:
+    """The evaluation job manager shared by every session of this server (keyed by the settings)."""
+    return _manager(runs_dir(), max_jobs())
+
+
+def parse_budgets(text: str) -> list[int | str]:
+    """'1, 4, all' -> [1, 4, 'all']; ValueError naming the part that is neither a positive integer nor 'all'."""
+    budgets: list[int | str] = []
+    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+        if part == "all":
+            budgets.append("all")
+        elif part.isdigit() and int(part) > 0:
+            budgets.append(int(part))
+        else:
+            raise ValueError(f"label budget {part!r} is not allowed: expected positive whole numbers of labels "
+                             "per class or 'all', separated by commas (e.g. 1, 4, 10, 100, all)")
+    if not budgets:
+        raise ValueError("no label budget given: expected e.g. 1, 4, 10, 100, all")
+    return budgets
+
+
+def budget_problem(run: Run, budgets: Sequence[int | str]) -> str | None:
+    """Why ``budgets`` cannot be drawn from the run's training split (a class has too few images), or None."""
+    data = run.config().data
+    try:
+        split = load_split(data.dataset, data.root, data.test_fraction, data.split_seed, data.train_limit)
+    except (DatasetUnavailableError, OSError, ValueError) as error:
+        return f"run {run.id}: its dataset cannot be loaded ({error})"
+    smallest = int(split.train.labels.bincount().min())
+    too_big = [b for b in budgets if b != "all" and int(b) > smallest]
+    if too_big:
+        return (f"{too_big[0]} labels per class is more than {data.dataset} has: its smallest class has "
+                f"{smallest} training images; use 'all' for every label")
+    return None
+
+
+def settings_form(runs: Sequence[Run]) -> EvalRequest | None:
+    """Budgets, repeats and methods; returns the request when **Evaluate** is pressed and the input is valid."""
+    with st.form("evaluate.settings", border=True):
+        left, right = st.columns([3, 1])
+        text = left.text_input("Label budgets (labels per class)", ", ".join(str(b) for b in DEFAULT_BUDGETS),
+                               help="Comma-separated whole numbers of labelled images per class, and 'all'.",
+                               key="evaluate.budgets")
+        repeats = right.number_input("Repeats", 1, MAX_REPEATS, DEFAULT_REPEATS,
+                                     help="Labelled subsets per budget, each drawn with its own seed.", key="evaluate.repeats")
+        methods = st.multiselect("Methods", list(ALL_METHODS), list(METHODS), format_func=method_label,
+                                 help="Fine-tuning trains a network per subset, like the supervised baseline: "
+                                      "it roughly doubles the time.", key="evaluate.methods")
+        label = "Evaluate" if len(runs) == 1 else f"Evaluate {len(runs)} runs"
+        pressed = st.form_submit_button(label, type="primary", icon=":material/query_stats:")
+    if not pressed:
+        return None
+    try:
+        budgets = parse_budgets(text)
+        problem = next((p for p in (budget_problem(r, budgets) for r in runs) if p), None)
+        if problem:
+            raise ValueError(problem)
+        return EvalRequest(tuple(budgets), int(repeats), 0, tuple(methods)).checked()
+    except ValueError as error:
+        st.error(str(error), icon=":material/error:")
+        return None
+
+
+def start_jobs(runs: Sequence[Run], request: EvalRequest) -> None:
+    """Queue an evaluation of each run; a run that cannot start says why (the others start anyway)."""
+    for run in runs:
+        try:
+            eval_manager().start(run, request)
+        except (EvalBusyError, FileNotFoundError, ValueError) as error:
+            st.warning(f"{run.id}: {error}")
+
+
+def jobs_panel(runs: Sequence[Run]) -> None:
+    """Progress of each run's evaluation job; polls while one is active, then reruns the page once."""
+    polling = bool(eval_manager().active(runs))
+    paths = tuple(str(r.path) for r in runs)
+    st.fragment(run_every=POLL_SECONDS if polling else None)(_jobs_view)(paths, polling)
+
+
+def _jobs_view(paths: tuple[str, ...], polling: bool) -> None:
+    manager = eval_manager()
+    jobs = [(Run(Path(p)), manager.status(Run(Path(p)))) for p in paths]
+    if polling and not any(job.get("state") in ACTIVE_STATES for _, job in jobs):
+        st.rerun()  # every job ended: stop polling and redraw the results with the new eval.json
+    for run, job in jobs:
+        if job:
+            _job_row(run, job)
+
+
+def _job_row(run: Run, job: dict) -> None:
+    state = job.get("state", "unknown")
+    title, badge = st.columns([6, 1], vertical_alignment="center")
+    title.markdown(f"**Evaluation of {run.status().get('name', run.id)}** · {run.id}")
+    with badge:
+        st.badge(state, color=STATE_COLORS.get(state, "gray"))
+    if state in ACTIVE_STATES:
+        st.progress(float(job.get("fraction") or 0.0), text=job.get("message") or state)
+        if (run.path / STOP_FILE).exists():
+            st.caption("Cancelling…")
+        elif st.button("Cancel", key=f"evaluate.cancel.{run.id}", icon=":material/stop_circle:"):
+            eval_manager().cancel(run)
+            st.caption("Cancelling…")
+    elif state == "failed":
+        st.error(f"**The evaluation failed:** {job.get('error') or 'no reason was recorded'}")
+        if job.get("traceback"):
+            with st.expander("Traceback"):
+                st.code(job["traceback"], language="text")
+    elif job.get("message"):
+        st.caption(f"{state.capitalize()}: {job['message']}")

@@ -1,0 +1,160 @@
+"""The Evaluate page's results: which runs have results, their curves, table, CSV, verdict and protocol.
+
+Everything here reads ``<run>/eval.json`` (cached by the file's modification time and size) and turns
+it into figures and tables; nothing computes an evaluation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple, Sequence
+
+import pandas as pd
+import streamlit as st
+
+from sslcore.evaluation.results import method_label, repeat_rows
+from sslcore.evaluation.verdict import ranking, task_name, verdict
+from sslcore.runs import Run
+from sslcore.runs.files import read_json
+from ui.evaluate_charts import METHOD_COLORS, RUN_COLORS, Curve, budget_x
+
+EVAL_FILE = "eval.json"
+#: Methods drawn for the first run only when several runs share the chart: they do not depend on the SSL
+#: features, only on the labelled images, which are the same for runs on the same data.
+BASELINES = ("supervised", "raw_pixels")
+
+
+class Evaluated(NamedTuple):
+    """A run with stored results: its id, a label for legends and tables, its task and its eval.json."""
+
+    run_id: str
+    label: str
+    task: str
+    results: dict[str, Any]
+
+
+def eval_stamp(run: Run) -> tuple[int, int] | None:
+    """(mtime ns, size) of the run's eval.json, or None if it has none: the cache key for reading it."""
+    try:
+        stat = (run.path / EVAL_FILE).stat()
+    except FileNotFoundError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _read_eval(path: str, mtime_ns: int, size: int) -> dict[str, Any] | None:
+    try:  # mtime_ns and size are only the cache key
+        value = read_json(Path(path))
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) and value.get("results") else None
+
+
+def evaluated(run: Run) -> Evaluated | None:
+    """The run's stored results, or None if it was never evaluated (or eval.json is unreadable)."""
+    stamp = eval_stamp(run)
+    results = None if stamp is None else _read_eval(str(run.path / EVAL_FILE), *stamp)
+    if results is None:
+        return None
+    config = read_json(run.path / "config.json", default={})
+    task = config.get("task", {}).get("name", "?")
+    return Evaluated(run.id, f"{task_name(task)} · {run.status().get('name', run.id)}", task, results)
+
+
+def _rows(e: Evaluated) -> dict[tuple[str, Any], dict[str, Any]]:
+    return {(r["method"], r["labels_per_class"]): r for r in e.results["results"]}
+
+
+def _budget_xs(e: Evaluated) -> dict[Any, float]:
+    p = e.results.get("protocol", {})
+    train_size, classes = p.get("train_size", 0), p.get("num_classes") or 10
+    return {b: budget_x(b, train_size, classes) for b in p.get("budgets", [])}
+
+
+def _curve(e: Evaluated, method: str, name: str, color: str, dash: str = "solid") -> Curve:
+    rows, xs = _rows(e), _budget_xs(e)
+    budgets = sorted((b for b in xs if (method, b) in rows), key=xs.__getitem__)
+    return Curve(name, color, [xs[b] for b in budgets], [rows[(method, b)]["accuracy_mean"] for b in budgets],
+                 [rows[(method, b)]["accuracy_std"] for b in budgets], dash)
+
+
+def efficiency_curves(runs: Sequence[Evaluated]) -> tuple[list[Curve], list[tuple[float, str]]]:
+    """The label-efficiency chart's curves and x ticks.
+
+    One run: a curve per evaluated method. Several: each run's linear-probe curve in its own colour,
+    plus the first run's baselines (supervised, raw pixels) dashed.
+    """
+    if not runs:
+        return [], []
+    if len(runs) == 1:
+        methods = list(dict.fromkeys(r["method"] for r in runs[0].results["results"]))
+        curves = [_curve(runs[0], m, method_label(m), METHOD_COLORS.get(m, "#495057")) for m in methods]
+    else:
+        curves = [_curve(e, "linear_probe", f"{e.label} · linear probe", RUN_COLORS[i % len(RUN_COLORS)])
+                  for i, e in enumerate(runs)]
+        curves += [_curve(runs[0], m, method_label(m), METHOD_COLORS[m], dash="dash") for m in BASELINES]
+    ticks: dict[float, str] = {}
+    for e in runs:
+        for budget, x in _budget_xs(e).items():
+            ticks.setdefault(x, "all" if budget == "all" else str(budget))
+    return [c for c in curves if c.x], sorted(ticks.items())
+
+
+def results_table(runs: Sequence[Evaluated]) -> pd.DataFrame:
+    """Rows = (run,) labels per class; columns = methods; cells 'mean ± std' in % test accuracy."""
+    records = []
+    for e in runs:
+        by_budget: dict[Any, dict[str, str]] = {}
+        for r in e.results["results"]:
+            cell = f"{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f}"
+            by_budget.setdefault(r["labels_per_class"], {})[method_label(r["method"])] = cell
+        for budget, cells in by_budget.items():
+            records.append({"run": e.label, "labels per class": str(budget), **cells})
+    table = pd.DataFrame(records)
+    return table.drop(columns="run") if len(runs) == 1 and not table.empty else table
+
+
+def results_csv(runs: Sequence[Evaluated]) -> str:
+    """Every repeat of every method and budget, one row each (accuracy as a fraction), for download."""
+    return pd.DataFrame([row for e in runs for row in repeat_rows(e.results)]).to_csv(index=False)
+
+
+def verdict_lines(runs: Sequence[Evaluated]) -> list[str]:
+    """The verdict of each run (prefixed by its label when there are several) and, if useful, a ranking."""
+    if len(runs) == 1:
+        return verdict(runs[0].results["results"], runs[0].task)
+    lines = [f"**{e.label}**: " + " ".join(verdict(e.results["results"], e.task)) for e in runs]
+    budgets = [b for b in runs[0].results.get("protocol", {}).get("budgets", []) if b != "all"]
+    if budgets:
+        rank = ranking([(e.label, e.results["results"]) for e in runs], min(budgets))
+        if rank:
+            lines.append(rank)
+    return lines
+
+
+def protocol_paragraph(results: dict[str, Any]) -> str:
+    """The evaluation protocol in one short paragraph, with this evaluation's numbers."""
+    p = results.get("protocol", {})
+    sup = p.get("supervised", {})
+    seeds = [str(s) for s in p.get("subset_seeds", [])]
+    repeats = p.get("repeats", "?")
+    subsets = "one labelled subset is" if repeats == 1 else f"{repeats} labelled subsets are"
+    return (f"**Protocol.** For each budget, {subsets} drawn from the {p.get('train_size', '?'):,} training "
+            f"images (stratified: the same number per class; seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}), "
+            "and every method is fitted on exactly the same labelled images: the linear probe (logistic "
+            "regression on the frozen, standardised features), k-NN (cosine, weighted vote) and the raw-pixel "
+            "baseline on those images only; the supervised baseline (the same encoder trained from scratch) and "
+            f"fine-tuning train for up to {sup.get('max_steps', '?')} steps with early stopping on a held-out "
+            f"{sup.get('holdout_fraction', 0.2):.0%} of the same labelled subset (a fixed "
+            f"{sup.get('steps_without_holdout', '?')} steps when a class has a single label). The "
+            f"{p.get('test_size', '?'):,} test images are used only for the final score, never for training, early "
+            "stopping or choosing hyperparameters. Scores are mean ± standard deviation over the repeats.")
+
+
+def request_of(results: dict[str, Any]) -> str:
+    """'budgets 1, 4, all · 3 repeats · seed 0 · linear probe, k-NN' for a caption."""
+    p = results.get("protocol", {})
+    methods = ", ".join(method_label(m) for m in p.get("methods", []))
+    repeats = p.get("repeats", "?")
+    return (f"budgets {', '.join(str(b) for b in p.get('budgets', []))} · {repeats} repeat{'' if repeats == 1 else 's'} · "
+            f"seed {p.get('seed', '?')} · {methods}")
