@@ -36,7 +36,7 @@ from sslcore.engine.device import configure_threads  # noqa: E402
 from sslcore.engine.job import execute_run  # noqa: E402
 from sslcore.evaluation.embeddings import (available_epochs, embedding_quality, embeddings_dir,  # noqa: E402
                                           nearest_neighbours, pca_2d, raw_pixel_features, run_features,
-                                          run_points, run_thumbnails, thumbnails_base64, tsne_2d)
+                                          run_points, run_quality, run_thumbnails, thumbnails_base64, tsne_2d)
 from sslcore.evaluation.projection_cache import (ProjectionCache, projection_status,  # noqa: E402
                                                 start_background_projection)
 from sslcore.recipes import QUICK_DEMO  # noqa: E402
@@ -171,12 +171,22 @@ def bench_rest(features: np.ndarray, labels: np.ndarray, pixels: np.ndarray, ima
     print(f"  thumbnails: {sum(map(len, uris)) / 1e6:.2f} MB of data URIs, {np.mean([len(u) for u in uris]):.0f} B each")
 
 
-def bench_run_thumbnails(run: Run, max_points: int) -> None:
-    """The page's hover thumbnails of the test split: made once, then read from the run folder."""
-    for old in embeddings_dir(run).glob(f"thumbs_test_n{max_points}_*"):
-        old.unlink()
-    uris, _ = timed("run_thumbnails(test): made and cached", lambda: run_thumbnails(run, "test", max_points))
-    timed(f"run_thumbnails(test): {len(uris)} read back", lambda: run_thumbnails(run, "test", max_points))
+def bench_run_cached(run: Run, max_points: int) -> None:
+    """What the page reads per split besides the maps: hover thumbnails (at the page's scale 1: the browser
+    enlarges them) and the quality figures, each made once and then read from the run folder."""
+    epoch = available_epochs(run)[-1]
+    for split in ("test", "train"):
+        for old in [*embeddings_dir(run).glob(f"thumbs_{split}_n{max_points}_*"),
+                    *embeddings_dir(run).glob(f"quality_*_{split}_n{max_points}_*")]:
+            old.unlink()
+        uris, _ = timed(f"run_thumbnails({split}, scale 1): made and cached",
+                        lambda: run_thumbnails(run, split, max_points, scale=1))
+        timed(f"run_thumbnails({split}): {len(uris)} read back ({sum(map(len, uris)) / 1e6:.2f} MB)",
+              lambda: run_thumbnails(run, split, max_points, scale=1))
+        timed(f"run_quality({split}, features+pixels): made, cached",
+              lambda: [run_quality(run, s, split, max_points) for s in (epoch, "pixels")])
+        timed(f"run_quality({split}, features+pixels): read back",
+              lambda: [run_quality(run, s, split, max_points) for s in (epoch, "pixels")])
 
 
 def main() -> int:
@@ -205,7 +215,7 @@ def main() -> int:
         if run is not None:
             for split in ("test",) if args.smoke else ("test", "train"):
                 bench_background(run, split, n, {})
-            bench_run_thumbnails(run, n)
+            bench_run_cached(run, n)
     print(f"load average {load_average()}")
     return 0
 

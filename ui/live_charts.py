@@ -31,12 +31,15 @@ def _plotly_js() -> Path:
     return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
 
-def component_dir() -> Path:
-    """The served folder (index.html + plotly.min.js), built atomically if missing; one per page/plotly version."""
-    page = PAGE.read_bytes()
+def component_dir(source: Path = PAGE, name: str = "live-charts") -> Path:
+    """The served folder (index.html + plotly.min.js), built atomically if missing; one per page/plotly version.
+
+    ``source`` and ``name``: another plotly component's page (e.g. ui/embedding_map.html) and folder prefix.
+    """
+    page = source.read_bytes()
     version = hashlib.sha256(page + plotly.__version__.encode()).hexdigest()[:12]
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    target = Path(tempfile.gettempdir()) / f"ssl-studio-{uid}" / f"live-charts-{version}"
+    target = Path(tempfile.gettempdir()) / f"ssl-studio-{uid}" / f"{name}-{version}"
     if (target / "index.html").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ from PIL import Image
 from sslcore.engine.job import execute_run
 from sslcore.evaluation import embeddings, projection_cache
 from sslcore.evaluation.embeddings import (available_epochs, embedding_quality, nearest_neighbours, pca_2d,
-                                          raw_pixel_features, run_features, run_points, run_thumbnails,
-                                          thumbnails_base64, tsne_2d)
+                                          raw_pixel_features, run_class_names, run_features, run_points,
+                                          run_quality, run_thumbnails, thumbnails_base64, tsne_2d)
 from sslcore.evaluation.projection_cache import (ProjectionCache, projection_error, projection_status,
                                                 resolve_params, start_background_projection)
 from sslcore.runs import RunStore
@@ -188,3 +188,27 @@ def test_thumbnails_of_a_run_are_cached(run, monkeypatch) -> None:
     assert len(uris) == len(run_points(run)[0])
     monkeypatch.setattr(embeddings, "thumbnails_base64", lambda *a: pytest.fail("recomputed"))
     assert run_thumbnails(run) == uris
+
+
+def test_quality_of_a_run_is_cached_until_the_checkpoint_is_rewritten(run, monkeypatch) -> None:
+    features, labels, _ = run_features(run, 1)
+    assert run_quality(run, 1) == embedding_quality(features, labels)
+    calls = []
+    real = embeddings.embedding_quality
+    monkeypatch.setattr(embeddings, "embedding_quality", lambda *a: calls.append(1) or real(*a))
+    run_quality(run, 1)
+    assert calls == []
+    checkpoint = run.checkpoint_dir / "encoder_epoch_0001.safetensors"
+    stat = checkpoint.stat()
+    os.utime(checkpoint, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    run_quality(run, 1)
+    assert calls == [1]
+    assert len(list((run.path / "embeddings").glob("quality_e0001_test_*.json"))) == 1  # the stale file is gone
+    pixels, _, _ = run_features(run, "pixels")
+    assert run_quality(run, "pixels") == embedding_quality(pixels, labels)
+
+
+def test_class_names_are_read_back_without_loading_the_dataset(run, monkeypatch) -> None:
+    assert run_class_names(run) == tuple(str(d) for d in range(10))
+    monkeypatch.setattr(embeddings, "run_data", lambda *a: pytest.fail("loaded the dataset"))
+    assert run_class_names(run) == tuple(str(d) for d in range(10))

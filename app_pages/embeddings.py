@@ -1,0 +1,171 @@
+"""Embeddings: how a run's encoder arranges the images, beside raw pixels, at any epoch checkpoint.
+
+Two maps side by side (encoder features | raw pixels of the same images), coloured by class, each with
+its k-NN accuracy and silhouette. Hovering a point shows its image; clicking it (or typing an image id)
+shows its nearest neighbours. PCA is drawn at once; t-SNE runs in a background process and is swapped
+in when ready. Everything is read from, and cached in, the run folder; nothing is trained here.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+
+from sslcore.data import DatasetUnavailableError
+from sslcore.evaluation.embeddings import PIXELS, Source, Split, available_epochs
+from sslcore.runs import Run
+from ui import embedding_data as data
+from ui.embedding_data import METHOD_NAMES, MapView, Points
+from ui.embedding_map import MapPanel, embedding_map, map_args, map_figure, new_click
+from ui.embedding_neighbours import K, Strip, neighbour_strip
+from ui.jobs import job_manager
+from ui.runs import run_picker, selected_run_id, show_run
+
+MAP_KEY = "emb.map"
+SEEN_CLICK_KEY = "emb.seen_click"
+
+manager = job_manager()
+st.title("Embeddings")
+
+
+def choose_run() -> Run:
+    """The run in ``?run=``; with none asked for, the newest run (written into the URL, so links keep it)."""
+    asked = selected_run_id()
+    run = run_picker(manager.store)
+    if run is not None:
+        return run
+    runs = manager.store.list()
+    if asked is None and runs:
+        show_run(runs[0].id)
+        st.rerun()
+    st.info("Choose a run above." if runs else "No runs yet: train one on the **Train** page, then come back "
+            "here to see how its encoder arranges the images.")
+    st.stop()
+
+
+def controls(run: Run, epochs: list[int]) -> tuple[int, Split, str]:
+    epoch_box, split_box, method_box = st.columns([2, 1, 1])
+    epoch = epoch_box.selectbox("Epoch checkpoint", epochs, index=len(epochs) - 1, key=f"emb.epoch.{run.id}",
+                                format_func=lambda e: f"epoch {e}" + (" (untrained)" if e == 0 else ""),
+                                help="The encoder's weights saved after this epoch; epoch 0 is the untrained encoder.")
+    split = split_box.radio("Images", ["test", "train"], horizontal=True, key="emb.split",
+                            help="Test images were never trained on. At most "
+                                 f"{data.MAX_POINTS:,} are shown (a fixed sample keeping every class's share).")
+    method = method_box.radio("Map", list(METHOD_NAMES), format_func=METHOD_NAMES.get, horizontal=True,
+                              key="emb.method", help="PCA is drawn at once. t-SNE keeps neighbours together "
+                                                     "(better clusters) and is computed in the background.")
+    return epoch, split, method
+
+
+def query_position(key: str, ids: np.ndarray) -> int | None:
+    """The chosen point's position: a new click on a map wins, else the image id in the number box."""
+    clicked = st.session_state.get(MAP_KEY)
+    position = new_click(clicked, st.session_state.get(SEEN_CLICK_KEY), len(ids))
+    if isinstance(clicked, dict):
+        st.session_state[SEEN_CLICK_KEY] = clicked.get("nonce")
+    if position is not None:
+        st.session_state[key] = int(ids[position])  # before the number box is drawn: it shows the click
+    chosen = st.session_state.setdefault(key, int(ids[0]))
+    found = np.flatnonzero(ids == chosen)
+    return int(found[0]) if len(found) else None
+
+
+def metric_tiles(quality: dict[str, float], baseline: dict[str, float] | None) -> None:
+    """k-NN accuracy and silhouette; with ``baseline`` (raw pixels), their change against it."""
+    knn, silhouette = quality["knn_acc"], quality["silhouette"]
+    knn_delta = silhouette_delta = None
+    if baseline is not None:
+        knn_delta = f"{(knn - baseline['knn_acc']) * 100:+.1f} pts vs pixels"
+        if math.isfinite(silhouette) and math.isfinite(baseline["silhouette"]):
+            silhouette_delta = f"{silhouette - baseline['silhouette']:+.3f} vs pixels"
+    knn_box, silhouette_box = st.columns(2)
+    knn_box.metric("k-NN accuracy", f"{knn:.1%}", delta=knn_delta,
+                   help="Each shown image's label predicted by a vote of its 20 nearest other images (cosine "
+                        "similarity): how well a distance in this space matches the classes. Chance = 1 / classes.")
+    silhouette_box.metric("Silhouette", "–" if not math.isfinite(silhouette) else f"{silhouette:.3f}",
+                          delta=silhouette_delta,
+                          help="Mean cosine silhouette of the classes as clusters, from -1 to 1: above 0, images "
+                               "are on average closer to their own class than to the nearest other class.")
+
+
+def panel_title(source: Source, view: MapView) -> str:
+    what = "Raw pixels" if source == PIXELS else f"Encoder features · {data.source_label(source)}"
+    shown = METHOD_NAMES[view.method]
+    if view.tsne == "running" and view.method != "tsne":
+        shown += " (t-SNE computing…)"
+    return f"{what} · {shown}"
+
+
+def failure_note(run: Run, source: Source, split: Split, view: MapView) -> None:
+    if view.error is None:
+        return
+    st.error(f"The t-SNE map of {data.source_label(source)} failed: {view.error}. The PCA map is shown instead.")
+    if st.button("Retry t-SNE", key=f"emb.retry.{source}", icon=":material/refresh:"):
+        data.retry_tsne(run, source, split)
+        st.rerun()
+
+
+def draw_strip(title: str, strip: Strip) -> None:
+    st.markdown(f"**{title}** · {strip.same_label} of {len(strip.positions) - 1} share its label")
+    st.image(strip.pictures, caption=strip.captions)
+
+
+run = choose_run()
+epochs = available_epochs(run)
+if not epochs:
+    st.info("This run has no encoder checkpoints yet: the first one is saved before training starts. "
+            "Come back once it is running.")
+    st.stop()
+epoch, split, method = controls(run, epochs)
+sources: list[Source] = [epoch, PIXELS]
+try:
+    with st.spinner(f"Reading the encoder's features at epoch {epoch}…"):
+        points: Points = data.load_points(run, epoch, split)
+        views = [data.map_view(run, s, split, method) for s in sources]
+        names = data.class_names(run)
+        thumbs = data.thumbnails(run, split)
+except (DatasetUnavailableError, FileNotFoundError, RuntimeError, ValueError) as error:
+    st.error(f"Could not read the embeddings of {data.source_label(epoch)}: {error}")
+    st.stop()
+
+query_key = f"emb.query.{run.id}.{split}"
+query = query_position(query_key, points.ids)
+strip = neighbour_strip(points.features, points.images, points.labels, names, query) if query is not None else None
+ringed = strip.positions[1:] if strip is not None else []
+
+tiles = []
+for column, source, view in zip(st.columns(2, gap="large"), sources, views):
+    with column:
+        st.markdown(f"##### {'Self-supervised features' if source != PIXELS else 'Raw pixels (no learning)'}")
+        tiles.append(st.empty())  # filled after the maps are drawn: the k-NN figures take ~1 s on 4,000 points
+        failure_note(run, source, split, view)
+if method == "tsne":
+    data.tsne_watch(run, sources, split, [v.tsne for v in views])
+
+panels = [MapPanel(name, map_figure(view.coords, points.labels, names, title=panel_title(source, view),
+                                    revision=f"{run.id}:{source}:{split}:{view.method}", query=query,
+                                    neighbours=ringed))
+          for name, source, view in zip(("features", "pixels"), sources, views)]
+embedding_map(map_args(panels, thumbs, points.ids, split), key=MAP_KEY)
+st.caption(f"{len(points.ids):,} {split} images, coloured by class. Hover a point to see its image; click it to "
+           "see its nearest neighbours (ringed on both maps).")
+
+with st.spinner("Measuring how well the classes separate…"):
+    qualities = [data.quality(run, s, split) for s in sources]
+for tile, source, quality in zip(tiles, sources, qualities):
+    with tile.container():
+        metric_tiles(quality, None if source == PIXELS else qualities[1])
+
+st.subheader("Nearest neighbours")
+id_box, note = st.columns([1, 3], vertical_alignment="bottom")
+id_box.number_input("Image id", min_value=0, max_value=int(points.ids.max()), step=1, key=query_key,
+                    help=f"The image's index in the {split} split, as shown when you hover it.")
+if strip is None:
+    note.warning(f"Image #{st.session_state[query_key]} is not among the {len(points.ids):,} images shown "
+                 "(a sample of the split); choose another id or click a point.")
+else:
+    note.caption(f"The query image, then its {K} nearest neighbours by cosine distance (d = 1 − cosine "
+                 "similarity): in the encoder's feature space, and, for comparison, in raw pixel space.")
+    draw_strip("In the encoder's feature space", strip)
+    draw_strip("In raw pixel space", neighbour_strip(points.pixels, points.images, points.labels, names, query))

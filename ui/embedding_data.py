@@ -1,0 +1,138 @@
+"""What the Embeddings page shows of a run, read through the engine's caches in the run folder.
+
+Features, 2-D maps, thumbnails, quality figures and class names are files under ``<run>/embeddings/``:
+sslcore computes each once, for every session, keyed by the checkpoint's version so a resumed run is
+never shown stale. t-SNE is only *started* here: it runs in a background process
+(``sslcore.evaluation.projection_cache``) and :func:`tsne_watch` polls it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import numpy as np
+import streamlit as st
+
+from sslcore.data import DatasetUnavailableError
+from sslcore.evaluation.embeddings import (PIXELS, Source, Split, run_class_names, run_features, run_points,
+                                          run_quality, run_thumbnails)
+from sslcore.evaluation.projection_cache import (ProjectionCache, Status, projection_error, projection_status,
+                                                start_background_projection)
+from sslcore.runs import Run
+
+#: Points per map: a stratified sample beyond this (all of mnist5k's 1,000 test and 4,000 train images).
+MAX_POINTS = 5000
+#: Thumbnails at their own size (8x8 digits: ~100 bytes each); the browser enlarges them with square pixels.
+THUMB_SCALE = 1
+POLL_SECONDS = 1.0
+METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
+
+
+def source_label(source: Source) -> str:
+    return "raw pixels" if source == PIXELS else f"epoch {source}"
+
+
+class Points(NamedTuple):
+    """The shown points of one split, in map order (a point's position is its row)."""
+
+    features: np.ndarray  # float32 (N, D): the encoder's features at the chosen epoch
+    pixels: np.ndarray  # float32 (N, C*H*W) in [0, 1]
+    labels: np.ndarray  # int64 (N,)
+    ids: np.ndarray  # int64 (N,): each image's index in the split
+    images: np.ndarray  # uint8 (N, C, H, W)
+
+
+def load_points(run: Run, epoch: int, split: Split) -> Points:
+    """Features of ``epoch`` (extracted once, then read from the run folder) and raw pixels of the same points."""
+    features, labels, ids = run_features(run, epoch, split, MAX_POINTS)
+    pixels, _, _ = run_features(run, PIXELS, split, MAX_POINTS)
+    images, _, _ = run_points(run, split, MAX_POINTS)
+    return Points(features, pixels, labels, ids, images)
+
+
+def thumbnails(run: Run, split: Split) -> list[str]:
+    """One PNG data URI per shown point (made once per run and split, then read from the run folder)."""
+    return run_thumbnails(run, split, MAX_POINTS, THUMB_SCALE)
+
+
+def class_names(run: Run) -> tuple[str, ...]:
+    """The run's class names; empty when its dataset cannot be loaded here (labels are then shown as numbers)."""
+    try:
+        return run_class_names(run)
+    except (DatasetUnavailableError, OSError, ValueError):
+        return ()
+
+
+def quality(run: Run, source: Source, split: Split) -> dict[str, float]:
+    """Leave-one-out k-NN accuracy and silhouette of ``source``'s features on the shown points (cached on disk)."""
+    return run_quality(run, source, split, MAX_POINTS)
+
+
+@dataclass(frozen=True)
+class MapView:
+    """The map a panel shows: t-SNE once it is ready, PCA (computed at once) until then or when asked for."""
+
+    coords: np.ndarray  # float32 (N, 2)
+    method: str  # "pca" or "tsne": what ``coords`` are
+    tsne: Status | None  # the background t-SNE's status when t-SNE was asked for, else None
+    error: str | None = None  # why the t-SNE failed
+
+    @property
+    def waiting(self) -> bool:
+        """t-SNE was asked for and is not shown yet (computing or failed)."""
+        return self.tsne is not None and self.method != "tsne"
+
+
+def map_view(run: Run, source: Source, split: Split, method: str) -> MapView:
+    """The map of ``source`` for ``method`` ("tsne" or "pca"); starts the t-SNE job if it is not computed yet.
+
+    Never computes a t-SNE here: a script run must stay fast, and a rerun would kill the work.
+    """
+    cache = ProjectionCache(run, MAX_POINTS)
+    status: Status | None = None
+    if method == "tsne":
+        status = projection_status(run, source, split, "tsne", None, MAX_POINTS)
+        if status == "missing":
+            start_background_projection(run, source, split, "tsne", None, MAX_POINTS)
+            status = projection_status(run, source, split, "tsne", None, MAX_POINTS)
+        coords = cache.get(source, split, "tsne") if status == "ready" else None
+        if coords is not None:
+            return MapView(coords, "tsne", status)
+    error = projection_error(run, source, split, "tsne", None, MAX_POINTS) if status == "failed" else None
+    return MapView(cache.get_or_compute(source, split, "pca"), "pca", status, error)
+
+
+def retry_tsne(run: Run, source: Source, split: Split) -> None:
+    """Start the failed t-SNE of ``source`` again."""
+    start_background_projection(run, source, split, "tsne", None, MAX_POINTS, retry_failed=True)
+
+
+def tsne_statuses(run: Run, sources: Sequence[Source], split: Split) -> list[Status]:
+    return [projection_status(run, s, split, "tsne", None, MAX_POINTS) for s in sources]
+
+
+def job_ended(seen: Sequence[Status], now: Sequence[Status]) -> bool:
+    """Whether a t-SNE job that was running when the page was drawn (``seen``) has since ended (``now``)."""
+    return any(before == "running" and after != "running" for before, after in zip(seen, now))
+
+
+def tsne_watch(run: Run, sources: Sequence[Source], split: Split, seen: list[Status]) -> None:
+    """A note while t-SNE maps compute; when one finishes (or fails) the whole page reruns to swap it in.
+
+    An ``st.fragment`` polling every POLL_SECONDS while a job runs, and only then: each poll costs a few
+    ``stat`` calls, and the maps themselves are redrawn once, by the full rerun, not at every poll.
+    """
+    polling = "running" in seen
+    st.fragment(run_every=POLL_SECONDS if polling else None)(_watch)(str(run.path), list(sources), split, seen)
+
+
+def _watch(run_path: str, sources: list[Source], split: Split, seen: list[Status]) -> None:
+    run = Run(Path(run_path))
+    now = tsne_statuses(run, sources, split)
+    if job_ended(seen, now):
+        st.rerun()  # redraw the maps with the job's result (or its error)
+    computing = [source_label(s) for s, status in zip(sources, now) if status == "running"]
+    if computing:
+        st.caption(f":material/hourglass_top: t-SNE computing in the background for {' and '.join(computing)}; "
+                   "the PCA map is shown meanwhile and is swapped for the t-SNE map when it is ready.")
