@@ -16,6 +16,10 @@ st.set_page_config(page_title="SSL Studio", page_icon=":material/neurology:", la
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("app_pages/views.py", title="Reconstructions & views", icon=":material/grid_view:", url_path="views"),
+    st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon=":material/query_stats:", url_path="evaluate"),
+    st.Page("app_pages/runs.py", title="Runs", icon=":material/history:", url_path="runs"),
 ]
 
 st.navigation(PAGES).run()
