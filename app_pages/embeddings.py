@@ -20,7 +20,7 @@ from ui.embedding_data import METHOD_NAMES, MapView, Points
 from ui.embedding_map import MapPanel, embedding_map, map_args, map_figure, new_click
 from ui.embedding_neighbours import K, Strip, neighbour_strip
 from ui.jobs import job_manager
-from ui.runs import run_picker, selected_run_id, show_run
+from ui.runs import run_picker
 
 MAP_KEY = "emb.map"
 SEEN_CLICK_KEY = "emb.seen_click"
@@ -31,14 +31,10 @@ st.title("Embeddings")
 
 def choose_run() -> Run:
     """The run in ``?run=``; with none asked for, the newest run (written into the URL, so links keep it)."""
-    asked = selected_run_id()
-    run = run_picker(manager.store)
+    run = run_picker(manager.store, newest_by_default=True)
     if run is not None:
         return run
     runs = manager.store.list()
-    if asked is None and runs:
-        show_run(runs[0].id)
-        st.rerun()
     st.info("Choose a run above." if runs else "No runs yet: train one on the **Train** page, then come back "
             "here to see how its encoder arranges the images.")
     st.stop()

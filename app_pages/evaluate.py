@@ -23,7 +23,7 @@ st.title("Evaluate")
 st.caption("Do the self-supervised features pay off? Each method learns from the same few labelled images; "
            "the test images only score them.")
 
-run = run_picker(store)
+run = run_picker(store, newest_by_default=True)
 if run is None:
     st.info("Choose a run to evaluate, or train one on the **Train** page first.")
     st.stop()

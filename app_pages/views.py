@@ -5,11 +5,9 @@ snapshots (``<run>/snapshots/epoch_*.npz``), read from the run folder; nothing i
 """
 import streamlit as st
 
-import ui.runs
-from sslcore.runs import RunStore
 from sslcore.runs.files import read_json
 from ui.jobs import job_manager
-from ui.runs import RUN_PARAM, run_picker, selected_run_id, show_run
+from ui.runs import RUN_PARAM, run_picker
 from ui.snapshot_view import snapshot_panel
 
 #: What the viewer is looking at, per pretext task.
@@ -36,18 +34,9 @@ EXPLANATIONS = {
 GENERIC = "The pretext task's view of a fixed set of test images, saved by the trainer at every epoch."
 
 
-def default_to_latest(store: RunStore) -> None:
-    """Show the newest run when neither the URL nor this session names one (an id in the URL still wins)."""
-    if selected_run_id() is None and not st.session_state.get(ui.runs._LAST_RUN_KEY):
-        runs = store.list()
-        if runs:
-            show_run(runs[0].id)
-
-
 manager = job_manager()
 st.title("Reconstructions & views")
-default_to_latest(manager.store)
-run = run_picker(manager.store, key="views.run_picker")
+run = run_picker(manager.store, key="views.run_picker", newest_by_default=True)
 if run is None:
     if manager.store.list():
         st.info("Choose a run above to see its test images epoch by epoch.")

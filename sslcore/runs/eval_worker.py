@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sslcore.runs.eval_jobs import STOP_FILE, EvalRequest, update_job
-from sslcore.runs.jobs import POLL_SECONDS, CoreShare, _is_waiting, _try_slot
+from sslcore.runs.jobs import POLL_SECONDS, CoreShare, is_waiting, try_slot
 from sslcore.runs.store import Run, RunStore
 
 #: At most this often the progress is written to eval_job.json (a fit may end every few milliseconds).
@@ -40,7 +40,7 @@ def _training_ahead(store: RunStore, since: float) -> bool:
     """Whether a training run queued before ``since`` is still waiting: it gets the next free slot first."""
     for other in store.list():
         status = other.status()
-        if _is_waiting(status, other.is_alive()) and (status.get("queued_at") or 0.0) < since:
+        if is_waiting(status, other.is_alive()) and (status.get("queued_at") or 0.0) < since:
             return True
     return False
 
@@ -51,7 +51,7 @@ def _wait_for_slot(run: Run, slots: int, queued_at: float) -> IO:
     while True:
         _check_stop(run)
         if not _training_ahead(store, queued_at):
-            slot = _try_slot(run.path.parent / ".slots", slots)
+            slot = try_slot(run.path.parent / ".slots", slots)
             if slot is not None:
                 return slot
         time.sleep(POLL_SECONDS)

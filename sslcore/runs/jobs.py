@@ -175,7 +175,7 @@ class _Signals:
         cls.terminated = True
 
 
-def _is_waiting(status: dict, alive: bool) -> bool:
+def is_waiting(status: dict, alive: bool) -> bool:
     """Whether a run is in the queue: queued with a live worker, or queued moments ago by a worker that
     has not started yet (workers start in parallel and need not come up in the order they were queued)."""
     if status.get("state") != "queued":
@@ -190,12 +190,12 @@ def _my_turn(run: Run, store: RunStore) -> bool:
     waiting = []
     for other in store.list():
         status = other.status()
-        if _is_waiting(status, other.is_alive()):
+        if is_waiting(status, other.is_alive()):
             waiting.append((status.get("queued_at") or 0.0, other.path))
     return not waiting or min(waiting)[1] == run.path
 
 
-def _try_slot(slot_dir: Path, slots: int) -> IO | None:
+def try_slot(slot_dir: Path, slots: int) -> IO | None:
     """An open, exclusively locked slot file, or None if all ``slots`` are taken."""
     slot_dir.mkdir(parents=True, exist_ok=True)
     for i in range(slots):
@@ -216,7 +216,7 @@ def wait_for_slot(run: Run, slots: int) -> IO | None:
         if _Signals.terminated or run.stop_requested():
             return None
         if _my_turn(run, store):
-            slot = _try_slot(run.path.parent / ".slots", slots)
+            slot = try_slot(run.path.parent / ".slots", slots)
             if slot is not None:
                 return slot
         if time.monotonic() - last_beat > 1.0:
