@@ -18,8 +18,9 @@ from typing import Iterator, NamedTuple
 
 import pytest
 
+from sslcore.runs.eval_jobs import EvalJobManager
 from sslcore.runs.jobs import JobManager
-from tests.runs.jobs_support import stop_all
+from tests.runs.jobs_support import stop_all, stop_all_evaluations
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("SSL_CHROMIUM", "/usr/bin/chromium"))
@@ -104,8 +105,9 @@ def start_app(tmp_path: Path) -> AppServer:
 
 
 def stop_app(server: AppServer) -> None:
-    """Stop the app's training workers (their own sessions: nothing else would), then the server."""
+    """Stop the app's training and evaluation workers (their own sessions: nothing else would), then the server."""
     stop_all(JobManager(server.runs_dir))
+    stop_all_evaluations(EvalJobManager(server.runs_dir))
     if server.process.poll() is None:
         os.killpg(server.process.pid, signal.SIGTERM)
         try:

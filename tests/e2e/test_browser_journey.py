@@ -1,8 +1,9 @@
 """The dashboard's main journey in a real browser: quick demo, live loss curve (zoom kept), reload, a
-second tab, other pages, Stop, and polling that ends with the run.
+second tab, other pages, Stop, polling that ends with the run; then Resume from the Runs page, and, once
+the run has finished, its reconstructions/views, its embedding map and a small evaluation.
 
 Chromium (headless, through playwright) against `streamlit run app.py` on a free localhost port. The run
-trains in a real worker process; the test stops it, so it takes about a minute on 2 cores.
+trains in a real worker process, as does the evaluation; the journey takes a few minutes on 2 cores.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.e2e
 
 FIRST_POINT_TIMEOUT = 120.0  # worker start (imports torch) + data + the untrained epoch-0 evaluation
 UPDATE_TIMEOUT = 60.0
+RUN_END_TIMEOUT = 240.0
+EVAL_TIMEOUT = 180.0  # budgets 1 and 4, one repeat: features, probes and a small supervised baseline  # the rest of the quick demo's 5 epochs, next to the browser and the app
 # The live charts live in a same-origin iframe (the live-charts component): read its plotly div directly.
 LOSS_POINTS_JS = """() => {
   const frame = document.querySelector('iframe[src*="live_charts"]');
@@ -132,4 +135,107 @@ def test_quick_demo_trains_live_survives_reload_and_stops(app: AppServer, chromi
     before = len(requests_sent)
     page.wait_for_timeout(6_000)  # (playwright delivers websocket events only while it waits)
     assert len(requests_sent) == before
+
+    resume_on_runs_page(page, app, run)
+    see_reconstructions_or_views(page, run_id)
+    see_embedding_maps_and_hover_a_point(page, run_id)
+    evaluate_from_the_page(page, app, run)
     context.close()
+
+
+def main_links(page: Page):  # noqa: ANN201 - a playwright Locator
+    """The page's own content, where links carry ``?run=`` (the sidebar's links to the same pages do not)."""
+    return page.get_by_test_id("stMainBlockContainer")
+
+
+def resume_on_runs_page(page: Page, app: AppServer, run) -> None:  # noqa: ANN001 - a sslcore Run
+    """Resume the cancelled run from the Runs page: it finishes in the same folder, with one log line per epoch."""
+    page.goto(f"{app.url}/runs?run={run.id}")  # a ?run= arriving from elsewhere starts out chosen
+    page.get_by_role("button", name="Resume", exact=True).click()
+    page.wait_for_url(re.compile(rf"/train\?run={run.id}"), timeout=30_000)
+    expect(page.get_by_text("completed", exact=True)).to_be_visible(timeout=RUN_END_TIMEOUT * 1000)
+    assert run.state == "completed"
+    epochs = [record["epoch"] for record in run.metrics("epoch")]
+    assert epochs == list(range(run.config().train.epochs + 1))  # epoch 0 = untrained; no gap, no repeat
+
+
+def see_reconstructions_or_views(page: Page, run_id: str) -> None:
+    """From the finished run's Train page to its snapshot grid, drawn as real images."""
+    main_links(page).get_by_role("link", name="Reconstructions & views").click()
+    page.wait_for_url(re.compile(rf"/views\?run={run_id}"), timeout=30_000)
+    expect(page.get_by_text("Epoch", exact=True)).to_be_visible(timeout=60_000)
+    pictures = page.get_by_test_id("stImage").locator("img")
+    expect(pictures.first).to_be_visible(timeout=30_000)
+    assert pictures.count() >= 8  # train.snapshot_images of the quick demo
+    assert page.evaluate("(img) => img.naturalWidth", pictures.first.element_handle()) > 0
+
+
+# The embedding maps live in the embedding-map component's iframe: one plotly <div> per map.
+MAPS_JS = """() => {
+  const frame = document.querySelector('iframe[src*="embedding_map"]');
+  const divs = frame && frame.contentDocument ? [...frame.contentDocument.querySelectorAll('#maps > div')] : [];
+  return divs.filter(d => d.data).map(d => ({
+    types: [...new Set(d.data.map(t => t.type))],
+    points: d.data.filter(t => t.marker.symbol !== 'circle-open')  // class traces, not the rings of a query
+                  .reduce((n, t) => n + t.x.length, 0)}));
+}"""
+# Where the first point of the first map is on the page, from plotly's own axis transforms.
+FIRST_POINT_JS = """() => {
+  const frame = document.querySelector('iframe[src*="embedding_map"]');
+  const div = frame.contentDocument.querySelector('#maps > div');
+  div.scrollIntoView({block: 'center'});
+  const trace = div.data[0], xa = div._fullLayout.xaxis, ya = div._fullLayout.yaxis;
+  const box = div.getBoundingClientRect(), outer = frame.getBoundingClientRect();
+  return {x: outer.x + box.x + xa._offset + xa.l2p(trace.x[0]), y: outer.y + box.y + ya._offset + ya.l2p(trace.y[0])};
+}"""
+TOOLTIP_JS = """() => {
+  const doc = document.querySelector('iframe[src*="embedding_map"]').contentDocument;
+  const tip = doc.getElementById('tip');
+  return {shown: tip.style.display === 'block', src: doc.getElementById('tip-img').src,
+          text: doc.getElementById('tip-text').textContent};
+}"""
+
+
+def settled_position(page: Page, script: str, timeout: float = 30.0) -> dict[str, float]:
+    """The position ``script`` returns once it stops moving (the page fills in figures after the maps)."""
+    deadline = time.monotonic() + timeout
+    last = page.evaluate(script)
+    while True:
+        page.wait_for_timeout(700)
+        now = page.evaluate(script)
+        if now == last or time.monotonic() > deadline:
+            return now
+        last = now
+
+
+def see_embedding_maps_and_hover_a_point(page: Page, run_id: str) -> None:
+    """The Embeddings page draws the feature and raw-pixel maps with WebGL; hovering a point shows its image."""
+    main_links(page).get_by_role("link", name="Embeddings").click()
+    page.wait_for_url(re.compile(rf"/embeddings\?run={run_id}"), timeout=30_000)
+    deadline = time.monotonic() + 90
+    while len(maps := page.evaluate(MAPS_JS)) < 2:
+        assert time.monotonic() < deadline, f"the embedding maps did not render: {maps}"
+        page.wait_for_timeout(500)
+    assert all(m["types"] == ["scattergl"] and m["points"] == 1000 for m in maps), maps  # mnist5k's test split
+    point = settled_position(page, FIRST_POINT_JS)
+    page.mouse.move(point["x"] - 30, point["y"] - 30)
+    page.mouse.move(point["x"], point["y"], steps=5)
+    deadline = time.monotonic() + 10
+    while not (tip := page.evaluate(TOOLTIP_JS))["shown"]:
+        assert time.monotonic() < deadline, "hovering a point showed no thumbnail"
+        page.wait_for_timeout(200)
+    assert tip["src"].startswith("data:image/png;base64,") and " #" in tip["text"]
+
+
+def evaluate_from_the_page(page: Page, app: AppServer, run) -> None:  # noqa: ANN001 - a sslcore Run
+    """A small evaluation started from the Evaluate page runs as a job; its label-efficiency chart renders."""
+    page.goto(f"{app.url}/evaluate?run={run.id}")
+    page.get_by_role("textbox", name="Label budgets (labels per class)").fill("1, 4")
+    page.get_by_role("spinbutton", name="Repeats").fill("1")
+    page.get_by_role("button", name="Evaluate", exact=True).click()
+    expect(page.get_by_text("Label efficiency", exact=True)).to_be_visible(timeout=EVAL_TIMEOUT * 1000)
+    chart = page.get_by_test_id("stPlotlyChart")
+    expect(chart.first.locator(".scatterlayer .trace").first).to_be_attached(timeout=30_000)
+    expect(page.get_by_text(re.compile(r"With \d+ labels? per class")).first).to_be_visible()
+    stored = run.eval_results()
+    assert stored is not None and {r["labels_per_class"] for r in stored["results"]} == {1, 4}

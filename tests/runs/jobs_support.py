@@ -7,6 +7,7 @@ import time
 from typing import Callable
 
 from sslcore.runs import ACTIVE_STATES
+from sslcore.runs.eval_jobs import EvalJobManager, read_job
 from sslcore.runs.jobs import JobManager
 
 TIMEOUT = 90.0
@@ -36,6 +37,21 @@ def stop_all(manager: JobManager) -> None:
             manager.wait(run, timeout=60)
         except TimeoutError:
             pid = run.status().get("pid")
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+    manager.reap()
+
+
+def stop_all_evaluations(manager: EvalJobManager) -> None:
+    """Cancel every active evaluation job in the manager's runs folder; kill one that does not end."""
+    runs = manager.active(manager.store.list())
+    for run in runs:
+        manager.cancel(run)
+    for run in runs:
+        try:
+            manager.wait(run, timeout=60)
+        except TimeoutError:
+            pid = read_job(run).get("pid")
             if pid:
                 os.kill(pid, signal.SIGKILL)
     manager.reap()
