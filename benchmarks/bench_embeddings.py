@@ -34,9 +34,10 @@ from sklearn.model_selection import cross_val_score  # noqa: E402
 from sslcore.config import default_config  # noqa: E402
 from sslcore.engine.device import configure_threads  # noqa: E402
 from sslcore.engine.job import execute_run  # noqa: E402
-from sslcore.evaluation.embeddings import (available_epochs, embedding_quality, embeddings_dir,  # noqa: E402
-                                          nearest_neighbours, pca_2d, raw_pixel_features, run_features,
-                                          run_points, run_quality, run_thumbnails, thumbnails_base64, tsne_2d)
+from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours, run_quality  # noqa: E402
+from sslcore.evaluation.embeddings import (available_epochs, embeddings_dir, pca_2d,  # noqa: E402
+                                          raw_pixel_features, run_features, run_points, tsne_2d)
+from sslcore.evaluation.thumbnails import run_thumbnails, thumbnails_base64  # noqa: E402
 from sslcore.evaluation.projection_cache import (ProjectionCache, projection_status,  # noqa: E402
                                                 start_background_projection)
 from sslcore.recipes import QUICK_DEMO  # noqa: E402

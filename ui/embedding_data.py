@@ -15,8 +15,9 @@ import numpy as np
 import streamlit as st
 
 from sslcore.data import DatasetUnavailableError
-from sslcore.evaluation.embeddings import (PIXELS, Source, Split, run_class_names, run_features, run_points,
-                                          run_quality, run_thumbnails)
+from sslcore.evaluation.embedding_quality import run_quality
+from sslcore.evaluation.embeddings import PIXELS, Source, Split, run_class_names, run_features, run_points
+from sslcore.evaluation.thumbnails import run_thumbnails
 from sslcore.evaluation.projection_cache import (ProjectionCache, Status, projection_error, projection_status,
                                                 start_background_projection)
 from sslcore.runs import Run

@@ -8,7 +8,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from sslcore.evaluation.embeddings import nearest_neighbours
+from sslcore.evaluation.embedding_quality import nearest_neighbours
 from ui.embedding_map import class_name
 from ui.images import image_grid
 

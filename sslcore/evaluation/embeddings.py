@@ -1,4 +1,4 @@
-"""Embedding maps of a run: features by epoch checkpoint, 2-D projections, neighbours, quality, thumbnails.
+"""Embedding maps of a run: the shown points, features by epoch checkpoint, and 2-D projections.
 
 Everything is numpy in, numpy out. Run-level results are cached under ``<run>/embeddings/`` as plain
 files written atomically (temp file in the same folder + ``os.replace``), so any number of dashboard
@@ -9,14 +9,14 @@ sessions can read them while one writes:
 - ``features_e0003_<split>_n<max_points>_<fingerprint>.npy``: encoder features (N, D) float32, keyed by
   the checkpoint file's mtime and size, so a rewritten checkpoint (a resumed run) is never served stale;
 - ``thumbs_<split>_n<max_points>_s<scale>.txt``: one PNG data URI per line, for hover;
-- ``quality_<source>_<split>_n<max_points>_<fingerprint>.json``: :func:`embedding_quality` of those features;
+- ``quality_<source>_<split>_n<max_points>_<fingerprint>.json``: :func:`.embedding_quality.embedding_quality` of those features;
 - ``classes.json``: the class names, so a page can name the classes without loading the dataset.
 
-2-D maps (PCA at once, t-SNE in a background process) are cached by :mod:`.projection_cache`.
+2-D maps (PCA at once, t-SNE in a background process) are cached by :mod:`.projection_cache`; quality
+figures and neighbours are in :mod:`.embedding_quality`, thumbnails in :mod:`.thumbnails`.
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import json
@@ -31,7 +31,6 @@ import torch
 from safetensors.torch import load_file
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
-from sklearn.metrics import silhouette_score
 
 from sslcore.data import DatasetSplit, load_dataset, stratified_sample
 from sslcore.engine.device import pick_device
@@ -46,8 +45,6 @@ Split = Literal["test", "train"]
 PIXELS = "pixels"
 Source = Union[int, Literal["pixels"]]
 _EPOCH_FILE = re.compile(r"encoder_epoch_(\d+)\.safetensors$")
-#: Temperature of the k-NN vote, as in the online monitor (sslcore.evaluation.knn, after Wu et al. 2018).
-KNN_TEMPERATURE = 0.07
 
 
 # ---------------------------------------------------------------------------------------------- run files
@@ -59,10 +56,10 @@ def embeddings_dir(run: Run) -> Path:
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     """Write ``array`` to ``path`` so readers see the old file or the new one, never a torn one."""
-    _write_atomic(path, lambda f: np.save(f, array))
+    write_atomic(path, lambda f: np.save(f, array))
 
 
-def _write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+def write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -134,7 +131,7 @@ def run_points(run: Run, split: Split = "test", max_points: int = 5000,
         indices = stratified_sample(dataset.labels, max_points, seed=0)
     images, labels = dataset.images[indices].numpy(), dataset.labels[indices].numpy()
     # Uncompressed: MNIST-sized points load in milliseconds; compression would cost ~0.1 s per read.
-    _write_atomic(path, lambda f: np.savez(f, images=images, labels=labels, indices=indices.numpy()))
+    write_atomic(path, lambda f: np.savez(f, images=images, labels=labels, indices=indices.numpy()))
     return images, labels, indices.numpy()
 
 
@@ -219,113 +216,11 @@ def tsne_2d(features: np.ndarray, perplexity: float = 30.0, random_state: int = 
     return tsne.fit_transform(x).astype(np.float32)
 
 
-# ---------------------------------------------------------------------------------------------- neighbours and quality
-
-
-def nearest_neighbours(features: np.ndarray, query_index: int, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` rows of ``features`` (N, D) closest to row ``query_index`` in cosine distance, itself excluded.
-
-    Returns indices int64 (k,) and cosine distances float32 (k,) (1 - cosine similarity, in [0, 2]),
-    nearest first; ties in index order. ``k`` is capped at N - 1.
-    """
-    x = unit_rows(features)
-    distances = 1.0 - x @ x[query_index]
-    distances[query_index] = np.inf
-    order = np.lexsort((np.arange(len(x)), distances))[:min(k, len(x) - 1)]  # by distance, then index
-    return order.astype(np.int64), distances[order].astype(np.float32)
-
-
-def knn_leave_one_out(features: np.ndarray, labels: np.ndarray, k: int = 20, chunk: int = 1024) -> float:
-    """Accuracy of a weighted k-NN vote (cosine, exp(sim / 0.07) weights) predicting each point from the others."""
-    x, labels = unit_rows(features), np.asarray(labels)
-    k = min(k, len(x) - 1)
-    classes, y = np.unique(labels, return_inverse=True)
-    correct = 0
-    for start in range(0, len(x), chunk):  # chunks: a 5,000 x 5,000 similarity matrix would be 100 MB
-        sim = x[start:start + chunk] @ x.T  # (c, N)
-        rows = np.arange(sim.shape[0])
-        sim[rows, start + rows] = -np.inf  # leave the point itself out
-        top = np.argpartition(-sim, k - 1, axis=1)[:, :k]  # (c, k)
-        votes = np.zeros((sim.shape[0], len(classes)))
-        # exp((s - 1) / T): the monitor's weights over a constant factor (same vote), never overflowing.
-        weights = np.exp((np.take_along_axis(sim, top, 1) - 1.0) / KNN_TEMPERATURE)
-        np.add.at(votes, (rows[:, None], y[top]), weights)
-        correct += int((votes.argmax(axis=1) == y[start:start + chunk]).sum())
-    return correct / len(x)
-
-
-def embedding_quality(features: np.ndarray, labels: np.ndarray, k: int = 20, silhouette_points: int = 2000,
-                      random_state: int = 0) -> dict[str, float]:
-    """How well ``features`` (N, D) separate ``labels`` (N,): ``{"knn_acc": ..., "silhouette": ...}``.
-
-    knn_acc: leave-one-out weighted k-NN accuracy on cosine similarity, in [0, 1] (chance = 1 / classes).
-    silhouette: mean cosine silhouette (Rousseeuw 1987) of the labels as clusters, in [-1, 1], on at most
-    ``silhouette_points`` points drawn with ``random_state`` (it is quadratic in N); NaN with one class.
-    """
-    labels = np.asarray(labels)
-    knn = knn_leave_one_out(features, labels, k) if len(labels) > 1 else float("nan")
-    if not 2 <= len(np.unique(labels)) < len(labels):
-        return {"knn_acc": knn, "silhouette": float("nan")}
-    sample = silhouette_points if len(labels) > silhouette_points else None
-    silhouette = silhouette_score(features, labels, metric="cosine", sample_size=sample, random_state=random_state)
-    return {"knn_acc": float(knn), "silhouette": float(silhouette)}
-
-
-def run_quality(run: Run, source: Source, split: Split = "test", max_points: int = 5000) -> dict[str, float]:
-    """:func:`embedding_quality` of :func:`run_features`; cached per (source, split, max_points, checkpoint version).
-
-    On 4,000 points it takes about a second (the leave-one-out k-NN is quadratic), so it is computed once.
-    """
-    tag = PIXELS if source == PIXELS else f"e{int(source):04d}"
-    prefix = f"quality_{tag}_{split}_n{max_points}_"
-    path = embeddings_dir(run) / f"{prefix}{source_fingerprint(run, source)}.json"
-    if path.exists():
-        return json.loads(path.read_text())
-    features, labels, _ = run_features(run, source, split, max_points)
-    quality = embedding_quality(features, labels)
-    for stale in path.parent.glob(f"{prefix}*.json"):  # from an older version of this checkpoint
-        stale.unlink(missing_ok=True)
-    _write_atomic(path, lambda f: f.write(json.dumps(quality).encode()))  # NaN (one class) is kept as NaN
-    return quality
-
-
 def run_class_names(run: Run) -> tuple[str, ...]:
     """The run's class names, from ``classes.json`` once written (loading mnist5k to read them takes seconds)."""
     path = embeddings_dir(run) / "classes.json"
     if path.exists():
         return tuple(json.loads(path.read_text()))
     names = tuple(run_data(run).class_names)
-    _write_atomic(path, lambda f: f.write(json.dumps(list(names)).encode()))
+    write_atomic(path, lambda f: f.write(json.dumps(list(names)).encode()))
     return names
-
-
-# ---------------------------------------------------------------------------------------------- thumbnails
-
-
-def thumbnails_base64(images: np.ndarray, scale: int = 2) -> list[str]:
-    """uint8 images (N, C, H, W), C = 1 or 3 -> N PNG data URIs (``data:image/png;base64,...``), each
-    enlarged ``scale`` times with square pixels (an 8x8 digit is unreadable at its own size)."""
-    from PIL import Image  # the dashboard's dependency, not the engine's: imported only when thumbnails are asked for
-
-    if images.ndim != 4 or images.shape[1] not in (1, 3):
-        raise ValueError(f"images must be uint8 (N, 1 or 3, H, W), got {images.dtype} {images.shape}")
-    big = np.ascontiguousarray(images.repeat(scale, axis=2).repeat(scale, axis=3).transpose(0, 2, 3, 1))
-    if big.shape[3] == 1:
-        big = big[..., 0]  # (N, H, W): Pillow reads a 2-D uint8 array as greyscale, (H, W, 3) as RGB
-    uris = []
-    for image in big:
-        buffer = io.BytesIO()
-        # Level 1: these images are a few hundred bytes either way, and the higher levels only cost time.
-        Image.fromarray(image).save(buffer, "PNG", compress_level=1)
-        uris.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
-    return uris
-
-
-def run_thumbnails(run: Run, split: Split = "test", max_points: int = 5000, scale: int = 2) -> list[str]:
-    """:func:`thumbnails_base64` of :func:`run_points`, in the same order; cached (one data URI per line)."""
-    path = embeddings_dir(run) / f"thumbs_{split}_n{max_points}_s{scale}.txt"
-    if path.exists():
-        return path.read_text().splitlines()
-    uris = thumbnails_base64(run_points(run, split, max_points)[0], scale)
-    _write_atomic(path, lambda f: f.write("\n".join(uris).encode("ascii")))
-    return uris

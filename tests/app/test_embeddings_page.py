@@ -14,7 +14,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sslcore.engine.job import execute_run
-from sslcore.evaluation.embeddings import PIXELS, embedding_quality, nearest_neighbours, run_features
+from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours
+from sslcore.evaluation.embeddings import PIXELS, run_features
 from sslcore.evaluation.projection_cache import ProjectionCache, projection_status
 from sslcore.runs import Run, RunStore
 from sslcore.runs.store import process_identity

@@ -13,10 +13,12 @@ import pytest
 from PIL import Image
 
 from sslcore.engine.job import execute_run
-from sslcore.evaluation import embeddings, projection_cache
-from sslcore.evaluation.embeddings import (available_epochs, embedding_quality, nearest_neighbours, pca_2d,
-                                          raw_pixel_features, run_class_names, run_features, run_points,
-                                          run_quality, run_thumbnails, thumbnails_base64, tsne_2d)
+from sslcore.evaluation import embedding_quality as quality_module
+from sslcore.evaluation import embeddings, projection_cache, thumbnails
+from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours, run_quality
+from sslcore.evaluation.embeddings import (available_epochs, pca_2d, raw_pixel_features, run_class_names,
+                                          run_features, run_points, tsne_2d)
+from sslcore.evaluation.thumbnails import run_thumbnails, thumbnails_base64
 from sslcore.evaluation.projection_cache import (ProjectionCache, projection_error, projection_status,
                                                 resolve_params, start_background_projection)
 from sslcore.runs import RunStore
@@ -186,7 +188,7 @@ def test_a_job_that_died_without_a_word_is_failed(run) -> None:
 def test_thumbnails_of_a_run_are_cached(run, monkeypatch) -> None:
     uris = run_thumbnails(run)
     assert len(uris) == len(run_points(run)[0])
-    monkeypatch.setattr(embeddings, "thumbnails_base64", lambda *a: pytest.fail("recomputed"))
+    monkeypatch.setattr(thumbnails, "thumbnails_base64", lambda *a: pytest.fail("recomputed"))
     assert run_thumbnails(run) == uris
 
 
@@ -194,8 +196,8 @@ def test_quality_of_a_run_is_cached_until_the_checkpoint_is_rewritten(run, monke
     features, labels, _ = run_features(run, 1)
     assert run_quality(run, 1) == embedding_quality(features, labels)
     calls = []
-    real = embeddings.embedding_quality
-    monkeypatch.setattr(embeddings, "embedding_quality", lambda *a: calls.append(1) or real(*a))
+    real = quality_module.embedding_quality
+    monkeypatch.setattr(quality_module, "embedding_quality", lambda *a: calls.append(1) or real(*a))
     run_quality(run, 1)
     assert calls == []
     checkpoint = run.checkpoint_dir / "encoder_epoch_0001.safetensors"
