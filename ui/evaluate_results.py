@@ -119,11 +119,45 @@ def results_csv(runs: Sequence[Evaluated]) -> str:
     return pd.DataFrame([row for e in runs for row in repeat_rows(e.results)]).to_csv(index=False)
 
 
+def _subset_hashes(results: dict[str, Any]) -> dict[tuple[Any, int], str]:
+    return {(s["labels_per_class"], s["repeat"]): s.get("indices_sha256", "")
+            for s in results.get("subsets", [])}
+
+
+def with_shared_baselines(run: Evaluated, others: Sequence[Evaluated]) -> tuple[list[dict[str, Any]], str | None]:
+    """``run``'s results rows, plus the baseline rows of another run when ``run`` has none of its own.
+
+    Baselines (supervised from scratch, raw pixels) do not depend on the SSL features, only on the
+    labelled images. They are borrowed only from a run evaluated on the same dataset split with exactly
+    the same labelled subsets (equal index hashes for every budget and repeat of ``run``), so the
+    comparison stays the one the protocol promises. Returns (rows, label of the lending run or None).
+    """
+    rows = list(run.results["results"])
+    if any(r["method"] in BASELINES for r in rows):
+        return rows, None
+    mine = _subset_hashes(run.results)
+    for other in others:
+        same_data = other.results.get("protocol", {}).get("dataset") == run.results.get("protocol", {}).get("dataset")
+        theirs = _subset_hashes(other.results)
+        if other.run_id == run.run_id or not same_data or not mine or any(theirs.get(k) != h for k, h in mine.items()):
+            continue
+        if other.results.get("protocol", {}).get("repeats") != run.results.get("protocol", {}).get("repeats"):
+            continue  # their means would average over other subsets too
+        lent = [r for r in other.results["results"] if r["method"] in BASELINES]
+        if lent:
+            return rows + lent, other.label
+    return rows, None
+
+
 def verdict_lines(runs: Sequence[Evaluated]) -> list[str]:
     """The verdict of each run (prefixed by its label when there are several) and, if useful, a ranking."""
     if len(runs) == 1:
         return verdict(runs[0].results["results"], runs[0].task)
-    lines = [f"**{e.label}**: " + " ".join(verdict(e.results["results"], e.task)) for e in runs]
+    lines = []
+    for e in runs:
+        rows, lender = with_shared_baselines(e, runs)
+        note = f" _(baselines of {lender}: the same labelled images)_" if lender else ""
+        lines.append(f"**{e.label}**: " + " ".join(verdict(rows, e.task)) + note)
     budgets = [b for b in runs[0].results.get("protocol", {}).get("budgets", []) if b != "all"]
     if budgets:
         rank = ranking([(e.label, e.results["results"]) for e in runs], min(budgets))

@@ -12,8 +12,8 @@ from typing import Any, Sequence
 #: Differences below this (0.5 accuracy points) are ties even when the repeats agree exactly.
 MIN_GAP = 0.005
 #: How each pretext task is named in a sentence ("SimCLR features ...").
-TASK_NAMES = {"simclr": "SimCLR", "autoencoder": "autoencoder", "denoising_autoencoder": "denoising-autoencoder",
-              "masked_autoencoder": "masked-autoencoder", "rotation": "rotation-prediction"}
+TASK_NAMES = {"simclr": "SimCLR", "autoencoder": "autoencoder", "denoising_autoencoder": "denoising autoencoder",
+              "masked_autoencoder": "masked autoencoder", "rotation": "rotation prediction"}
 #: The self-supervised methods a verdict speaks for, best first, and the baselines it compares them with.
 _SSL_METHODS = ("linear_probe", "knn")
 _BASELINES = (("supervised", "training from scratch"), ("raw_pixels", "raw pixels"))

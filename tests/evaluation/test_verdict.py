@@ -29,7 +29,7 @@ def test_fine_tuning_is_compared_with_training_the_same_network_from_scratch() -
 
 def test_a_loss_says_the_baseline_wins() -> None:
     [sentence] = verdict([row("linear_probe", 1, 0.30, 0.01), row("supervised", 1, 0.45, 0.02)], "rotation")
-    assert sentence == ("With 1 label per class, training from scratch beats rotation-prediction features by "
+    assert sentence == ("With 1 label per class, training from scratch beats rotation prediction features by "
                         "15 points (30.0% vs 45.0%).")
 
 
