@@ -64,7 +64,8 @@ def label_efficiency_figure(curves: Sequence[Curve], ticks: Sequence[tuple[float
                  y_title="test accuracy", revision=revision, height=height, x_axis=x_axis,
                  y_axis={"tickformat": ".0%", "rangemode": "tozero"})
     fig["layout"]["showlegend"] = True
-    fig["layout"]["margin"]["t"] = 64  # room for a legend of several entries above the plot
+    # At the right, one entry a line: run names are long, and a horizontal legend above the plot overlaps them.
+    fig["layout"]["legend"] = {"orientation": "v", "x": 1.02, "xanchor": "left", "y": 1.0, "yanchor": "top"}
     return fig
 
 

@@ -110,7 +110,7 @@ def results_table(runs: Sequence[Evaluated]) -> pd.DataFrame:
             by_budget.setdefault(r["labels_per_class"], {})[method_label(r["method"])] = cell
         for budget, cells in by_budget.items():
             records.append({"run": e.label, "labels per class": str(budget), **cells})
-    table = pd.DataFrame(records)
+    table = pd.DataFrame(records).fillna("—")  # a method this run was not evaluated with
     return table.drop(columns="run") if len(runs) == 1 and not table.empty else table
 
 

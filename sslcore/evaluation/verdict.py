@@ -44,13 +44,19 @@ def _budget_order(budget: int | str) -> float:
     return float("inf") if budget == "all" else float(budget)
 
 
+def points_phrase(points: float) -> str:
+    """3.2 -> '3 points'; 0.8 -> '1 point' (rounded to whole accuracy points)."""
+    whole = round(abs(points))
+    return f"{whole} point{'' if whole == 1 else 's'}"
+
+
 def _sentence(subject: str, budget: int | str, ssl: Row, base: Row, base_name: str, verb: str = "beat") -> str:
     outcome, points = compare(ssl, base)
     numbers = f"{100 * ssl['accuracy_mean']:.1f}% vs {100 * base['accuracy_mean']:.1f}%"
     if outcome == "win":
-        return f"{budget_phrase(budget)}, {subject} {verb} {base_name} by {points:.0f} points ({numbers})."
+        return f"{budget_phrase(budget)}, {subject} {verb} {base_name} by {points_phrase(points)} ({numbers})."
     if outcome == "loss":
-        return f"{budget_phrase(budget)}, {base_name} beats {subject} by {-points:.0f} points ({numbers})."
+        return f"{budget_phrase(budget)}, {base_name} beats {subject} by {points_phrase(points)} ({numbers})."
     return (f"{budget_phrase(budget)}, {subject} and {base_name} are level ({numbers}, within the spread "
             "over repeats).")
 

@@ -6,7 +6,7 @@ import pytest
 
 from sslcore.evaluation.confusion import (combined_confusion, confusion_matrix, most_confused, pair_examples,
                                           per_class_accuracy)
-from sslcore.evaluation.verdict import compare, ranking, task_name, verdict
+from sslcore.evaluation.verdict import compare, points_phrase, ranking, task_name, verdict
 
 
 def row(method: str, budget: int | str, mean: float, std: float = 0.0) -> dict:
@@ -73,3 +73,7 @@ def test_confusion_matrix_counts_rates_and_most_confused_pairs() -> None:
     assert np.isnan(per_class_accuracy(np.zeros((2, 2), dtype=int))).all()
     with pytest.raises(ValueError, match="class indices"):
         confusion_matrix(np.array([0, 3]), np.array([0, 1]), 3)
+
+
+def test_points_are_whole_and_singular_when_one() -> None:
+    assert [points_phrase(p) for p in (0.8, 1.4, -1.2, 12.6)] == ["1 point", "1 point", "1 point", "13 points"]
