@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sslcore.atomic import write_atomic
 from sslcore.data.base import ImageDataset
 from sslcore.data.registry import register_dataset
 
@@ -79,7 +80,7 @@ def _cached_table(csv_path: Path) -> np.ndarray:
     if table is None or table.ndim != 2:  # not cached yet, or a damaged copy
         table = np.loadtxt(csv_path, delimiter=",", dtype=np.float32)
         with contextlib.suppress(OSError):  # a read-only home: still correct, only slower next time
-            _write_npy_atomic(cached, table)
+            write_atomic(cached, lambda f: np.save(f, table, allow_pickle=False))
     return table
 
 
@@ -89,11 +90,3 @@ def _read_npy(path: Path) -> np.ndarray | None:
     except (OSError, ValueError, EOFError):
         return None
 
-
-def _write_npy_atomic(path: Path, array: np.ndarray) -> None:
-    """Write via a temporary file and a rename, so a concurrent reader sees no file or the whole file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.save(f, array, allow_pickle=False)
-    tmp.replace(path)

@@ -1,22 +1,18 @@
 """Checkpoints: written atomically, read back with ``weights_only=True`` (no pickled code runs on load)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
+
+from sslcore.atomic import write_atomic
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` (tensors, dicts, lists, numbers, strings) to ``path`` via a temp file + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    write_atomic(path, lambda f: torch.save(payload, f), durable=True)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -31,7 +27,5 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
 
 def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
     """Save tensors as safetensors (atomic), the format for exported and per-epoch encoder weights."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    save_file({k: v.detach().contiguous().cpu() for k, v in state_dict.items()}, str(tmp))
-    os.replace(tmp, path)
+    data = save({k: v.detach().contiguous().cpu() for k, v in state_dict.items()})
+    write_atomic(path, lambda f: f.write(data))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from sslcore.atomic import write_atomic
 from sslcore.data import ImageDataset
 from sslcore.engine.callbacks import Callback, epoch_record
 from sslcore.engine.checkpoint import save_checkpoint, save_weights
@@ -146,12 +147,10 @@ class Snapshotter(Callback):
                 arrays = task.snapshot(self.images.to(self.device).float().div(255.0), generator)
         finally:
             task.train(was_training)
-        path = self.run.snapshot_dir / f"epoch_{state.epoch:04d}.npz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        np.savez_compressed(tmp, kind=np.array(task.snapshot_kind), epoch=np.array(state.epoch),
-                            labels=self.labels.numpy(), indices=self.indices.numpy(), **arrays)
-        tmp.replace(path)
+        contents = dict(kind=np.array(task.snapshot_kind), epoch=np.array(state.epoch), labels=self.labels.numpy(),
+                        indices=self.indices.numpy(), **arrays)
+        write_atomic(self.run.snapshot_dir / f"epoch_{state.epoch:04d}.npz",
+                     lambda f: np.savez_compressed(f, **contents))
 
 
 class Checkpointer(Callback):

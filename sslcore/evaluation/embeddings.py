@@ -18,13 +18,10 @@ figures and neighbours are in :mod:`.embedding_quality`, thumbnails in :mod:`.th
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal, Union
+from typing import TYPE_CHECKING, Literal, Union
 
 import numpy as np
 import torch
@@ -32,6 +29,7 @@ from safetensors.torch import load_file
 from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
+from sslcore.atomic import write_atomic
 from sslcore.data import DatasetSplit, load_dataset, stratified_sample
 from sslcore.engine.device import pick_device
 from sslcore.evaluation.features import extract_features
@@ -57,18 +55,6 @@ def embeddings_dir(run: Run) -> Path:
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:
     """Write ``array`` to ``path`` so readers see the old file or the new one, never a torn one."""
     write_atomic(path, lambda f: np.save(f, array))
-
-
-def write_atomic(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def available_epochs(run: Run) -> list[int]:

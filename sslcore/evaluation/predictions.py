@@ -6,12 +6,12 @@ repeat) under the key :func:`prediction_key`. It is written atomically before ev
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Union
 
 import numpy as np
+
+from sslcore.atomic import write_atomic
 
 PREDICTIONS_FILE = "eval_predictions.npz"
 Budget = Union[int, str]
@@ -24,18 +24,9 @@ def prediction_key(method: str, budget: Budget, repeat: int) -> str:
 
 def save_predictions(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` (each (T,) class indices) compressed to ``path``, atomically (temp file + replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            # int16: class indices of at most a few hundred classes; a fifth of the size of int64.
-            np.savez_compressed(f, **{k: np.asarray(v).astype(np.int16) for k, v in arrays.items()})
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # int16: class indices of at most a few hundred classes; a fifth of the size of int64.
+    compact = {k: np.asarray(v).astype(np.int16) for k, v in arrays.items()}
+    write_atomic(path, lambda f: np.savez_compressed(f, **compact), durable=True)
 
 
 def load_predictions(path: Path) -> dict[str, np.ndarray]:

@@ -38,6 +38,25 @@ Progress = Callable[[float, str], None]
 EVAL_VERSION = 2
 
 
+def parse_budgets(text: str) -> list[Budget]:
+    """'1, 4, all' -> [1, 4, 'all']; ValueError naming the part that is neither a positive integer nor 'all'.
+
+    The one reader of budgets typed by a person, for the CLI's --labels-per-class and the Evaluate page.
+    """
+    budgets: list[Budget] = []
+    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
+        if part == "all":
+            budgets.append("all")
+        elif part.isdigit() and int(part) > 0:
+            budgets.append(int(part))
+        else:
+            raise ValueError(f"label budget {part!r} is not allowed: expected positive whole numbers of labels "
+                             "per class or 'all', separated by commas (e.g. 1, 4, 10, 100, all)")
+    if not budgets:
+        raise ValueError("no label budget given: expected e.g. 1, 4, 10, 100, all")
+    return budgets
+
+
 def check_budgets(budgets: Sequence[Budget]) -> list[Budget]:
     """Budgets as given (duplicates dropped): positive ints (labels per class) or "all"; ValueError otherwise."""
     checked: list[Budget] = []

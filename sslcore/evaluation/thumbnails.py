@@ -6,7 +6,8 @@ import io
 
 import numpy as np
 
-from sslcore.evaluation.embeddings import Split, embeddings_dir, run_points, write_atomic
+from sslcore.atomic import write_atomic
+from sslcore.evaluation.embeddings import Split, embeddings_dir, run_points
 from sslcore.runs import Run
 
 

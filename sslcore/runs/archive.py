@@ -19,11 +19,12 @@ import time
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 from safetensors.torch import save as save_safetensors
 
+from sslcore.atomic import write_atomic
 from sslcore.config import RunConfig
 from sslcore.data import DatasetUnavailableError
 from sslcore.runs.archive_checks import (ArchiveError, ArchiveLimits, check_config, check_encoder, check_members,
@@ -62,16 +63,13 @@ def export_run(run: Run, out: str | Path, *, overwrite: bool = False) -> Path:
         raise ArchiveError(f"cannot write {out}: folder {out.parent} does not exist")
     members = export_members(run)
     _check_export_sizes(members)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o644)  # mkstemp's 0600 would surprise whoever the file is meant for
-    try:
-        with os.fdopen(fd, "wb") as f, zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+
+    def write_zip(f: BinaryIO) -> None:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for name, content in members.items():
                 zf.write(content, name) if isinstance(content, Path) else zf.writestr(name, content)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    write_atomic(out, write_zip, permissions=0o644)  # mkstemp's 0600 would surprise whoever the file is for
     return out
 
 

@@ -2,28 +2,16 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
+from sslcore.atomic import write_atomic
+
 
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Replace ``path`` with ``obj`` as JSON so readers see the old or the new file, never a torn one.
-
-    Temp file in the same folder (same filesystem, so os.replace is atomic) + fsync before the rename.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Replace ``path`` with ``obj`` as JSON so readers see the old or the new file, never a torn one (durable)."""
+    text = json.dumps(obj, indent=1)
+    write_atomic(path, lambda f: f.write(text.encode()), durable=True)
 
 
 def read_json(path: Path, default: Any = None) -> Any:
@@ -44,22 +32,24 @@ def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
 
 def write_jsonl_atomic(path: Path, records: Iterable[dict[str, Any]]) -> None:
     """Rewrite a JSON-lines file atomically (used only when a resume trims records past its checkpoint)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.writelines(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
+    write_atomic(path, lambda f: f.write(text.encode()), durable=True)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """All complete JSON lines of ``path``; a torn or corrupt line (from a crash mid-write) is skipped."""
+def read_jsonl(path: Path, containing: str | None = None) -> list[dict[str, Any]]:
+    """All complete JSON lines of ``path``; a torn or corrupt line (from a crash mid-write) is skipped.
+
+    containing: decode only the lines with this substring (e.g. '"kind":"epoch"' skips the far more
+    numerous step lines without parsing them; records are written compactly, see :func:`append_jsonl`).
+    """
     try:
         text = path.read_text()
     except FileNotFoundError:
         return []
     records = []
     for line in text.splitlines():
+        if containing is not None and containing not in line:
+            continue
         try:
             value = json.loads(line)
         except json.JSONDecodeError:
