@@ -89,19 +89,13 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def parse_budgets(text: str) -> list[int | str]:
-    """'4,10,all' -> [4, 10, 'all'], with a clear error for anything else."""
-    budgets: list[int | str] = []
-    for part in (p.strip() for p in text.split(",") if p.strip()):
-        if part == "all":
-            budgets.append("all")
-        elif part.isdigit() and int(part) > 0:
-            budgets.append(int(part))
-        else:
-            raise CLIError(f"--labels-per-class {text!r}: {part!r} is not allowed: expected positive integers or 'all', "
-                           "comma-separated (e.g. 4,10,all)")
-    if not budgets:
-        raise CLIError("--labels-per-class is empty: expected e.g. 4,10,all")
-    return budgets
+    """'4,10,all' -> [4, 10, 'all']; a CLIError naming the option for anything else."""
+    from sslcore.evaluation.protocol import parse_budgets as parse
+
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise CLIError(f"--labels-per-class {text!r}: {error}") from None
 
 
 def parse_methods(text: str | None) -> list[str]:

@@ -13,6 +13,7 @@ import streamlit as st
 
 from sslcore.data import DatasetUnavailableError
 from sslcore.evaluation.methods import ALL_METHODS, METHODS
+from sslcore.evaluation.protocol import parse_budgets
 from sslcore.evaluation.results import method_label
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.eval_jobs import DEFAULT_BUDGETS, MAX_REPEATS, STOP_FILE, EvalBusyError, EvalJobManager, EvalRequest
@@ -33,22 +34,6 @@ def _manager(root: Path, max_concurrent: int) -> EvalJobManager:
 def eval_manager() -> EvalJobManager:
     """The evaluation job manager shared by every session of this server (keyed by the settings)."""
     return _manager(runs_dir(), max_jobs())
-
-
-def parse_budgets(text: str) -> list[int | str]:
-    """'1, 4, all' -> [1, 4, 'all']; ValueError naming the part that is neither a positive integer nor 'all'."""
-    budgets: list[int | str] = []
-    for part in (p.strip().lower() for p in text.split(",") if p.strip()):
-        if part == "all":
-            budgets.append("all")
-        elif part.isdigit() and int(part) > 0:
-            budgets.append(int(part))
-        else:
-            raise ValueError(f"label budget {part!r} is not allowed: expected positive whole numbers of labels "
-                             "per class or 'all', separated by commas (e.g. 1, 4, 10, 100, all)")
-    if not budgets:
-        raise ValueError("no label budget given: expected e.g. 1, 4, 10, 100, all")
-    return budgets
 
 
 def budget_problem(run: Run, budgets: Sequence[int | str]) -> str | None:

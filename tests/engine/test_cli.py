@@ -59,3 +59,19 @@ def test_train_then_list(tmp_path: Path) -> None:
     assert "epoch 1/1" in result.stderr and "img/s" in result.stderr
     listing = sslcore("list", "--runs-dir", str(tmp_path / "runs"))
     assert run_dir.name in listing.stdout and "completed" in listing.stdout
+
+
+@pytest.mark.parametrize("budgets, fragment", [
+    ("4,lots", "--labels-per-class '4,lots': label budget 'lots' is not allowed"),
+    ("0,all", "label budget '0' is not allowed"),
+    (" , ", "no label budget given"),
+])
+def test_bad_label_budgets_exit_with_one_clear_line(budgets: str, fragment: str, capsys, tmp_path: Path) -> None:
+    from sslcore.runs import RunStore
+    from tests.conftest import tiny_config
+
+    run = RunStore(tmp_path).create(tiny_config())  # refused before anything is loaded or trained
+    assert main(["eval", run.id, "--runs-dir", str(tmp_path), "--labels-per-class", budgets]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err
+    assert not (run.path / "eval.json").exists()

@@ -226,3 +226,12 @@ def test_fine_tuning_starts_from_the_ssl_weights(evaluated) -> None:
         data.train.images[subset], data.train.labels[subset])
     assert not all(torch.equal(p, weights[n]) for n, p in scratch.model_[0].named_parameters())
     assert 0.0 <= tuned.score(data.test.images, data.test.labels) <= 1.0
+
+
+def test_typed_budgets_are_parsed_in_order_and_bad_parts_named() -> None:
+    from sslcore.evaluation.protocol import parse_budgets
+
+    assert parse_budgets("1, 4,10 ,100, ALL") == [1, 4, 10, 100, "all"]
+    for text, part in (("4, four", "'four'"), ("-1", "'-1'"), ("2.5", "'2.5'")):
+        with pytest.raises(ValueError, match=f"label budget {part} is not allowed"):
+            parse_budgets(text)
