@@ -8,7 +8,6 @@ A rerun with nothing new costs a few ``stat`` calls per run (``benchmarks/bench_
 from __future__ import annotations
 
 import functools
-import json
 import os
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +17,7 @@ import pandas as pd
 import streamlit as st
 
 from sslcore.runs import ACTIVE_STATES, Run
-from sslcore.runs.files import read_json
+from sslcore.runs.files import read_json, read_jsonl
 from ui.runs import RUN_PARAM
 
 #: Files whose change changes a run's row; their (mtime, size) form the cache key.
@@ -46,21 +45,7 @@ def file_stamps(run_path: Path) -> tuple[tuple[int, int] | None, ...]:
 
 def epoch_records(path: Path) -> list[dict[str, Any]]:
     """The per-epoch records of a metrics.jsonl, without decoding its (far more numerous) step lines."""
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return []
-    records = []
-    for line in text.splitlines():
-        if _EPOCH_MARK not in line:
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError:  # a torn last line while the job writes
-            continue
-        if isinstance(value, dict) and value.get("kind") == "epoch":
-            records.append(value)
-    return records
+    return [r for r in read_jsonl(path, containing=_EPOCH_MARK) if r.get("kind") == "epoch"]
 
 
 def probe_accuracy(evaluation: dict[str, Any] | None) -> float | None:
