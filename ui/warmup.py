@@ -30,6 +30,8 @@ def _warm_up(root: str) -> None:
 @st.cache_resource(show_spinner=False)
 def warm_up_in_background() -> threading.Thread:
     """Start the warm-up thread (once per server process; later calls return the same thread)."""
-    thread = threading.Thread(target=_warm_up, args=(data_root(),), name="ssl-studio-warmup", daemon=True)
+    # Not a daemon: the interpreter waits the few seconds it takes at exit. A daemon thread still inside
+    # torch's import when the process exits (a short script, a test run) aborts it in C++ teardown.
+    thread = threading.Thread(target=_warm_up, args=(data_root(),), name="ssl-studio-warmup", daemon=False)
     thread.start()
     return thread
