@@ -104,7 +104,7 @@ def failure_note(run: Run, source: Source, split: Split, view: MapView) -> None:
 
 def draw_strip(title: str, strip: Strip) -> None:
     st.markdown(f"**{title}** · {strip.same_label} of {len(strip.positions) - 1} share its label")
-    st.image(strip.pictures, caption=strip.captions)
+    st.image(strip.pictures, caption=strip.captions, output_format="PNG")  # lossless: JPEG smears small digits
 
 
 run = choose_run()

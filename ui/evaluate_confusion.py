@@ -97,4 +97,4 @@ def _confused_pairs(matrix: np.ndarray, truth: np.ndarray, runs: list[np.ndarray
             picture.caption("the dataset's images are not available here")
             continue
         examples = pair_examples(truth, runs, pair.true_class, pair.predicted_class, EXAMPLES_PER_PAIR)
-        picture.image(image_grid(images[examples], columns=EXAMPLES_PER_PAIR))
+        picture.image(image_grid(images[examples], columns=EXAMPLES_PER_PAIR), output_format="PNG")
