@@ -6,11 +6,12 @@ and it can also be edited directly (it keeps runs the filters hide). One chosen 
 ``?run=<id>``, so the other pages open on it.
 """
 import hashlib
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from sslcore.runs import Run, RunStore
+from sslcore.runs import ACTIVE_STATES, Run, RunStore
 from ui import runs_table as table
 from ui.jobs import job_manager
 from ui.runs import selected_run_id, show_run
@@ -20,6 +21,8 @@ from ui.runs_import import import_box
 
 _SEEN_KEY = "runs.table.seen"  # (table key, run ids ticked in it) as of the last page run
 _URL_KEY = "runs.url_adopted"  # the ?run= id already turned into a choice once
+_ACTIVE_STAMPS_KEY = "runs.active_stamps"  # file stamps of the queued and running runs, as last drawn
+FOLLOW_SECONDS = 3.0
 
 manager = job_manager()
 store = manager.store
@@ -71,6 +74,28 @@ def adopt_url_run(known: set[str]) -> None:
             st.session_state[CHOSEN_KEY] = [wanted]
 
 
+def follow_active_runs(active_paths: list[str]) -> None:
+    """While runs are queued or running, redraw the page when one of them writes news (every few seconds).
+
+    A fragment compares the active runs' file stamps and asks for a full rerun only when they changed, so
+    the table's progress, loss and status keep up with training without a Refresh click; with nothing
+    active no timer runs at all.
+    """
+    if not active_paths:
+        st.session_state.pop(_ACTIVE_STAMPS_KEY, None)
+        return
+
+    @st.fragment(run_every=FOLLOW_SECONDS)
+    def watch() -> None:
+        stamps = table.changes_of(Path(p) for p in active_paths)
+        seen = st.session_state.get(_ACTIVE_STAMPS_KEY)
+        st.session_state[_ACTIVE_STAMPS_KEY] = stamps
+        if seen is not None and seen != stamps:
+            st.rerun()
+
+    watch()
+
+
 st.title("Runs")
 show_flash()
 with st.expander("Import a run (.zip)", icon=":material/upload:", expanded=not has_runs(store)):
@@ -92,6 +117,7 @@ caption.caption(f"{len(runs)} runs in `{store.root}` · {active} queued or runni
 refresh.button("Refresh", icon=":material/refresh:", key="runs.refresh", width="stretch",
                help="Read every run folder's latest state (a training run changes while you look)")
 
+follow_active_runs([str(r.path) for r in runs if r.state in ACTIVE_STATES])
 shown = filters(frame)
 runs_table(shown)
 if len(shown) < len(frame):

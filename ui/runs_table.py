@@ -43,6 +43,11 @@ def file_stamps(run_path: Path) -> tuple[tuple[int, int] | None, ...]:
     return tuple(stamps)
 
 
+def changes_of(run_paths: Iterable[Path]) -> tuple[tuple[tuple[int, int] | None, ...], ...]:
+    """The summary files' stamps of each run: equal tuples mean no table cell of these runs has changed."""
+    return tuple(file_stamps(path) for path in run_paths)
+
+
 def epoch_records(path: Path) -> list[dict[str, Any]]:
     """The per-epoch records of a metrics.jsonl, without decoding its (far more numerous) step lines."""
     return [r for r in read_jsonl(path, containing=_EPOCH_MARK) if r.get("kind") == "epoch"]

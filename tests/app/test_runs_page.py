@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
+import time
 import zipfile
 from pathlib import Path
 
@@ -236,3 +238,23 @@ def test_edit_and_train_again_opens_the_train_form_filled_from_the_run(runs: dic
     expected = beta.config().replace({"train.epochs": 3, "data.root": new.config().data.root})
     assert new.config() == expected  # every other field came from beta
     assert "from" not in at.query_params
+
+
+def test_a_running_run_is_followed_and_its_new_epochs_show_on_the_next_run(runs: dict[str, Run]) -> None:
+    from sslcore.runs.store import process_identity
+    from ui.runs_table import changes_of
+
+    gamma = runs["gamma"]  # cancelled after epoch 1 of 2; made to look alive: this test process is its worker
+    gamma.update_status(state="running", pid=os.getpid(), pid_identity=process_identity(os.getpid()))
+    try:
+        assert gamma.is_alive()
+        at = open_page(RUNS)
+        assert not at.exception
+        assert table(at).set_index("name").loc["gamma", "status"] == "running"
+        before = changes_of([gamma.path])
+        gamma.append_metrics({"kind": "epoch", "epoch": 2, "step": 99, "time": time.time(), "loss": 1.0})
+        assert changes_of([gamma.path]) != before  # what the page's follower compares before it redraws
+        at.run()
+        assert table(at).set_index("name").loc["gamma", "epochs"].startswith("2/")
+    finally:  # before the fixture stops every live run: its "worker" is this very process
+        gamma.update_status(state="cancelled", pid=None, pid_identity=None)
