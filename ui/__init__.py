@@ -11,4 +11,14 @@ here, one concern per module:
 - :mod:`ui.datasets`: cached datasets, their facts and sample images, pretext-task previews.
 - :mod:`ui.charts`, :mod:`ui.images`: pure figure builders and image grids (no streamlit).
 - :mod:`ui.heap`, :mod:`ui.warmup`: keep the server responsive (cheap GC after reruns, background imports).
+
+Page-specific modules carry their page's name:
+
+- ``ui.snapshots``, ``ui.snapshot_view``: Reconstructions & views (snapshot files, the epoch player).
+- ``ui.embedding_map`` (+ ``.html``), ``ui.embedding_data``, ``ui.embedding_neighbours``: Embeddings (the
+  WebGL map component with hover thumbnails, cached features/maps/figures, neighbour strips).
+- ``ui.evaluate_job``, ``ui.evaluate_results``, ``ui.evaluate_charts``, ``ui.evaluate_confusion``: Evaluate
+  (the settings form and job panel, results and verdict, label-efficiency and confusion figures).
+- ``ui.runs_table``, ``ui.runs_compare``, ``ui.runs_actions``, ``ui.runs_import``: Runs (the table and its
+  cached summaries, overlaid curves and config diff, per-run actions, zip upload).
 """
