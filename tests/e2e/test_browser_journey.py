@@ -153,7 +153,7 @@ def resume_on_runs_page(page: Page, app: AppServer, run) -> None:  # noqa: ANN00
     page.goto(f"{app.url}/runs?run={run.id}")  # a ?run= arriving from elsewhere starts out chosen
     page.get_by_role("button", name="Resume", exact=True).click()
     page.wait_for_url(re.compile(rf"/train\?run={run.id}"), timeout=30_000)
-    expect(page.get_by_text("completed", exact=True)).to_be_visible(timeout=RUN_END_TIMEOUT * 1000)
+    expect(page.get_by_text("completed", exact=True).first).to_be_visible(timeout=RUN_END_TIMEOUT * 1000)
     assert run.state == "completed"
     epochs = [record["epoch"] for record in run.metrics("epoch")]
     assert epochs == list(range(run.config().train.epochs + 1))  # epoch 0 = untrained; no gap, no repeat
@@ -163,7 +163,7 @@ def see_reconstructions_or_views(page: Page, run_id: str) -> None:
     """From the finished run's Train page to its snapshot grid, drawn as real images."""
     main_links(page).get_by_role("link", name="Reconstructions & views").click()
     page.wait_for_url(re.compile(rf"/views\?run={run_id}"), timeout=30_000)
-    expect(page.get_by_text("Epoch", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("Epoch", exact=True).first).to_be_visible(timeout=60_000)
     pictures = page.get_by_test_id("stImage").locator("img")
     expect(pictures.first).to_be_visible(timeout=30_000)
     assert pictures.count() >= 8  # train.snapshot_images of the quick demo
@@ -233,7 +233,8 @@ def evaluate_from_the_page(page: Page, app: AppServer, run) -> None:  # noqa: AN
     page.get_by_role("textbox", name="Label budgets (labels per class)").fill("1, 4")
     page.get_by_role("spinbutton", name="Repeats").fill("1")
     page.get_by_role("button", name="Evaluate", exact=True).click()
-    expect(page.get_by_text("Label efficiency", exact=True)).to_be_visible(timeout=EVAL_TIMEOUT * 1000)
+    # The heading, not the chart of the same title: both appear together once eval.json is written.
+    expect(page.get_by_role("heading", name="Label efficiency")).to_be_visible(timeout=EVAL_TIMEOUT * 1000)
     chart = page.get_by_test_id("stPlotlyChart")
     expect(chart.first.locator(".scatterlayer .trace").first).to_be_attached(timeout=30_000)
     expect(page.get_by_text(re.compile(r"With \d+ labels? per class")).first).to_be_visible()
