@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from sslcore.runs import ACTIVE_STATES, Run, RunStore
+from sslcore.runs import Run, RunStore
 from ui import runs_table as table
 from ui.jobs import job_manager
 from ui.runs import selected_run_id, show_run
@@ -117,7 +117,7 @@ caption.caption(f"{len(runs)} runs in `{store.root}` · {active} queued or runni
 refresh.button("Refresh", icon=":material/refresh:", key="runs.refresh", width="stretch",
                help="Read every run folder's latest state (a training run changes while you look)")
 
-follow_active_runs([str(r.path) for r in runs if r.state in ACTIVE_STATES])
+follow_active_runs([str(by_id[run_id].path) for run_id in table.active_ids(frame)])  # states already read
 shown = filters(frame)
 runs_table(shown)
 if len(shown) < len(frame):

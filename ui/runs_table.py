@@ -136,6 +136,13 @@ def filter_frame(frame: pd.DataFrame, query: str = "", chosen: dict[str, list[st
     return frame[keep].reset_index(drop=True)
 
 
+def active_ids(frame: pd.DataFrame) -> list[str]:
+    """Ids of the rows that are queued or running."""
+    if not len(frame):
+        return []
+    return frame.loc[frame["status"].isin(ACTIVE_STATES), "id"].tolist()
+
+
 def active_count(frame: pd.DataFrame) -> int:
     """How many rows are queued or running."""
     return int(frame["status"].isin(ACTIVE_STATES).sum()) if len(frame) else 0

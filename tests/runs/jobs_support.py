@@ -6,7 +6,7 @@ import signal
 import time
 from typing import Callable
 
-from sslcore.runs import ACTIVE_STATES
+from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.eval_jobs import EvalJobManager, read_job
 from sslcore.runs.jobs import JobManager
 
@@ -30,28 +30,26 @@ def stop_all(manager: JobManager) -> None:
     # Every queued or running run, alive or not: a worker that has not started yet has no pid to check,
     # and the STOP file that cancel() leaves makes it end as soon as it does start.
     runs = [r for r in manager.store.list() if r.state in ACTIVE_STATES or r.is_alive()]
-    for run in runs:
-        manager.cancel(run)
-    for run in runs:
-        try:
-            manager.wait(run, timeout=60)
-        except TimeoutError:
-            pid = run.status().get("pid")
-            if pid:
-                os.kill(pid, signal.SIGKILL)
+    _stop_each(runs, manager.cancel, manager.wait, lambda run: run.status().get("pid"))
     manager.reap()
 
 
 def stop_all_evaluations(manager: EvalJobManager) -> None:
     """Cancel every active evaluation job in the manager's runs folder; kill one that does not end."""
     runs = manager.active(manager.store.list())
+    _stop_each(runs, manager.cancel, manager.wait, lambda run: read_job(run).get("pid"))
+    manager.reap()
+
+
+def _stop_each(runs: list[Run], cancel: Callable[[Run], None], wait: Callable[..., str],
+               pid_of: Callable[[Run], int | None]) -> None:
+    """Ask every job to stop first (they wind down in parallel), then wait for each; SIGKILL after 60 s."""
     for run in runs:
-        manager.cancel(run)
+        cancel(run)
     for run in runs:
         try:
-            manager.wait(run, timeout=60)
+            wait(run, timeout=60)
         except TimeoutError:
-            pid = read_job(run).get("pid")
+            pid = pid_of(run)
             if pid:
                 os.kill(pid, signal.SIGKILL)
-    manager.reap()
