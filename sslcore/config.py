@@ -267,6 +267,7 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
     sections = {name: build_section(cls, name, merged.get(name, {})) for name, cls in SECTIONS.items()}
     task = build_section(task_config_class(str(task_name)), "task", task_values)
     _check_names(sections["data"], sections["encoder"])
+    _check_pairing(task.name, sections["encoder"].name, sections["data"].dataset)
     return RunConfig(data=sections["data"], encoder=sections["encoder"], task=task, train=sections["train"])
 
 
@@ -277,6 +278,14 @@ def _check_names(data: DataConfig, encoder: EncoderConfig) -> None:
     for kind, registry, value in (("data.dataset", DATASETS, data.dataset), ("encoder.name", ENCODERS, encoder.name)):
         if value not in registry:
             raise ConfigError(f"{kind} = {value!r} is not allowed: expected one of {', '.join(registry.names())}")
+
+
+def _check_pairing(task: str, encoder: str, dataset: str) -> None:
+    from sslcore.pairing import pairing_problem
+
+    problem = pairing_problem(task, encoder, dataset)
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def default_config(**overrides: Any) -> RunConfig:

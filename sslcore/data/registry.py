@@ -31,21 +31,29 @@ class DatasetSpec:
     or a DatasetSplit holding the dataset's official train/test sets.
     embedded: True when the data ships inside an installed package (no files, no download).
     official_split: True when the loader returns the dataset's own train/test split.
+    kind: what one sample is: "image" (uint8 (C, H, W)) or "table" (float32 (F,)).
+    sample_shape: the shape of one sample when it is known without loading ((C, H, W) or (F,)); None if not.
     """
 
     loader: Loader
     embedded: bool
     official_split: bool
+    kind: str = "image"
+    sample_shape: tuple[int, ...] | None = None
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
-def register_dataset(name: str, description: str, *, embedded: bool, official_split: bool) -> Callable[[Loader], Loader]:
-    """Decorator: register a loader function as dataset ``name``; returns the function unchanged."""
+def register_dataset(name: str, description: str, *, embedded: bool, official_split: bool, kind: str = "image",
+                     sample_shape: tuple[int, ...] | None = None) -> Callable[[Loader], Loader]:
+    """Decorator: register a loader function as dataset ``name``; returns the function unchanged.
+
+    ``kind`` and ``sample_shape`` let tasks be checked against the dataset without loading it.
+    """
 
     def decorator(loader: Loader) -> Loader:
-        DATASETS.register(name, description)(DatasetSpec(loader, embedded, official_split))
+        DATASETS.register(name, description)(DatasetSpec(loader, embedded, official_split, kind, sample_shape))
         return loader
 
     return decorator
@@ -128,11 +136,14 @@ def load_dataset(
 
 
 def dataset_info(name: str) -> dict[str, object]:
-    """Cheap facts about dataset ``name`` without loading it: name, description, embedded, official_split."""
+    """Cheap facts about dataset ``name`` without loading it: name, description, embedded, official_split,
+    kind and sample_shape."""
     entry = DATASETS.entry(name)
     return {
         "name": entry.name,
         "description": entry.description,
         "embedded": entry.obj.embedded,
         "official_split": entry.obj.official_split,
+        "kind": entry.obj.kind,
+        "sample_shape": entry.obj.sample_shape,
     }

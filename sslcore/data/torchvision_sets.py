@@ -81,6 +81,7 @@ def _mnist_like(dataset_cls: type, name: str, title: str, root: Path, download: 
     "MNIST handwritten digits, 28×28 grey (60,000 train / 10,000 test, 10 classes); needs files or --download",
     embedded=False,
     official_split=True,
+    sample_shape=(1, 28, 28),
 )
 def load_mnist(root: Path, download: bool) -> DatasetSplit:
     """Official MNIST train/test; class names "0".."9" (torchvision's are "0 - zero", ...)."""
@@ -94,6 +95,7 @@ def load_mnist(root: Path, download: bool) -> DatasetSplit:
     "Fashion-MNIST clothing images, 28×28 grey (60,000 train / 10,000 test, 10 classes); needs files or --download",
     embedded=False,
     official_split=True,
+    sample_shape=(1, 28, 28),
 )
 def load_fashion_mnist(root: Path, download: bool) -> DatasetSplit:
     """Official Fashion-MNIST train/test; class names from torchvision ("T-shirt/top", ...)."""
@@ -107,6 +109,7 @@ def load_fashion_mnist(root: Path, download: bool) -> DatasetSplit:
     "CIFAR-10 colour photos, 32×32 RGB (50,000 train / 10,000 test, 10 classes); needs files or --download",
     embedded=False,
     official_split=True,
+    sample_shape=(3, 32, 32),
 )
 def load_cifar10(root: Path, download: bool) -> DatasetSplit:
     """Official CIFAR-10 python batches under ``root/cifar-10-batches-py/`` -> images uint8 (N, 3, 32, 32)."""

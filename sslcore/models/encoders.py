@@ -5,6 +5,8 @@ buffers), so a saved encoder is self-contained: feed it images in [0, 1] and not
 """
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 import torchvision
@@ -13,9 +15,15 @@ from sslcore.registry import Registry
 
 
 class Encoder(nn.Module):
-    """Base class: normalise, then ``body`` maps (B, C, H, W) to (B, feature_dim)."""
+    """Base class: normalise, then ``body`` maps (B, C, H, W) to (B, feature_dim).
+
+    ``kinds``: the data kinds it accepts (see :mod:`sslcore.pairing`); ``family``: "mlp", "cnn" or "vit",
+    which tasks may require.
+    """
 
     feature_dim: int
+    kinds: ClassVar[tuple[str, ...]] = ("image",)
+    family: ClassVar[str] = "cnn"
 
     def __init__(self, in_channels: int, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__()
@@ -36,6 +44,8 @@ ENCODERS: Registry[EncoderBuilder] = Registry("encoder")
 
 @ENCODERS.register("mlp", "Fully connected: flatten -> 2 hidden layers (the classic autoencoder shape); features = last layer")
 class MLPEncoder(Encoder):
+    family = "mlp"
+
     def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__(in_channels, mean, std)
         hidden = 8 * width

@@ -16,6 +16,7 @@ from torch import nn
 
 from sslcore.config import TaskConfig
 from sslcore.models import Encoder
+from sslcore.pairing import DataRequirements
 from sslcore.registry import Registry
 
 
@@ -32,12 +33,14 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
 
     Images passed in are float (B, C, H, W) in [0, 1] on the training device.
     ``snapshot_kind`` tells viewers how to draw snapshots: "reconstruction", "rotation" or "views".
+    ``requires`` says which data and encoders the task fits (see :mod:`sslcore.pairing`).
     """
 
     Config: ClassVar[type[TaskConfig]]
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     snapshot_kind: ClassVar[str] = ""
+    requires: ClassVar[DataRequirements] = DataRequirements()
 
     def __init__(self, encoder: Encoder, config: TaskConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
