@@ -5,32 +5,12 @@ snapshots (``<run>/snapshots/epoch_*.npz``), read from the run folder; nothing i
 """
 import streamlit as st
 
+from sslcore.engine.snapshots import panels_for
 from sslcore.runs.files import read_json
 from ui.jobs import job_manager
 from ui.runs import RUN_PARAM, run_picker
 from ui.snapshot_view import snapshot_panel
 
-#: What the viewer is looking at, per pretext task.
-EXPLANATIONS = {
-    "autoencoder": "The encoder squeezes each test image into a short feature vector; a decoder has to redraw the "
-                   "image from that alone. At epoch 0 (untrained) the redrawing is a blur; as the features learn "
-                   "what matters (strokes, shapes), the reconstructions sharpen and the error falls.",
-    "denoising_autoencoder": "The model sees a noisy copy of each test image and must return the clean one. "
-                             "Noise cannot be undone by copying pixels: the model has to know what digits look "
-                             "like. The error compares the output with the clean image.",
-    "masked_autoencoder": "Square patches of each test image are hidden (grey in the masked input); the model "
-                          "must fill them in from the visible rest. The reconstruction shows the visible pixels "
-                          "as given and the hidden ones as the model's guess; the error counts only the hidden "
-                          "pixels.",
-    "rotation": "Each test image is turned by a random 0°, 90°, 180° or 270°, and the model says which. It can "
-                "only be right by knowing which way up a thing is drawn, so its features must capture shape. "
-                "Under each image: the predicted angle, how sure the model is, and whether it was right.",
-    "simclr": "Two random augmentations (crop, small rotation, brightness and contrast jitter) of the same test "
-              "image. The model is trained to give both views the same features and other images different "
-              "ones, so these pairs show what *the same thing* means to it. Similarity is the cosine between "
-              "the two views' encoder features (1 = identical). Even an untrained network finds two crops of one "
-              "image fairly similar; what training adds is that *different* images end up apart (see Embeddings).",
-}
 GENERIC = "The pretext task's view of a fixed set of test images, saved by the trainer at every epoch."
 
 
@@ -49,7 +29,8 @@ if run is None:
 recipe = read_json(run.path / "config.json", default={})
 task = recipe.get("task", {}).get("name", "?")
 st.markdown(f"**{task}** on **{recipe.get('data', {}).get('dataset', '?')}** · {run.state}")
-st.markdown(EXPLANATIONS.get(task, GENERIC))
+panels = panels_for(task)
+st.markdown(panels.explanation if panels is not None and panels.explanation else GENERIC)
 links = st.columns([1, 1, 3])
 links[0].page_link("app_pages/train.py", label="Training curves", icon=":material/model_training:",
                    query_params={RUN_PARAM: run.id})

@@ -20,3 +20,15 @@ def tiny_config(task: str = "simclr", **overrides: Any) -> RunConfig:
 def _single_thread() -> None:
     # Tests run next to other work on a 2-core machine; one thread keeps timings sane and results stable.
     torch.set_num_threads(1)
+
+
+def dataset_for(task: str) -> str:
+    """The smallest embedded dataset ``task`` fits (digits for image tasks), for tests parametrised over tasks."""
+    from sslcore.data import DATASETS, dataset_info
+    from sslcore.pairing import tasks_for
+
+    embedded = [d for d in DATASETS.names() if dataset_info(d)["embedded"]]
+    fits = [d for d in sorted(embedded, key=lambda d: (d != "digits", d)) if task in tasks_for(d)]
+    if not fits:
+        raise LookupError(f"no embedded dataset fits task {task!r}")
+    return fits[0]

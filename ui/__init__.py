@@ -14,7 +14,8 @@ here, one concern per module:
 
 Page-specific modules carry their page's name:
 
-- ``ui.snapshots``, ``ui.snapshot_view``: Reconstructions & views (snapshot files, the epoch player).
+- ``ui.snapshots``, ``ui.snapshot_view``: Reconstructions & views (cached snapshot reads and image strips, the
+  epoch player; the file format is ``sslcore.engine.snapshots``, what is drawn is each task's ``panels``).
 - ``ui.embedding_map`` (+ ``.html``), ``ui.embedding_data``, ``ui.embedding_neighbours``: Embeddings (the
   WebGL map component with hover thumbnails, cached features/maps/figures, neighbour strips).
 - ``ui.evaluate_job``, ``ui.evaluate_results``, ``ui.evaluate_charts``, ``ui.evaluate_confusion``: Evaluate

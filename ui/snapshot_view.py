@@ -16,30 +16,16 @@ import streamlit as st
 from sslcore.config import ConfigError
 from sslcore.data import DatasetUnavailableError
 from sslcore.registry import UnknownNameError
+from sslcore.engine.snapshots import Snapshot, SnapshotError, SnapshotFile, snapshot_files
 from sslcore.runs import ACTIVE_STATES, Run
-from sslcore.runs.files import read_json
 from ui import charts
 from ui.datasets import load_split
-from ui.snapshots import (Snapshot, SnapshotError, SnapshotFile, image_caption, load_snapshot, panels, snapshot_files,
-                          strip_pngs, summary_value, worst_first)
+from ui.snapshots import image_caption, load_snapshot, strip_pngs
 
 POLL_SECONDS = 1.5
 PLAY_SECONDS = 0.8
 #: Side of one upscaled image, in pixels, per size choice (8x8 digits become 96x96 at "medium").
 TILE_PIXELS = {"small": 56, "medium": 96, "large": 144}
-#: What the middle picture of a reconstruction is, per task.
-INPUT_TITLES = {"denoising_autoencoder": "noisy input", "masked_autoencoder": "masked input"}
-#: The number each epoch is summed up by: (label, short axis title, how it is written, whether higher is better).
-SUMMARIES = {
-    "reconstruction": ("Mean reconstruction error", "error", "{:.4f}", False),
-    "rotation": ("Rotation accuracy", "accuracy", "{:.0%}", True),
-    "views": ("Mean view similarity", "similarity", "{:.3f}", True),
-}
-WORST_LABELS = {
-    "reconstruction": "Worst reconstructed first",
-    "rotation": "Wrong and least sure first",
-    "views": "Least similar pairs first",
-}
 
 
 def _key(run_id: str, name: str) -> str:
@@ -84,7 +70,7 @@ def _viewer(run_path: str, polling: bool) -> None:
         return
     _summary_tiles(snapshot, first, len(epochs))
     _image_grid(run, file, snapshot)
-    _summary_chart(run.id, files, epoch, snapshot.kind)
+    _summary_chart(run.id, files, epoch, snapshot)
 
 
 def _no_snapshots(run: Run, active: bool) -> None:
@@ -164,16 +150,17 @@ def _epoch_controls(run_id: str, epochs: list[int], active: bool) -> None:
 
 
 def _summary_tiles(snapshot: Snapshot, first: Snapshot, n_epochs: int) -> None:
-    label, _, fmt, higher_better = SUMMARIES[snapshot.kind]
-    value, start = summary_value(snapshot), summary_value(first)
+    panels = snapshot.panels
+    summary = panels.summary
+    value, start = panels.summary_value(snapshot.arrays), first.panels.summary_value(first.arrays)
     delta = None
     if snapshot.epoch != first.epoch:
         change = value - start
-        delta = (f"{change * 100:+.0f} pts" if snapshot.kind == "rotation" else f"{change:+.4f}") \
-            + f" vs epoch {first.epoch}"
+        delta = (f"{change * 100:+.0f} pts" if summary.percent else f"{change:+.4f}") + f" vs epoch {first.epoch}"
     cells = st.columns(3)
-    cells[0].metric(f"{label} · epoch {snapshot.epoch}", fmt.format(value), delta=delta,
-                    delta_color="normal" if higher_better else "inverse",
+    # The colour says better or worse for THIS number: a falling error is green, a falling similarity red.
+    cells[0].metric(f"{summary.label} · epoch {snapshot.epoch}", summary.fmt.format(value), delta=delta,
+                    delta_color="normal" if panels.higher_is_better() else "inverse",
                     help=f"over the {len(snapshot)} test images shown below")
     cells[1].metric("Test images shown", len(snapshot), help="fixed test images, cycling through the classes "
                     "(train.snapshot_images); the same ones at every epoch")
@@ -182,41 +169,43 @@ def _summary_tiles(snapshot: Snapshot, first: Snapshot, n_epochs: int) -> None:
 
 def _image_grid(run: Run, file: SnapshotFile, snapshot: Snapshot) -> None:
     names = class_names(str(run.path))
-    shown = panels(snapshot, INPUT_TITLES.get(_task_name(run), "input"))
+    panels = snapshot.panels
+    shown = panels.columns(snapshot.arrays)
     options, worst = st.columns([3, 2], vertical_alignment="center")
     with options:
         size = st.segmented_control("Image size", list(TILE_PIXELS), default="medium", required=True,
-                                    key="views.size", label_visibility="collapsed")
+                                    key="views.size", label_visibility="collapsed", disabled=not shown)
     with worst:
-        worst_on = st.toggle(WORST_LABELS[snapshot.kind], key=f"views.worst.{snapshot.kind}")
-    order = worst_first(snapshot) if worst_on else np.arange(len(snapshot))
-    st.caption("Each picture: " + " | ".join(title for _, title in shown) + ".")
+        worst_on = st.toggle(panels.worst_label, key=f"views.worst.{snapshot.task or snapshot.kind}")
+    order = panels.worst_order(snapshot.arrays) if worst_on else np.arange(len(snapshot))
+    captions = [image_caption(snapshot, int(i), names) for i in order]
+    if shown:
+        st.caption("Each picture: " + " | ".join(column.title for column in shown) + ".")
     if worst_on:
         st.caption(f"Sorted worst first, at epoch {snapshot.epoch}, among the {len(snapshot)} test images the "
                    "trainer snapshots (set `train.snapshot_images`, up to 64, to watch more); the rest of the "
                    "test set is not searched here.")
-    strips = strip_pngs(file, [name for name, _ in shown], order, TILE_PIXELS[size or "medium"])
-    st.image(strips, caption=[image_caption(snapshot, int(i), names) for i in order], output_format="PNG")
+    if not shown:  # a task without pictures (a table's rows): its per-image lines alone
+        st.dataframe({"test item": captions}, hide_index=True)
+        return
+    strips = strip_pngs(file, [column.array for column in shown], order, TILE_PIXELS[size or "medium"])
+    st.image(strips, caption=captions, output_format="PNG")
 
 
-def _task_name(run: Run) -> str:
-    # The raw JSON, not run.config(): a task renamed since the run was made must not hide its pictures.
-    return read_json(run.path / "config.json", default={}).get("task", {}).get("name", "")
-
-
-def _summary_chart(run_id: str, files: list[SnapshotFile], epoch: int, kind: str) -> None:
+def _summary_chart(run_id: str, files: list[SnapshotFile], epoch: int, shown: Snapshot) -> None:
     """The epoch summary over all snapshots, with the shown epoch marked."""
     points, unreadable = {}, []
     for f in files:
         try:
-            points[f.epoch] = summary_value(load_snapshot(f))
+            snapshot = load_snapshot(f)
+            points[f.epoch] = snapshot.panels.summary_value(snapshot.arrays)
         except SnapshotError:
             unreadable.append(str(f.epoch))
     if len(points) < 2:
         return
-    label, axis, _, _ = SUMMARIES[kind]
-    figure = charts.epoch_figure(list(points), list(points.values()), title=f"{label} per epoch", y_title=axis,
-                                 revision=run_id, percent=kind == "rotation")
+    summary = shown.panels.summary
+    figure = charts.epoch_figure(list(points), list(points.values()), title=f"{summary.label} per epoch",
+                                 y_title=summary.axis, revision=run_id, percent=summary.percent)
     figure["layout"]["shapes"] = [{"type": "line", "x0": epoch, "x1": epoch, "yref": "paper", "y0": 0, "y1": 1,
                                    "line": {"color": charts.ACCENT_COLOR, "width": 2, "dash": "dot"}}]
     st.plotly_chart(figure, config={"displaylogo": False}, key=f"views.chart.{run_id}")

@@ -6,13 +6,12 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 
-from sslcore.atomic import write_atomic
 from sslcore.data import ImageDataset
 from sslcore.engine.callbacks import Callback, epoch_record
 from sslcore.engine.checkpoint import save_checkpoint, save_weights
+from sslcore.engine.snapshots import write_snapshot
 from sslcore.engine.state import TrainState
 from sslcore.runs import Run
 
@@ -124,7 +123,7 @@ def pick_snapshot_indices(data: ImageDataset, count: int, seed: int) -> torch.Te
 class Snapshotter(Callback):
     """Saves what the task shows of a fixed set of test images, at epoch 0 and after every epoch.
 
-    File: ``snapshots/epoch_0003.npz`` with the task's arrays plus ``kind``, ``epoch``, ``labels``, ``indices``.
+    File: ``snapshots/epoch_0003.npz``, in the format :mod:`sslcore.engine.snapshots` owns.
     """
 
     def __init__(self, run: Run, test: ImageDataset, count: int, seed: int) -> None:
@@ -147,10 +146,8 @@ class Snapshotter(Callback):
                 arrays = task.snapshot(self.images.to(self.device).float().div(255.0), generator)
         finally:
             task.train(was_training)
-        contents = dict(kind=np.array(task.snapshot_kind), epoch=np.array(state.epoch), labels=self.labels.numpy(),
-                        indices=self.indices.numpy(), **arrays)
-        write_atomic(self.run.snapshot_dir / f"epoch_{state.epoch:04d}.npz",
-                     lambda f: np.savez_compressed(f, **contents))
+        write_snapshot(self.run.snapshot_dir / f"epoch_{state.epoch:04d}.npz", task.name, state.epoch,
+                       self.labels.numpy(), self.indices.numpy(), arrays)
 
 
 class Checkpointer(Callback):

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from sslcore.tasks import TASKS
+
 #: Differences below this (0.5 accuracy points) are ties even when the repeats agree exactly.
 MIN_GAP = 0.005
-#: How each pretext task is named in a sentence ("SimCLR features ...").
-TASK_NAMES = {"simclr": "SimCLR", "autoencoder": "autoencoder", "denoising_autoencoder": "denoising autoencoder",
-              "masked_autoencoder": "masked autoencoder", "rotation": "rotation prediction"}
 #: The self-supervised methods a verdict speaks for, best first, and the baselines it compares them with.
 _SSL_METHODS = ("linear_probe", "knn")
 _BASELINES = (("supervised", "training from scratch"), ("raw_pixels", "raw pixels"))
@@ -22,8 +21,9 @@ Row = dict[str, Any]
 
 
 def task_name(task: str) -> str:
-    """'simclr' -> 'SimCLR'; an unknown task keeps its name with spaces for underscores."""
-    return TASK_NAMES.get(task, task.replace("_", " "))
+    """How a sentence names the task: its ``display_name`` ('simclr' -> 'SimCLR'); an unknown task (a run made
+    by a task since renamed) keeps its name with spaces for underscores."""
+    return TASKS.get(task).display_name if task in TASKS else task.replace("_", " ")
 
 
 def budget_phrase(budget: int | str) -> str:

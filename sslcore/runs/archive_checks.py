@@ -172,7 +172,8 @@ def check_metrics(path: Path) -> None:
 
 
 def check_snapshot(path: Path, member: str, limits: ArchiveLimits) -> None:
-    """A snapshot must be a plain-array .npz (no pickles) with ``kind`` and ``epoch``, and small once loaded.
+    """A snapshot must be a plain-array .npz (no pickles) with ``task`` (``kind`` in older files) and ``epoch``,
+    and small once loaded.
 
     An .npz is itself a zip, so its inner sizes are capped before numpy inflates anything.
     """
@@ -189,8 +190,8 @@ def check_snapshot(path: Path, member: str, limits: ArchiveLimits) -> None:
         raise
     except Exception as e:  # noqa: BLE001 - numpy/zipfile say what is wrong
         raise ArchiveError(f"{member} is refused: not a readable snapshot ({e})") from None
-    if "kind" not in files or "epoch" not in files:
-        raise ArchiveError(f"{member} is refused: a snapshot needs the arrays 'kind' and 'epoch'")
+    if not ("task" in files or "kind" in files) or "epoch" not in files:
+        raise ArchiveError(f"{member} is refused: a snapshot needs the arrays 'task' (or 'kind') and 'epoch'")
     if sum(a.nbytes for a in arrays) > limits.max_snapshot_array_bytes:
         raise ArchiveError(f"{member} is refused: its arrays are larger than their headers declare")
 

@@ -13,6 +13,18 @@ import torch
 from sslcore.config import TaskConfig
 from sslcore.models import ConvDecoder, Encoder
 from sslcore.tasks.base import PretextTask, StepOutput, batched_eval, to_uint8
+from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, Value
+
+#: The family's pictures: original | what the model was given | what it drew. Subclasses retitle "input".
+PANELS = SnapshotPanels(
+    images=(ImageColumn("original", "original"), ImageColumn("input", "input", hide_if_same_as="original"),
+            ImageColumn("reconstruction", "reconstruction")),
+    values=(Value("error", "error", "{:.4f}", higher_is_better=False),),
+    caption="error {error:.4f}",
+    worst_first="error", worst_label="Worst reconstructed first",
+    summary=Summary("error", "Mean reconstruction error", axis="error", fmt="{:.4f}"),
+    explanation="The model has to redraw each test image; the error is the mean squared difference from the "
+                "clean image.")
 
 
 class ReconstructionPass(NamedTuple):
@@ -27,7 +39,7 @@ class ReconstructionPass(NamedTuple):
 class ReconstructionTask(PretextTask):
     """encoder (B, C, H, W) -> (B, D) bottleneck -> ConvDecoder -> (B, C, H, W) in [0, 1]."""
 
-    snapshot_kind = "reconstruction"
+    panels = PANELS
 
     def __init__(self, encoder: Encoder, config: TaskConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__(encoder, config, image_shape)

@@ -5,10 +5,11 @@ redraw the image, which favours what is large and common over what separates cla
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from sslcore.config import TaskConfig
-from sslcore.tasks._reconstruction import ReconstructionTask
+from sslcore.tasks._reconstruction import PANELS, ReconstructionTask
 from sslcore.tasks.base import register_task
 
 
@@ -22,3 +23,8 @@ class Autoencoder(ReconstructionTask):
     """Encoder -> bottleneck features -> decoder -> the same image back."""
 
     Config = AutoencoderConfig
+    # Its input is the original, so the "input" column hides itself (hide_if_same_as).
+    panels = dataclasses.replace(PANELS, explanation=(
+        "The encoder squeezes each test image into a short feature vector; a decoder has to redraw the image from "
+        "that alone. At epoch 0 (untrained) the redrawing is a blur; as the features learn what matters (strokes, "
+        "shapes), the reconstructions sharpen and the error falls."))

@@ -2,7 +2,18 @@
 
 A task file defines a config dataclass (fields declared with ``sslcore.config.param``) and a
 ``PretextTask`` subclass decorated with :func:`register_task`. Nothing else needs editing: the
-registry, the CLI and the dashboard's forms all read from here.
+registry, the CLI, the dashboard's forms and its Reconstructions & views page all read from here.
+
+What a task declares besides its methods (class attributes):
+
+- ``Config``: its config dataclass.
+- ``panels``: a :class:`~sslcore.tasks.panels.SnapshotPanels` saying how the arrays ``snapshot`` returns
+  are drawn: image columns with titles, per-image values (format, whether higher is better), the caption
+  under each image, the value that sorts "worst first", the per-epoch summary number and a plain-words
+  explanation. The snapshot file records the task's name, so the viewer finds these panels by it.
+- ``display_name``: how a sentence names the method ("SimCLR features beat ..."); default: the
+  registered name with spaces for underscores.
+- ``requires``: which data and encoders fit (:class:`~sslcore.pairing.DataRequirements`).
 """
 from __future__ import annotations
 
@@ -18,6 +29,7 @@ from sslcore.config import TaskConfig
 from sslcore.models import Encoder
 from sslcore.pairing import DataRequirements
 from sslcore.registry import Registry
+from sslcore.tasks.panels import SnapshotPanels
 
 
 @dataclass
@@ -29,17 +41,18 @@ class StepOutput:
 
 
 class PretextTask(nn.Module, metaclass=ABCMeta):
-    """Base class. Subclasses set ``Config``, ``snapshot_kind`` and implement the abstract methods.
+    """Base class. Subclasses set ``Config`` and ``panels`` and implement the abstract methods.
 
     Images passed in are float (B, C, H, W) in [0, 1] on the training device.
-    ``snapshot_kind`` tells viewers how to draw snapshots: "reconstruction", "rotation" or "views".
+    ``panels`` tells viewers how to draw the arrays ``snapshot`` returns (see :mod:`sslcore.tasks.panels`).
     ``requires`` says which data and encoders the task fits (see :mod:`sslcore.pairing`).
     """
 
     Config: ClassVar[type[TaskConfig]]
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    snapshot_kind: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+    panels: ClassVar[SnapshotPanels]
     requires: ClassVar[DataRequirements] = DataRequirements()
 
     def __init__(self, encoder: Encoder, config: TaskConfig, image_shape: tuple[int, int, int]) -> None:
@@ -63,7 +76,8 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
     def snapshot(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, np.ndarray]:
         """Arrays that show what the model does on ``images`` now (images as uint8 (N, C, H, W)).
 
-        Called in eval mode under ``torch.no_grad``.
+        Returns pictures as uint8 (N, C, H, W) (see :func:`to_uint8`) and per-image numbers as (N,):
+        at least every array ``panels.required_arrays()`` names. Called in eval mode under ``torch.no_grad``.
         """
 
     @torch.no_grad()
@@ -79,11 +93,17 @@ TASKS: Registry[type[PretextTask]] = Registry("task")
 
 
 def register_task(name: str, description: str) -> Callable[[type[PretextTask]], type[PretextTask]]:
-    """Class decorator: register a task under ``name`` and stamp its name on the task and its Config."""
+    """Class decorator: register a task under ``name`` and stamp its name on the task and its Config.
+
+    A task must declare its snapshot ``panels``; ``display_name`` defaults to ``name`` with spaces.
+    """
 
     def decorator(cls: type[PretextTask]) -> type[PretextTask]:
+        if not isinstance(getattr(cls, "panels", None), SnapshotPanels):
+            raise TypeError(f"task {name!r} must set panels = SnapshotPanels(...) (see sslcore.tasks.panels)")
         cls.name = name
         cls.description = description
+        cls.display_name = cls.__dict__.get("display_name") or name.replace("_", " ")
         cls.Config.name = name
         return TASKS.register(name, description)(cls)
 
@@ -103,6 +123,3 @@ def batched_eval(fn: Callable[[torch.Tensor], dict[str, torch.Tensor]], images: 
         for key, values in fn(images[start:start + batch_size]).items():
             sums[key] = sums.get(key, 0.0) + float(values.float().sum())
     return {k: v / images.shape[0] for k, v in sums.items()}
-
-
-

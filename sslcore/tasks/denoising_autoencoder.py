@@ -11,7 +11,7 @@ import torch
 
 from sslcore import augment
 from sslcore.config import TaskConfig, param
-from sslcore.tasks._reconstruction import ReconstructionTask
+from sslcore.tasks._reconstruction import PANELS, ReconstructionTask
 from sslcore.tasks.base import register_task
 
 
@@ -26,6 +26,10 @@ class DenoisingConfig(TaskConfig):
 class DenoisingAutoencoder(ReconstructionTask):
     Config = DenoisingConfig
     config: DenoisingConfig
+    panels = PANELS.retitled("input", "noisy input", explanation=(
+        "The model sees a noisy copy of each test image and must return the clean one. Noise cannot be undone by "
+        "copying pixels: the model has to know what digits look like. The error compares the output with the "
+        "clean image."))
 
     def corrupt(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, None]:
         if self.config.noise == "gaussian":

@@ -12,7 +12,7 @@ import torch
 from sslcore import augment
 from sslcore.config import ConfigError, TaskConfig, param
 from sslcore.models import Encoder
-from sslcore.tasks._reconstruction import ReconstructionPass, ReconstructionTask
+from sslcore.tasks._reconstruction import PANELS, ReconstructionPass, ReconstructionTask
 from sslcore.tasks.base import register_task
 
 
@@ -26,6 +26,10 @@ class MaskedConfig(TaskConfig):
 class MaskedAutoencoder(ReconstructionTask):
     Config = MaskedConfig
     config: MaskedConfig
+    panels = PANELS.retitled("input", "masked input", explanation=(
+        "Square patches of each test image are hidden (grey in the masked input); the model must fill them in "
+        "from the visible rest. The reconstruction shows the visible pixels as given and the hidden ones as the "
+        "model's guess; the error counts only the hidden pixels."))
 
     def __init__(self, encoder: Encoder, config: MaskedConfig, image_shape: tuple[int, int, int]) -> None:
         if config.patch_size > min(image_shape[1:]):

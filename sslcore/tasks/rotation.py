@@ -16,6 +16,7 @@ from sslcore import augment
 from sslcore.config import ConfigError, TaskConfig, param
 from sslcore.models import Encoder
 from sslcore.tasks.base import PretextTask, StepOutput, batched_eval, register_task, to_uint8
+from sslcore.tasks.panels import Arrays, ImageColumn, SnapshotPanels, Summary, Value
 
 
 @dataclass(frozen=True)
@@ -24,11 +25,35 @@ class RotationConfig(TaskConfig):
     hidden_dim: int = param(256, "Hidden units of the rotation classifier head (0 = linear head).", min=0, max=4096)
 
 
+def _right(a: Arrays) -> np.ndarray:
+    return a["predicted_angle"] == a["true_angle"]
+
+
+def _sure_and_right(a: Arrays) -> np.ndarray:
+    # +confidence when right, -confidence when wrong: sorted low to high, the confidently wrong come first,
+    # then the unsure wrong, the unsure right, and last the surely right.
+    return np.where(_right(a), 1.0, -1.0) * a["confidence"].astype(np.float64)
+
+
 @register_task("rotation", "Rotate by 0/90/180/270 degrees and predict which rotation was applied (RotNet)")
 class RotationPrediction(PretextTask):
     Config = RotationConfig
     config: RotationConfig
-    snapshot_kind = "rotation"
+    display_name = "rotation prediction"
+    panels = SnapshotPanels(
+        images=(ImageColumn("original", "original"), ImageColumn("rotated", "rotated input")),
+        values=(Value("confidence", "confidence", "{:.0%}"),
+                Value("right", "right", "{:.0%}", higher_is_better=True, compute=_right),
+                Value("mark", "right or wrong", "{}", compute=lambda a: np.where(_right(a), "✓", "✗")),
+                Value("sure_and_right", "confidence, negative when wrong", "{:+.2f}", higher_is_better=True,
+                      compute=_sure_and_right)),
+        caption="pred {predicted_angle}° ({confidence:.0%}) {mark} · true {true_angle}°",
+        worst_first="sure_and_right", worst_label="Wrong and least sure first",
+        summary=Summary("right", "Rotation accuracy", axis="accuracy", fmt="{:.0%}", percent=True),
+        required=("true_angle", "predicted_angle"),
+        explanation="Each test image is turned by a random 0°, 90°, 180° or 270°, and the model says which. It can "
+                    "only be right by knowing which way up a thing is drawn, so its features must capture shape. "
+                    "Under each image: the predicted angle, how sure the model is, and whether it was right.")
 
     def __init__(self, encoder: Encoder, config: RotationConfig, image_shape: tuple[int, int, int]) -> None:
         if image_shape[1] != image_shape[2]:

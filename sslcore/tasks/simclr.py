@@ -18,6 +18,7 @@ from sslcore.config import TaskConfig, param
 from sslcore.losses import nt_xent_loss
 from sslcore.models import Encoder, projection_mlp
 from sslcore.tasks.base import PretextTask, StepOutput, batched_eval, register_task, to_uint8
+from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, Value
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,20 @@ class SimCLRConfig(TaskConfig):
 class SimCLR(PretextTask):
     Config = SimCLRConfig
     config: SimCLRConfig
-    snapshot_kind = "views"
+    display_name = "SimCLR"
+    panels = SnapshotPanels(
+        images=(ImageColumn("original", "original"), ImageColumn("view1", "view 1"), ImageColumn("view2", "view 2")),
+        # Higher is better: training pulls two views of one image together (a rise is good news, green).
+        values=(Value("pair_similarity", "similarity", "{:.2f}", higher_is_better=True),),
+        caption="similarity {pair_similarity:.2f}",
+        worst_first="pair_similarity", worst_label="Least similar pairs first",
+        summary=Summary("pair_similarity", "Mean view similarity", axis="similarity", fmt="{:.3f}"),
+        explanation="Two random augmentations (crop, small rotation, brightness and contrast jitter) of the same "
+                    "test image. The model is trained to give both views the same features and other images "
+                    "different ones, so these pairs show what *the same thing* means to it. Similarity is the "
+                    "cosine between the two views' encoder features (1 = identical). Even an untrained network "
+                    "finds two crops of one image fairly similar; what training adds is that *different* images "
+                    "end up apart (see Embeddings).")
 
     def __init__(self, encoder: Encoder, config: SimCLRConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__(encoder, config, image_shape)

@@ -17,7 +17,8 @@ from sslcore.engine.job import execute_run
 from sslcore.engine.state import TrainState
 from sslcore.runs import Run, RunStore
 from tests.app.conftest import open_page
-from tests.conftest import tiny_config
+from sslcore.tasks import TASKS as REGISTRY
+from tests.conftest import dataset_for, tiny_config
 from ui.snapshot_view import PLAY_SECONDS
 
 VIEWS = "app_pages/views.py"
@@ -104,6 +105,29 @@ def test_simclr_shows_pairs_of_views_with_their_similarity(runs: dict[str, Run])
     assert any("*the same thing*" in m.value for m in at.markdown)
 
 
+@pytest.mark.parametrize("task", REGISTRY.names())
+def test_every_registered_task_is_drawn_from_its_own_panels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            task: str) -> None:
+    # A real one-epoch run: what the trainer writes for the task, read and drawn with no per-task code in ui/.
+    run = RunStore(tmp_path / "runs").create(tiny_config(task, **{"data.dataset": dataset_for(task),
+                                                                  "train.epochs": 1, "train.knn_k": 0}))
+    assert execute_run(run) == "completed"
+    monkeypatch.setenv("SSL_RUNS_DIR", str(tmp_path / "runs"))
+    at = open_page(VIEWS, run.id)
+    assert not at.exception and not at.error
+    panels, last = REGISTRY.get(task).panels, snapshot(run, 1)
+    assert summary(at)[0] == f"{panels.summary.label} · epoch 1"
+    assert any(m.value == panels.explanation for m in at.markdown)
+    if any(last[c.array].ndim == 4 for c in panels.images):
+        assert len(image_captions(at)) == len(last["labels"]) == 4
+        at.toggle(key=f"views.worst.{task}").set_value(True).run()  # the task's own "worst first" order
+        assert not at.exception
+        worst = panels.worst_order(last)
+        assert [c.split(" · ", 1)[1] for c in image_captions(at)] == [panels.caption_of(last, int(i)) for i in worst]
+    else:
+        assert len(at.dataframe) == 1  # a task without pictures: its per-item lines
+
+
 def test_moving_the_slider_to_epoch_0_shows_the_untrained_model(runs: dict[str, Run]) -> None:
     run = runs["autoencoder"]
     at = open_page(VIEWS, run.id)
@@ -123,7 +147,7 @@ def test_moving_the_slider_to_epoch_0_shows_the_untrained_model(runs: dict[str, 
 def test_worst_reconstructed_images_are_one_click_away(runs: dict[str, Run]) -> None:
     run = runs["masked_autoencoder"]
     at = open_page(VIEWS, run.id)
-    at.toggle(key="views.worst.reconstruction").set_value(True).run()
+    at.toggle(key="views.worst.masked_autoencoder").set_value(True).run()
     assert not at.exception
     last = snapshot(run, 2)
     worst = np.argsort(-last["error"], kind="stable")

@@ -37,7 +37,7 @@ def test_completed_run_folder_is_complete_and_parses(tmp_path: Path) -> None:
     snapshots = run.snapshot_files()
     assert [p.name for p in snapshots] == ["epoch_0000.npz", "epoch_0001.npz", "epoch_0002.npz"]
     with np.load(snapshots[-1]) as snap:
-        assert str(snap["kind"]) == "reconstruction"
+        assert str(snap["task"]) == "autoencoder"
         assert snap["original"].shape == snap["reconstruction"].shape == (4, 1, 8, 8)
     assert (run.checkpoint_dir / "last.pt").exists()
     assert len(list(run.checkpoint_dir.glob("encoder_epoch_*.safetensors"))) == 3

@@ -187,6 +187,12 @@ def pickled_snapshot() -> bytes:
     return buffer.getvalue()
 
 
+def unlabelled_snapshot() -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, epoch=np.array(1), original=np.zeros((1, 1, 8, 8), np.uint8))
+    return buffer.getvalue()
+
+
 CRAFTED = {
     "dotdot": (dict(add=[("../evil.txt", b"x")]), "'../evil.txt' is refused: it climbs out"),
     "dotdot inside": (dict(add=[("snapshots/../../evil.npz", b"x")]), "climbs out of the archive with '..'"),
@@ -204,6 +210,8 @@ CRAFTED = {
                         r"encoder.safetensors is refused: tensor '.*' is torch.float32 \("),
     "pickled snapshot": (dict(add=[("snapshots/epoch_0002.npz", pickled_snapshot())]),
                          "snapshots/epoch_0002.npz is refused: not a readable snapshot"),
+    "snapshot of no task": (dict(add=[("snapshots/epoch_0003.npz", unlabelled_snapshot())]),
+                            "a snapshot needs the arrays 'task' \\(or 'kind'\\) and 'epoch'"),
     "torn metrics": (dict(drop=("metrics.jsonl",), add=[("metrics.jsonl", b'{"step": 1}\n{"st')]),
                      "metrics.jsonl is refused: line 2 is not a JSON object"),
     "bad status": (dict(drop=("status.json",), add=[("status.json", b'{"state": "exploded"}')]),
