@@ -17,6 +17,7 @@ from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.actions import resume_blocker
 from sslcore.runs.store import STARTUP_GRACE_SECONDS
 from ui import charts
+from ui.collapse import collapse_charts, collapse_notice
 from ui.jobs import job_manager
 from ui.live_charts import Chart, chart_args, live_charts
 from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
@@ -67,6 +68,7 @@ def _live_view(run_path: str, polling: bool) -> None:
         _failure(run, status)
     metrics = run_metrics(run)
     _tiles(metrics, progress)
+    collapse_notice(metrics.epochs)
     _charts(run, metrics)
 
 
@@ -187,7 +189,8 @@ def _tiles(metrics: RunMetrics, progress: dict[str, Any]) -> None:
 
 
 def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
-    """The run's curves: loss per step (wide), learning rate, throughput and k-NN accuracy per epoch."""
+    """The run's curves: loss per step (wide), learning rate, throughput, k-NN accuracy and the collapse
+    diagnostics per epoch."""
     steps, epochs = metrics.steps, metrics.epochs
     found: list[Chart] = []
     if not steps.empty:
@@ -204,7 +207,7 @@ def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
         found.append(Chart("knn", charts.epoch_figure(knn["epoch"].tolist(), knn["knn_acc"].tolist(),
                                                       title="Online k-NN accuracy", y_title="test accuracy",
                                                       revision=run_id, percent=True)))
-    return found
+    return found + collapse_charts(run_id, epochs)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

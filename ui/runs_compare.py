@@ -14,6 +14,7 @@ import streamlit as st
 from sslcore.runs import Run
 from sslcore.runs.files import read_json
 from ui import charts
+from ui.collapse import compare_collapse
 from ui.runs import run_metrics
 
 XMode = Literal["epoch", "wall time"]
@@ -138,6 +139,8 @@ def compare(runs: Sequence[Run]) -> None:
     mode = st.segmented_control("x axis", X_MODES, default="epoch", key="runs.compare.x") or "epoch"
     curves = [run_curves(run, labels[run.id]) for run in runs]
     st.plotly_chart(compare_figure(curves, mode), config={"displaylogo": False}, key="runs.compare.chart")
+    compare_collapse([(labels[run.id], PALETTE[i % len(PALETTE)], run_metrics(run).epochs)
+                      for i, run in enumerate(runs)])
     diff = config_diff({labels[run.id]: read_json(run.path / "config.json", default={}) for run in runs})
     if diff.empty:
         st.caption("Their configs are identical, field for field.")

@@ -8,6 +8,7 @@ import torch
 from sslcore.data import DatasetSplit
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.state import TrainState
+from sslcore.evaluation.collapse import collapse_metrics
 from sslcore.evaluation.features import encode
 from sslcore.evaluation.knn import knn_accuracy
 
@@ -16,9 +17,14 @@ if TYPE_CHECKING:
     from sslcore.tasks import PretextTask
 
 
+#: Test images whose two views are encoded for alignment/uniformity (uniformity costs pairs: keep it small).
+VIEW_IMAGES = 256
+
+
 class EpochEvaluator(Callback):
-    """Each epoch: online k-NN accuracy of the encoder's features (train -> test split) and the task's own
-    held-out metrics (e.g. test reconstruction error), written into ``state.epoch_metrics``.
+    """Each epoch: online k-NN accuracy of the encoder's features (train -> test split), collapse diagnostics
+    of the same test features (and of two views, for two-view tasks) and the task's own held-out metrics
+    (e.g. test reconstruction error), written into ``state.epoch_metrics``.
 
     ``max_images`` caps the images encoded so the monitor stays a small fraction of an epoch on big datasets.
     """
@@ -42,16 +48,31 @@ class EpochEvaluator(Callback):
     def on_epoch_end(self, state: TrainState) -> None:
         assert self.task is not None
         task = self.task
+        test_f = encode(task.encoder, self.test_images)  # shared by the k-NN monitor and the collapse figures
         if self.knn_k > 0:
             train_f = encode(task.encoder, self.train_images)
-            test_f = encode(task.encoder, self.test_images)
             state.epoch_metrics["knn_acc"] = knn_accuracy(train_f, self.train_labels, test_f, self.test_labels,
                                                           self.data.train.num_classes, self.knn_k)
         was_training = task.training
         task.eval()
         try:
-            generator = torch.Generator(device=self.device).manual_seed(self.seed)
+            images = self.test_images.float().div(255.0)
             with torch.no_grad():
-                state.epoch_metrics.update(task.evaluate(self.test_images.float().div(255.0), generator))
+                views = self._view_embeddings(task, images[:VIEW_IMAGES])
+                state.epoch_metrics.update(collapse_metrics(test_f, views, head=task.projection(test_f)))
+                generator = torch.Generator(device=self.device).manual_seed(self.seed)
+                state.epoch_metrics.update(task.evaluate(images, generator))
         finally:
             task.train(was_training)
+
+    def _view_embeddings(self, task: "PretextTask", images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Embeddings (M, D') of two views of ``images`` (M, C, H, W): the projection head's outputs where the
+        task has a head (what its loss compares, as in Wang & Isola), else the encoder's features.
+        None for a single-view task."""
+        generator = torch.Generator(device=self.device).manual_seed(self.seed + 1)  # same views every epoch
+        pair = task.two_views(images, generator)
+        if pair is None:
+            return None
+        f1, f2 = task.encoder(pair[0]).float(), task.encoder(pair[1]).float()
+        h1, h2 = task.projection(f1), task.projection(f2)
+        return (f1, f2) if h1 is None or h2 is None else (h1.float(), h2.float())

@@ -80,6 +80,22 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
         at least every array ``panels.required_arrays()`` names. Called in eval mode under ``torch.no_grad``.
         """
 
+    def two_views(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Two augmented views (B, C, H, W) each of ``images``, for methods that train on view pairs.
+
+        The trainer's monitor encodes them every epoch for the alignment and uniformity diagnostics
+        (:mod:`sslcore.evaluation.collapse`). None (the default) for single-view tasks.
+        """
+        return None
+
+    def projection(self, features: torch.Tensor) -> torch.Tensor | None:
+        """The embeddings the loss compares, from encoder features (B, D): the projection head's output (B, D').
+
+        The monitor watches them for collapse (a head can collapse while the encoder's features still look
+        spread out) and takes alignment/uniformity on them. None (the default) for tasks without such a head.
+        """
+        return None
+
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         """Pretext metrics on held-out images (e.g. test reconstruction error); empty by default."""

@@ -70,6 +70,9 @@ class SimCLR(PretextTask):
         loss, accuracy = nt_xent_loss(*z.chunk(2), temperature=self.config.temperature)
         return StepOutput(loss=loss, metrics={"pair_acc": accuracy})
 
+    def projection(self, features: torch.Tensor) -> torch.Tensor:
+        return self.projector(features)
+
     def make_views(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         v1, v2 = self.two_views(images, generator)
         return {"view 1": v1, "view 2": v2}

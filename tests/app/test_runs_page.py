@@ -110,11 +110,13 @@ def test_ticking_two_rows_overlays_their_curves_and_shows_the_config_diff(runs: 
 
     assert not at.exception
     assert at.multiselect(key="runs.chosen").value == [runs["alpha"].id, runs["beta"].id]
-    [chart] = at.get("plotly_chart")
+    chart, collapse = at.get("plotly_chart")
     traces = json.loads(chart.proto.spec)["data"]
     assert [(t["name"], t.get("yaxis", "y")) for t in traces] == [
         ("alpha", "y"), ("alpha", "y2"), ("beta", "y"), ("beta", "y2")]
     assert all(len(t["x"]) > 1 for t in traces)
+    collapse_traces = json.loads(collapse.proto.spec)["data"]  # effective rank and spread, per run
+    assert [(t["name"], len(t["y"])) for t in collapse_traces] == [("alpha", 2), ("alpha", 2), ("beta", 2), ("beta", 2)]
     diff = at.dataframe[1].value
     assert list(diff.columns) == ["alpha", "beta"]
     assert diff.loc["task.name"].tolist() == ['"simclr"', '"rotation"']
@@ -122,7 +124,7 @@ def test_ticking_two_rows_overlays_their_curves_and_shows_the_config_diff(runs: 
     assert "train.epochs" not in diff.index  # the same in both: not shown
 
     at.segmented_control(key="runs.compare.x").set_value("wall time").run()
-    [chart] = at.get("plotly_chart")
+    chart, _ = at.get("plotly_chart")
     assert "wall time" in json.loads(chart.proto.spec)["layout"]["xaxis2"]["title"]["text"]
 
 

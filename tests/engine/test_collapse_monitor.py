@@ -1,0 +1,70 @@
+"""The trainer's monitor writes the collapse figures into every epoch record of metrics.jsonl."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from sslcore.engine.job import execute_run
+from sslcore.evaluation.collapse import collapse_warning
+from sslcore.runs import RunStore
+from sslcore.tasks import TASKS, StepOutput, register_task
+from sslcore.tasks.simclr import SimCLR, SimCLRConfig
+from tests.conftest import tiny_config
+
+
+@pytest.mark.parametrize("task, two_views", [("simclr", True), ("autoencoder", False)])
+def test_every_epoch_record_has_the_collapse_figures(tmp_path: Path, task: str, two_views: bool) -> None:
+    run = RunStore(tmp_path).create(tiny_config(task, **{"train.epochs": 1, "train.knn_k": 0}))
+    assert execute_run(run) == "completed"
+    records = run.metrics("epoch")
+    assert [r["epoch"] for r in records] == [0, 1]
+    for r in records:
+        d = r["emb_dim"]
+        assert d == 4 * 4 * 8  # the tiny convnet (width 8) pools 4 * width channels to 2 x 2
+        assert 1.0 < r["eff_rank"] <= d and 0.0 < r["emb_std"] < 1.0
+        assert ("alignment" in r and "uniformity" in r and "head_rank" in r) == two_views
+    if two_views:
+        assert all(0.0 <= r["alignment"] <= 4.0 and r["uniformity"] < 0.0 for r in records)
+
+
+@dataclass(frozen=True)
+class NaiveSiameseConfig(SimCLRConfig):
+    """SimCLR's views and head, trained with nothing that prevents collapse."""
+
+
+class NaiveSiamese(SimCLR):
+    """Pull two views' head outputs together with no negatives, no predictor and no stop-gradient: the
+    textbook collapse (Chen & He 2021, section 4), here as a stand-in until SimSiam's predictor can be removed."""
+
+    Config = NaiveSiameseConfig
+
+    def training_step(self, images: torch.Tensor, generator: torch.Generator) -> StepOutput:
+        v1, v2 = self.two_views(images, generator)
+        z1, z2 = self.projector(self.encoder(torch.cat([v1, v2]))).chunk(2)
+        return StepOutput(loss=-F.cosine_similarity(z1, z2).mean())
+
+
+@pytest.fixture
+def naive_siamese() -> Iterator[str]:
+    register_task("naive_siamese_test", "Two views pulled together, nothing against collapse (a test)")(NaiveSiamese)
+    yield "naive_siamese_test"
+    TASKS._entries.pop("naive_siamese_test")  # the registry has no public removal
+
+
+def test_a_real_collapsing_run_is_recognised_and_a_healthy_one_is_not(tmp_path: Path, naive_siamese: str) -> None:
+    store = RunStore(tmp_path)
+    collapsing = store.create(tiny_config(naive_siamese, **{"train.epochs": 3, "train.knn_k": 0}))
+    healthy = store.create(tiny_config("simclr", **{"train.epochs": 3, "train.knn_k": 0}))
+    assert execute_run(collapsing) == execute_run(healthy) == "completed"
+    folded, spread = collapsing.metrics("epoch"), healthy.metrics("epoch")
+    assert folded[-1]["loss"] < -0.95  # the loss is "solved": both views map to the same point
+    message = collapse_warning(folded)
+    assert message is not None and "the projection head's outputs" in message, [
+        (r["head_rank"], r["head_std"]) for r in folded]
+    assert collapse_warning(spread) is None, [(r["eff_rank"], r["emb_std"], r["head_rank"], r["head_std"])
+                                              for r in spread]
