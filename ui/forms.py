@@ -13,7 +13,7 @@ from typing import Any, Iterable
 import streamlit as st
 
 from sslcore.config import FieldSpec, RunConfig, config_from_dict, describe_bounds, field_specs
-from sslcore.engine.schedule import warmup_cosine
+from sslcore.engine.schedule import plan_schedule
 
 
 def float_step(spec: FieldSpec) -> float:
@@ -124,12 +124,8 @@ def assemble_config(task_name: str, sections: dict[str, dict[str, Any]]) -> RunC
 def planned_lr(config: RunConfig, train_size: int, points: int = 300) -> tuple[list[int], list[float], int]:
     """The learning rate the run will use, at ``points`` evenly spread steps: (steps, lrs, steps_per_epoch).
 
-    Follows the trainer: batches of min(batch_size, train_size), whole batches only, warm-up of
-    ``warmup_epochs`` epochs, then cosine decay to ``lr * min_lr_ratio``.
+    The trainer's own plan (:func:`sslcore.engine.schedule.plan_schedule`), sampled for a plot.
     """
-    t = config.train
-    steps_per_epoch = max(1, train_size // max(1, min(t.batch_size, train_size)))
-    total = t.epochs * steps_per_epoch
-    warmup = round(t.warmup_epochs * steps_per_epoch)
-    steps = sorted({round(i * (total - 1) / max(1, points - 1)) for i in range(points)})
-    return steps, [warmup_cosine(s, total, t.lr, warmup, t.lr * t.min_lr_ratio) for s in steps], steps_per_epoch
+    plan = plan_schedule(config.train, train_size)
+    steps, lrs = plan.sample(points)
+    return steps, lrs, plan.steps_per_epoch

@@ -12,7 +12,7 @@ from sslcore.config import RunConfig
 from sslcore.data import DatasetSplit
 from sslcore.engine.callbacks import Callback, CallbackList
 from sslcore.engine.device import autocast, use_bf16
-from sslcore.engine.schedule import warmup_cosine
+from sslcore.engine.schedule import SchedulePlan, plan_schedule
 from sslcore.engine.state import TrainState
 from sslcore.models import build_encoder, channel_stats
 from sslcore.tasks import TASKS, PretextTask
@@ -58,19 +58,21 @@ class Trainer:
         """A trainer ready to ``fit``; with ``checkpoint`` it continues where that checkpoint stopped."""
         task.to(device)
         optimizer = build_optimizer(task, config)
-        n = len(data.train)
-        batch_size = min(config.train.batch_size, n)
-        state = TrainState(epochs=config.train.epochs, steps_per_epoch=max(1, n // batch_size), batch_size=batch_size)
+        plan = plan_schedule(config.train, len(data.train))
+        state = TrainState(epochs=config.train.epochs, steps_per_epoch=plan.steps_per_epoch, batch_size=plan.batch_size)
         if checkpoint is not None:
             task.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             state = TrainState.from_checkpoint(checkpoint["state"], epochs=config.train.epochs)
         return cls(config, task, optimizer, data.train.images.to(device), device, CallbackList(list(callbacks)), state)
 
+    @property
+    def plan(self) -> SchedulePlan:
+        """The run's step layout and learning-rate schedule (the Train page plots the same plan)."""
+        return plan_schedule(self.config.train, self.train_images.shape[0])
+
     def learning_rate(self, step: int) -> float:
-        t = self.config.train
-        return warmup_cosine(step, self.state.total_steps, t.lr, round(t.warmup_epochs * self.state.steps_per_epoch),
-                             t.lr * t.min_lr_ratio)
+        return self.plan.lr(step)
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The shuffled sample order of ``epoch`` (int64 (N,)), a pure function of (seed, epoch)."""

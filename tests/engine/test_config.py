@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sslcore.config import ConfigError, config_from_dict, default_config, field_specs
-from sslcore.engine.schedule import schedule_curve, warmup_cosine
+from sslcore.engine.schedule import plan_schedule, schedule_curve, warmup_cosine
 from sslcore.tasks import TASKS
 
 
@@ -60,3 +60,16 @@ def test_warmup_cosine_is_a_pure_schedule() -> None:
     assert max(curve) == pytest.approx(1.0) and curve[-1] == pytest.approx(0.01, abs=1e-3)
     assert all(a >= b for a, b in zip(curve[10:], curve[11:]))
     assert warmup_cosine(500, 100, 1.0, 10, 0.01) == pytest.approx(0.01)
+
+
+def test_the_schedule_plan_lays_out_whole_batches_and_the_warm_up() -> None:
+    train = default_config(**{"train.batch_size": 128, "train.epochs": 3, "train.warmup_epochs": 0.5,
+                              "train.lr": 0.1, "train.min_lr_ratio": 0.01}).train
+    plan = plan_schedule(train, 1437)  # digits' training split: 11 whole batches, the last 29 images dropped
+    assert (plan.batch_size, plan.steps_per_epoch, plan.total_steps, plan.warmup_steps) == (128, 11, 33, 6)
+    assert plan.lr(0) == pytest.approx(0.1 / 6) and plan.lr(5) == pytest.approx(0.1)  # warm-up ends at the peak
+    assert plan.lr(33) == pytest.approx(0.001) and 0.001 < plan.lr(32) < plan.lr(31)  # then decays to lr * 0.01
+    small = plan_schedule(train, 50)  # fewer images than one batch: one batch of all of them per epoch
+    assert (small.batch_size, small.steps_per_epoch) == (50, 1)
+    steps, lrs = plan.sample(points=5)
+    assert steps == [0, 8, 16, 24, 32] and lrs == [plan.lr(s) for s in steps]
