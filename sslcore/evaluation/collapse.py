@@ -65,6 +65,9 @@ def collapse_metrics(features: torch.Tensor, views: tuple[torch.Tensor, torch.Te
     """The epoch record's figures for held-out encoder ``features`` (N, D): emb_std, eff_rank, emb_dim (D, so
     a page can say "rank 3 of 512"); for the projection ``head`` outputs (N, D') of the same images, when the
     task has a head, head_std, head_rank, head_dim; alignment/uniformity of two ``views``' embeddings (M, .)."""
+    features = features.detach()  # figures, not a loss: no autograd graph even if called outside no_grad
+    head = None if head is None else head.detach()
+    views = None if views is None else (views[0].detach(), views[1].detach())
     if not bool(torch.isfinite(features).all()):  # a diverging run: no figures (an SVD of NaNs fails)
         return {}
     found = {"emb_std": embedding_std(features), "eff_rank": effective_rank(features), "emb_dim": features.shape[1]}
