@@ -14,6 +14,10 @@ What a task declares besides its methods (class attributes):
 - ``display_name``: how a sentence names the method ("SimCLR features beat ..."); default: the
   registered name with spaces for underscores.
 - ``requires``: which data and encoders fit (:class:`~sslcore.pairing.DataRequirements`).
+
+Optional methods for joint-embedding methods (BYOL, SimSiam, MoCo, ...), used by the collapse diagnostics
+(:mod:`sslcore.evaluation.collapse`): ``two_views`` (two augmented views of a batch) and ``projection``
+(the head's output that the loss compares, from encoder features). Both return None by default.
 """
 from __future__ import annotations
 
