@@ -52,3 +52,32 @@ def configure_threads(threads: int) -> int:
     n = threads if threads > 0 else available
     torch.set_num_threads(n)
     return n
+
+
+#: The ISA flags that decide CPU matmul speed and whether bf16 pays (as /proc/cpuinfo spells them).
+_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def describe_machine() -> str:
+    """One line for benchmark output: CPU model, usable cores, ISA flags, torch's CPU capability, load average.
+
+    Benchmarks print it next to every figure because the machines differ (AVX2-only AMD against AVX-512/AMX
+    Intel) and are shared (the load average says how many other jobs ran at the same time).
+    """
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown CPU":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:  # not Linux: the model from platform, no flag list
+        import platform
+        model = platform.processor() or model
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    isa = " ".join(f for f in _ISA_FLAGS if f in flags) or "n/a"
+    load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    return (f"CPU: {model}, {cores} cores usable, ISA: {isa}, torch capability "
+            f"{torch.backends.cpu.get_cpu_capability()}, fast bf16: {cpu_has_fast_bf16()}, load average {load}")
