@@ -100,6 +100,8 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
     The defaults were sized on mnist5k (4,000 training images, 2 shared CPU cores, one thread): 300 steps
     of 64 images (about 6 epochs of the 3,200 non-held-out images) reach 96.5% on the test split in
     ~20 s of CPU per fit; 200 steps of 128 cost ~20% more for ~0.4 points, 150 steps of 128 lose ~0.5.
+    The many epochs small subsets get are not waste: capping 4 labels per class (30 training images) at
+    100 epochs (100 steps instead of 300) lost ~3 points on mnist5k (68.8 against 71.5 ± 2.2), at 50 epochs ~8.
 
     Learned attributes: ``classes_``, ``image_shape_``, ``model_`` (encoder + head, on ``device_``),
     ``train_indices_`` / ``holdout_indices_`` (positions in the fitted data), ``early_stopping_``,
@@ -175,6 +177,10 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
         train_x, train_y = x[self.train_indices_].to(dev), y[self.train_indices_].to(dev)
         batch = min(self.batch_size, len(train_y))
         total = self.max_steps if self.early_stopping_ else self.steps_without_holdout
+        # channels_last: oneDNN's (and cuDNN's) faster conv layout; on a 2-core AVX2 EPYC (one thread) a
+        # batch-64 step of the 28x28 convnet measured ~11% faster (batch 30: ~19%). Only for conv nets.
+        layout = torch.channels_last if self._is_conv_net() else torch.contiguous_format
+        self.model_.to(memory_format=layout)
         optimizer = torch.optim.AdamW(_param_groups(self.model_, self.weight_decay), lr=self.lr)
         view = default_view_augment(self.image_shape_[0], self.image_shape_[1]) if self.augment else None
         aug_gen = torch.Generator(device=dev).manual_seed(self.random_state)
@@ -185,6 +191,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
             index = next(batches).to(dev)
             images = train_x[index].float().div_(255.0)
             images = view(images, aug_gen) if view is not None else images
+            images = images.contiguous(memory_format=layout)
             lr = warmup_cosine(step, total, self.lr, max(1, total // 20), self.lr * 0.01)
             _optimizer_step(self.model_, optimizer, lr, images, train_y[index], bf16)
             step += 1
@@ -197,6 +204,10 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
             self.model_.load_state_dict(stopper.best_state)
         self.holdout_accuracy_ = stopper.best[0] if self.early_stopping_ else None
         self.model_.eval()
+
+    def _is_conv_net(self) -> bool:
+        """Whether the model has 2-D convolutions (then channels_last pays)."""
+        return any(isinstance(m, nn.Conv2d) for m in self.model_.modules())
 
     def _evaluate_holdout(self, x: torch.Tensor, y: torch.Tensor, step: int) -> tuple[float, float]:
         """(accuracy, -mean loss) on the held-out part; loss breaks ties of a small held-out part."""

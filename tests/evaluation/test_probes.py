@@ -157,3 +157,12 @@ def test_supervised_baseline_refuses_mismatched_shapes(digits) -> None:
         SupervisedBaseline("mlp", 4, (1, 28, 28)).fit(digits.train.images[:20], digits.train.labels[:20])
     with pytest.raises(ValueError, match="uint8"):
         SupervisedBaseline("mlp", 4).fit(digits.train.images[:20].float(), digits.train.labels[:20])
+
+
+def test_supervised_conv_net_trained_channels_last_predicts_like_a_contiguous_copy(digits) -> None:
+    idx = stratified_subset(digits.train.labels, 5, seed=0)
+    model = SupervisedBaseline("convnet", 4, max_steps=6, eval_every=3, random_state=0).fit(
+        digits.train.images[idx], digits.train.labels[idx])
+    scores = model.decision_function(digits.test.images[:40])
+    model.model_.to(memory_format=torch.contiguous_format)
+    np.testing.assert_allclose(model.decision_function(digits.test.images[:40]), scores, rtol=1e-4, atol=1e-4)
