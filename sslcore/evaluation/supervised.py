@@ -101,7 +101,8 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
     of 64 images (about 6 epochs of the 3,200 non-held-out images) reach 96.5% on the test split in
     ~20 s of CPU per fit; 200 steps of 128 cost ~20% more for ~0.4 points, 150 steps of 128 lose ~0.5.
     The many epochs small subsets get are not waste: capping 4 labels per class (30 training images) at
-    100 epochs (100 steps instead of 300) lost ~3 points on mnist5k (68.8 against 71.5 ± 2.2), at 50 epochs ~8.
+    100 epochs (100 steps instead of 300) gave 68.8 ± 2.2 on mnist5k's 3 protocol subsets, below the
+    README's 71.5 ± 2.2, and 50 epochs gave 63.1.
 
     Learned attributes: ``classes_``, ``image_shape_``, ``model_`` (encoder + head, on ``device_``),
     ``train_indices_`` / ``holdout_indices_`` (positions in the fitted data), ``early_stopping_``,
