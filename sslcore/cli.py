@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
+from sslcore.cli_data import add_data_commands
 from sslcore.config import ConfigError, config_from_dict, load_config_file, parse_assignments
 from sslcore.data import DATASETS, DatasetUnavailableError
 from sslcore.registry import UnknownNameError
 from sslcore.runs import Run, RunNotFoundError, RunStore
+from sslcore.userdata.store import default_data_root
 
 #: Shortcut flags of `train` and the config field each one sets.
 TRAIN_SHORTCUTS = {"dataset": "data.dataset", "task": "task.name", "encoder": "encoder.name", "epochs": "train.epochs",
@@ -25,6 +27,9 @@ class CLIError(Exception):
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
+    from sslcore.userdata.discovery import refresh_user_datasets
+
+    refresh_user_datasets(args.data_root)  # the user's own datasets, listed with the built-in ones
     for entry in DATASETS:
         print(f"{entry.name:<15} {entry.description}")
     return 0
@@ -160,6 +165,10 @@ def cmd_import(args: argparse.Namespace) -> int:
     except ArchiveError as e:  # the member and the rule it breaks, in one line
         raise CLIError(str(e)) from None
     print(f"imported {Path(args.file).name} as run {run.id} ({run.state})", file=sys.stderr)
+    from sslcore.userdata.usage import dataset_problem
+
+    if problem := dataset_problem(run):
+        print(f"note: {problem}", file=sys.stderr)
     print(run.path)
     return 0
 
@@ -261,7 +270,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sslcore", description="Self-supervised learning you can watch.")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("datasets", help="list datasets").set_defaults(func=cmd_datasets)
+    datasets = sub.add_parser("datasets", help="list datasets (built in, and yours under the data root)")
+    datasets.add_argument("--data-root", default=default_data_root(), help="data root (default: $SSL_DATA_ROOT or data)")
+    datasets.set_defaults(func=cmd_datasets)
+    add_data_commands(sub)
     sub.add_parser("tasks", help="list pretext tasks").set_defaults(func=cmd_tasks)
     sub.add_parser("encoders", help="list encoders").set_defaults(func=cmd_encoders)
 

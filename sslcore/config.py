@@ -241,11 +241,13 @@ def task_config_class(name: str) -> type:
         raise ConfigError(f"task.name = {name!r} is not allowed: expected one of {', '.join(TASKS.names())}") from None
 
 
-def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = None) -> RunConfig:
+def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = None, *,
+                     stored: bool = False) -> RunConfig:
     """Build and validate a RunConfig from nested dicts (JSON) plus dotted overrides.
 
     Setting ``task.name`` switches the task; the other task fields then start from that task's defaults
-    unless they are also given.
+    unless they are also given. ``stored``: the config of an existing (or imported) run, whose dataset may
+    be one the user added and is not on this machine now; it is accepted, and loading its data says so.
     """
     unknown = sorted(set(data) - {"data", "encoder", "task", "train"})
     if unknown:
@@ -266,18 +268,29 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
     task_name = task_values.pop("name", "simclr")
     sections = {name: build_section(cls, name, merged.get(name, {})) for name, cls in SECTIONS.items()}
     task = build_section(task_config_class(str(task_name)), "task", task_values)
-    _check_names(sections["data"], sections["encoder"])
-    _check_pairing(task.name, sections["encoder"].name, sections["data"].dataset)
+    if _check_names(sections["data"], sections["encoder"], stored):
+        _check_pairing(task.name, sections["encoder"].name, sections["data"].dataset)
     return RunConfig(data=sections["data"], encoder=sections["encoder"], task=task, train=sections["train"])
 
 
-def _check_names(data: DataConfig, encoder: EncoderConfig) -> None:
-    from sslcore.data import DATASETS
+def _check_names(data: DataConfig, encoder: EncoderConfig, stored: bool) -> bool:
+    """Raise ConfigError for an unknown encoder or dataset; returns whether the dataset is known (a ``stored``
+    config may name a missing one). The user's datasets under ``data.root`` are looked up first."""
+    from sslcore.data import DATASETS, DatasetNotFoundError, find_dataset
     from sslcore.models import ENCODERS
 
-    for kind, registry, value in (("data.dataset", DATASETS, data.dataset), ("encoder.name", ENCODERS, encoder.name)):
-        if value not in registry:
-            raise ConfigError(f"{kind} = {value!r} is not allowed: expected one of {', '.join(registry.names())}")
+    if encoder.name not in ENCODERS:
+        raise ConfigError(f"encoder.name = {encoder.name!r} is not allowed: expected one of {', '.join(ENCODERS.names())}")
+    try:
+        find_dataset(data.dataset, data.root)
+    except DatasetNotFoundError:
+        from sslcore.userdata.store import NAME_PATTERN
+
+        if stored and NAME_PATTERN.fullmatch(data.dataset):  # a name a user dataset could have, nothing else
+            return False
+        raise ConfigError(f"data.dataset = {data.dataset!r} is not allowed: expected one of {', '.join(DATASETS.names())} "
+                          "(or add your own images: `sslcore data add PATH --name NAME`)") from None
+    return True
 
 
 def _check_pairing(task: str, encoder: str, dataset: str) -> None:

@@ -42,6 +42,10 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (for entries that come and go at run time, like the user's own datasets)."""
+        self._entries.pop(name, None)
+
     def get(self, name: str) -> T:
         return self.entry(name).obj
 

@@ -18,13 +18,17 @@ class DatasetUnavailableError(RuntimeError):
 class ImageDataset:
     """Images, labels and class names of one split.
 
-    images: uint8 (N, C, H, W); labels: int64 (N,) with values in [0, len(class_names)).
+    images: uint8 (N, C, H, W); labels: int64 (N,) with values in [0, len(class_names)), or -1 for an image
+    without a label (the user's own unlabelled images: ``class_names`` is then empty or covers only some).
+    strata: int64 (N,), the groups a train/test split keeps in proportion when they are not the labels (a
+    user dataset labelled after its import keeps the split it was trained on); None = the labels.
     """
 
     name: str
     images: torch.Tensor
     labels: torch.Tensor
     class_names: tuple[str, ...]
+    strata: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -45,9 +49,25 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    @property
+    def has_labels(self) -> bool:
+        """Whether any image has a label (the k-NN monitor, evaluation and class colours need them)."""
+        return self.num_classes > 0
+
+    @property
+    def split_groups(self) -> torch.Tensor:
+        """int64 (N,): what a stratified split keeps in proportion (``strata``, else the labels)."""
+        return self.labels if self.strata is None else self.strata
+
     def subset(self, indices: torch.Tensor) -> "ImageDataset":
         """The samples at ``indices`` (int64 (M,)), in that order."""
-        return ImageDataset(self.name, self.images[indices], self.labels[indices], self.class_names)
+        strata = None if self.strata is None else self.strata[indices]
+        return ImageDataset(self.name, self.images[indices], self.labels[indices], self.class_names, strata)
+
+    def labelled(self) -> "ImageDataset":
+        """Only the samples that have a label (all of them for a built-in dataset)."""
+        keep = self.labels >= 0
+        return self if bool(keep.all()) else self.subset(torch.nonzero(keep).flatten())
 
 
 @dataclass(frozen=True)
@@ -68,3 +88,11 @@ class DatasetSplit:
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.train.class_names
+
+    @property
+    def has_labels(self) -> bool:
+        return self.train.has_labels
+
+    def labelled(self) -> "DatasetSplit":
+        """Both splits reduced to their labelled samples (evaluation needs labels; training does not)."""
+        return DatasetSplit(self.train.labelled(), self.test.labelled())

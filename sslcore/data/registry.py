@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
-from sslcore.data.base import DatasetSplit, ImageDataset
+from sslcore.data.base import DatasetSplit, DatasetUnavailableError, ImageDataset
 from sslcore.data.split import stratified_sample, stratified_split
-from sslcore.registry import Registry
+from sslcore.registry import Registry, UnknownNameError
 
-__all__ = ["DatasetSpec", "DATASETS", "register_dataset", "load_dataset", "dataset_info", "clear_dataset_cache"]
+__all__ = ["DatasetSpec", "DATASETS", "DatasetNotFoundError", "register_dataset", "find_dataset", "load_dataset",
+           "dataset_info", "clear_dataset_cache"]
 
 Loaded = Union[ImageDataset, DatasetSplit]
 Loader = Callable[[Path, bool], Loaded]
@@ -33,6 +34,8 @@ class DatasetSpec:
     official_split: True when the loader returns the dataset's own train/test split.
     kind: what one sample is: "image" (uint8 (C, H, W)) or "table" (float32 (F,)).
     sample_shape: the shape of one sample when it is known without loading ((C, H, W) or (F,)); None if not.
+    user: True for a dataset the user added (``sslcore.userdata``), found under the data root at run time.
+    version: changes whenever the data change (a user dataset's hashes), so no cache serves old data.
     """
 
     loader: Loader
@@ -40,42 +43,46 @@ class DatasetSpec:
     official_split: bool
     kind: str = "image"
     sample_shape: tuple[int, ...] | None = None
+    user: bool = False
+    version: str = ""
 
 
 DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def register_dataset(name: str, description: str, *, embedded: bool, official_split: bool, kind: str = "image",
-                     sample_shape: tuple[int, ...] | None = None) -> Callable[[Loader], Loader]:
+                     sample_shape: tuple[int, ...] | None = None, user: bool = False,
+                     version: str = "") -> Callable[[Loader], Loader]:
     """Decorator: register a loader function as dataset ``name``; returns the function unchanged.
 
     ``kind`` and ``sample_shape`` let tasks be checked against the dataset without loading it.
     """
 
     def decorator(loader: Loader) -> Loader:
-        DATASETS.register(name, description)(DatasetSpec(loader, embedded, official_split, kind, sample_shape))
+        spec = DatasetSpec(loader, embedded, official_split, kind, sample_shape, user, version)
+        DATASETS.register(name, description)(spec)
         return loader
 
     return decorator
 
 
-# Full datasets already loaded in this process, keyed by (name, resolved root). Not functools.lru_cache:
+# Full datasets already loaded in this process, keyed by (name, resolved root, version). Not functools.lru_cache:
 # the ``download`` flag must not be part of the key (the data are the same either way), and a lock per
 # key stops two threads of the app (Streamlit runs sessions in threads) from loading the same files
 # twice, while a slow download of one dataset does not hold up loading another.
 _CACHE_SIZE = 8
-_Key = tuple[str, Union[Path, None]]
+_Key = tuple[str, Union[Path, None], str]
 _cache: OrderedDict[_Key, Loaded] = OrderedDict()
 _cache_lock = threading.Lock()  # guards _cache and _key_locks, held only briefly
 _key_locks: dict[_Key, threading.Lock] = {}
 
 
 def _load_full(name: str, root: Path, download: bool) -> Loaded:
-    """The dataset as its loader returns it, loaded at most once per (name, root) while cached."""
-    spec = DATASETS.get(name)  # raises UnknownNameError naming the allowed values
+    """The dataset as its loader returns it, loaded at most once per (name, root, version) while cached."""
+    spec = find_dataset(name, root)
     root = root.expanduser().resolve()
     # Embedded data do not live under the root, so one cached copy serves every root.
-    key: _Key = (name, None if spec.embedded else root)
+    key: _Key = (name, None if spec.embedded else root, spec.version)
     with _cache_lock:
         key_lock = _key_locks.setdefault(key, threading.Lock())
     with key_lock:
@@ -89,6 +96,29 @@ def _load_full(name: str, root: Path, download: bool) -> Loaded:
             if len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
         return loaded
+
+
+class DatasetNotFoundError(UnknownNameError, DatasetUnavailableError):
+    """No dataset of that name: neither built in nor added under the data root. Both an unknown name (a
+    typo) and unavailable data (a run whose own dataset was removed, or never added on this machine)."""
+
+
+def find_dataset(name: str, root: str | Path = "data") -> DatasetSpec:
+    """The spec of dataset ``name``, looking for the user's datasets under ``root`` if it is not registered.
+
+    Raises DatasetNotFoundError naming the datasets that exist and how to add one.
+    """
+    if name not in DATASETS:
+        from sslcore.userdata.discovery import refresh_user_datasets  # late: it registers into DATASETS
+
+        refresh_user_datasets(root)
+    if name not in DATASETS:
+        builtin = ", ".join(e.name for e in DATASETS if not e.obj.user)
+        added = ", ".join(e.name for e in DATASETS if e.obj.user) or "none"
+        raise DatasetNotFoundError(
+            f"unknown dataset {name!r}: it is not built in ({builtin}) and not among the datasets added under "
+            f"{Path(root)}/ ({added}); add your images with `sslcore data add PATH --name {name}` or on the Data page")
+    return DATASETS.get(name)
 
 
 def clear_dataset_cache() -> None:
@@ -117,7 +147,8 @@ def load_dataset(
     The full dataset is cached in-process and shared between calls, so callers must treat the
     returned tensors as read-only (copy before any in-place change).
 
-    Raises UnknownNameError for an unregistered name and DatasetUnavailableError when files are missing.
+    Raises DatasetNotFoundError (an UnknownNameError and a DatasetUnavailableError) for a name that is neither
+    built in nor added under ``root``, and DatasetUnavailableError when files are missing.
     """
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must be strictly between 0 and 1, got {test_fraction}")
@@ -127,17 +158,17 @@ def load_dataset(
     if isinstance(loaded, DatasetSplit):
         split = loaded
     else:
-        train_idx, test_idx = stratified_split(loaded.labels, test_fraction, seed)
+        train_idx, test_idx = stratified_split(loaded.split_groups, test_fraction, seed)
         split = DatasetSplit(loaded.subset(train_idx), loaded.subset(test_idx))
     if 0 < train_limit < len(split.train):
-        keep = stratified_sample(split.train.labels, train_limit, seed)
+        keep = stratified_sample(split.train.split_groups, train_limit, seed)
         split = DatasetSplit(split.train.subset(keep), split.test)
     return split
 
 
 def dataset_info(name: str) -> dict[str, object]:
     """Cheap facts about dataset ``name`` without loading it: name, description, embedded, official_split,
-    kind and sample_shape."""
+    kind, sample_shape and user (added by the user)."""
     entry = DATASETS.entry(name)
     return {
         "name": entry.name,
@@ -146,4 +177,5 @@ def dataset_info(name: str) -> dict[str, object]:
         "official_split": entry.obj.official_split,
         "kind": entry.obj.kind,
         "sample_shape": entry.obj.sample_shape,
+        "user": entry.obj.user,
     }

@@ -13,7 +13,7 @@ from typing import Sequence, TextIO
 import torch
 
 from sslcore.config import RunConfig
-from sslcore.data import DatasetSplit, load_dataset
+from sslcore.data import DatasetSplit, DatasetUnavailableError, load_dataset
 from sslcore.engine.callbacks import Callback, ConsoleProgress, NaNGuard
 from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.device import configure_threads, pick_device
@@ -22,6 +22,7 @@ from sslcore.engine.run_callbacks import Checkpointer, Heartbeat, MetricsWriter,
 from sslcore.engine.trainer import Trainer, build_task
 from sslcore.runs import Run
 from sslcore.runs.files import truncate_torn_tail, write_jsonl_atomic
+from sslcore.userdata.usage import dataset_record
 
 
 def run_callbacks(run: Run, config: RunConfig, data: DatasetSplit, console: TextIO | None) -> list[Callback]:
@@ -65,16 +66,29 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
     data = load_dataset(config.data.dataset, root=config.data.root, download=config.data.download,
                         test_fraction=config.data.test_fraction, seed=config.data.split_seed,
                         train_limit=config.data.train_limit)
+    record = dataset_record(config.data)
+    if resume and (problem := _changed_data(run, record)):
+        raise DatasetUnavailableError(problem)
     task = build_task(config, data)
     checkpoint = None
     if resume:
         checkpoint = load_checkpoint(run.checkpoint_dir / "last.pt", map_location=device)
         truncate_torn_tail(run.metrics_path)
         drop_metrics_after(run, checkpoint["state"]["step"])
-    run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.image_shape))
+    run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.image_shape),
+                      dataset=record)
     callbacks = [*extra_callbacks, *run_callbacks(run, config, data, console)]
     trainer = Trainer.create(config, task, data, device, callbacks, checkpoint)
     return trainer.fit()
+
+
+def _changed_data(run: Run, record: dict[str, str]) -> str | None:
+    """Why a resume would train on other images than the run started on (a user dataset replaced); else None."""
+    before = (run.status().get("dataset") or {}).get("content_hash")
+    if before and record.get("content_hash") not in (None, before):
+        return (f"dataset {record['name']!r} now holds other images than this run started on (content hash "
+                f"{record['content_hash'][7:19]}…, the run's {before[7:19]}…): train a new run on it instead")
+    return None
 
 
 def drop_metrics_after(run: Run, step: int) -> None:

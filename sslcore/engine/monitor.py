@@ -27,6 +27,8 @@ class EpochEvaluator(Callback):
     (e.g. test reconstruction error), written into ``state.epoch_metrics``.
 
     ``max_images`` caps the images encoded so the monitor stays a small fraction of an epoch on big datasets.
+    The k-NN uses the labelled images only, and skips itself (no ``knn_acc``) when a split has none: the
+    user's unlabelled datasets train all the same.
     """
 
     def __init__(self, data: DatasetSplit, knn_k: int, seed: int, max_images: int = 10_000) -> None:
@@ -35,23 +37,29 @@ class EpochEvaluator(Callback):
 
     def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
         self.task = trainer.task
-        device = trainer.device
+        device = self.device = trainer.device
+        labelled = self.data.labelled()  # the whole split for built-in data
         g = torch.Generator().manual_seed(self.seed)
-        train_idx = torch.randperm(len(self.data.train), generator=g)[: self.max_images]
-        test_idx = torch.randperm(len(self.data.test), generator=g)[: self.max_images // 4]
-        self.train_images = self.data.train.images[train_idx].to(device)
-        self.train_labels = self.data.train.labels[train_idx].to(device)
-        self.test_images = self.data.test.images[test_idx].to(device)
-        self.test_labels = self.data.test.labels[test_idx].to(device)
-        self.device = device
+        train_idx = torch.randperm(len(labelled.train), generator=g)[: self.max_images]
+        test_idx = torch.randperm(len(labelled.test), generator=g)[: self.max_images // 4]
+        self.knn_on = self.knn_k > 0 and len(train_idx) > 0 and len(test_idx) > 0
+        self.train_images = labelled.train.images[train_idx].to(device)
+        self.train_labels = labelled.train.labels[train_idx].to(device)
+        self.knn_test_images = labelled.test.images[test_idx].to(device)
+        self.test_labels = labelled.test.labels[test_idx].to(device)
+        self.test_images = self.knn_test_images  # the task's own metrics: on every test image, labelled or not
+        if labelled.test is not self.data.test:
+            every = torch.randperm(len(self.data.test), generator=g)[: self.max_images // 4]
+            self.test_images = self.data.test.images[every].to(device)
 
     def on_epoch_end(self, state: TrainState) -> None:
         assert self.task is not None
         task = self.task
         test_f = encode(task.encoder, self.test_images)  # shared by the k-NN monitor and the collapse figures
-        if self.knn_k > 0:
+        if self.knn_on:
             train_f = encode(task.encoder, self.train_images)
-            state.epoch_metrics["knn_acc"] = knn_accuracy(train_f, self.train_labels, test_f, self.test_labels,
+            knn_f = test_f if self.knn_test_images is self.test_images else encode(task.encoder, self.knn_test_images)
+            state.epoch_metrics["knn_acc"] = knn_accuracy(train_f, self.train_labels, knn_f, self.test_labels,
                                                           self.data.train.num_classes, self.knn_k)
         was_training = task.training
         task.eval()

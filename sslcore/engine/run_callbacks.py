@@ -111,12 +111,15 @@ class Heartbeat(Callback):
 
 
 def pick_snapshot_indices(data: ImageDataset, count: int, seed: int) -> torch.Tensor:
-    """``count`` fixed test images, cycling through the classes so every class shows up early."""
+    """``count`` fixed test images, cycling through the classes so every class shows up early (images without
+    a label, -1, are one more group: an unlabelled dataset is one group)."""
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data), generator=g)
-    per_class = [order[data.labels[order] == c] for c in range(data.num_classes)]
-    picked = [per_class[i % data.num_classes][i // data.num_classes] for i in range(count)
-              if i // data.num_classes < len(per_class[i % data.num_classes])]
+    per_class = [order[data.labels[order] == c] for c in torch.unique(data.labels).tolist()]
+    groups = len(per_class)
+    if groups == 0:
+        return torch.zeros(0, dtype=torch.int64)
+    picked = [per_class[i % groups][i // groups] for i in range(count) if i // groups < len(per_class[i % groups])]
     return torch.stack(picked) if picked else torch.zeros(0, dtype=torch.int64)
 
 

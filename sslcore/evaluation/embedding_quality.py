@@ -58,8 +58,11 @@ def embedding_quality(features: np.ndarray, labels: np.ndarray, k: int = 20, sil
     knn_acc: leave-one-out weighted k-NN accuracy on cosine similarity, in [0, 1] (chance = 1 / classes).
     silhouette: mean cosine silhouette (Rousseeuw 1987) of the labels as clusters, in [-1, 1], on at most
     ``silhouette_points`` points drawn with ``random_state`` (it is quadratic in N); NaN with one class.
+    Only labelled points count (label -1 = none: the user's unlabelled images); both are NaN without labels.
     """
     labels = np.asarray(labels)
+    if (labels < 0).any():
+        features, labels = np.asarray(features)[labels >= 0], labels[labels >= 0]
     knn = knn_leave_one_out(features, labels, k) if len(labels) > 1 else float("nan")
     if not 2 <= len(np.unique(labels)) < len(labels):
         return {"knn_acc": knn, "silhouette": float("nan")}

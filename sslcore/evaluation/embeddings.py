@@ -30,7 +30,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from sslcore.atomic import write_atomic
-from sslcore.data import DatasetSplit, load_dataset, stratified_sample
+from sslcore.data import DatasetSplit, find_dataset, load_dataset, stratified_sample
 from sslcore.engine.device import pick_device
 from sslcore.evaluation.features import extract_features
 from sslcore.runs import Run
@@ -49,7 +49,15 @@ _EPOCH_FILE = re.compile(r"encoder_epoch_(\d+)\.safetensors$")
 
 
 def embeddings_dir(run: Run) -> Path:
-    return run.path / "embeddings"
+    """``<run>/embeddings``; for a dataset the user added, a sub-folder per version of its data: labels added
+    later change the points' labels (and the stratified sample), so nothing cached from the old ones is served."""
+    base = run.path / "embeddings"
+    try:
+        data = run.config().data
+        spec = find_dataset(data.dataset, data.root)  # registers the user's datasets in a fresh (t-SNE) process
+    except (ValueError, OSError):  # not here (its map can be drawn once it is added again), or a damaged config
+        return base
+    return base / f"data-{hashlib.sha256(spec.version.encode()).hexdigest()[:12]}" if spec.user else base
 
 
 def save_npy_atomic(path: Path, array: np.ndarray) -> None:

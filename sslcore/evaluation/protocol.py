@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from sslcore.config import RunConfig
-from sslcore.data import DatasetSplit, load_dataset, stratified_subset
+from sslcore.data import DATASETS, DatasetSplit, load_dataset, stratified_subset
 from sslcore.engine.device import pick_device
 from sslcore.evaluation.encoder_source import file_sha256, load_evaluated_encoder, weights_path
 from sslcore.evaluation.methods import (ALL_METHODS, COST, DETERMINISTIC, METHODS, OPTIONAL_METHODS, RUNNERS,
@@ -109,6 +109,8 @@ def _protocol(config: RunConfig, data: DatasetSplit, budgets: list[Budget], repe
                               "steps_without_holdout fixed steps",
         "deterministic_methods_reused_on_identical_subsets": sorted(DETERMINISTIC & set(methods)),
     }
+    if DATASETS.get(config.data.dataset).user:  # the user's data can change (labels added): results follow it
+        protocol["data_version"] = DATASETS.get(config.data.dataset).version
     if "finetune" in methods:
         protocol["finetune"] = "the supervised baseline's settings, starting from the run's encoder weights"
     return json.loads(json.dumps(protocol))
@@ -174,11 +176,23 @@ def _reusable(run: Run, protocol: dict[str, Any]) -> dict[str, Any] | None:
     return stored
 
 
+def labelled_data(data: DatasetSplit) -> DatasetSplit:
+    """The split reduced to its labelled images (the user's datasets may have few or none); ValueError
+    saying how to add labels when either side has none."""
+    labelled = data.labelled()
+    if len(labelled.train) == 0 or len(labelled.test) == 0:
+        side = "any" if not data.has_labels else ("training" if len(labelled.train) == 0 else "test") + " split"
+        raise ValueError(f"dataset {data.name!r} has no labels in the {side}, and evaluation needs some: add labels "
+                         f"for a few images per class on the Data page or with `sslcore data label {data.name} "
+                         "labels.csv` (rows of file,label)")
+    return labelled
+
+
 def _load_data(config: RunConfig) -> DatasetSplit:
-    """The exact split the run trained on."""
-    return load_dataset(config.data.dataset, root=config.data.root, download=config.data.download,
-                        test_fraction=config.data.test_fraction, seed=config.data.split_seed,
-                        train_limit=config.data.train_limit)
+    """The labelled images of the exact split the run trained on."""
+    return labelled_data(load_dataset(config.data.dataset, root=config.data.root, download=config.data.download,
+                                      test_fraction=config.data.test_fraction, seed=config.data.split_seed,
+                                      train_limit=config.data.train_limit))
 
 
 def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: int = 0,

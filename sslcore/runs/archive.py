@@ -40,7 +40,7 @@ __all__ = ["ArchiveError", "ArchiveLimits", "export_run", "import_run", "load_en
 
 #: status.json fields an export keeps; pid, process identity, traceback (local paths) and queue times stay home.
 EXPORTED_STATUS_KEYS = ("name", "tags", "state", "created", "started", "ended", "epochs", "error", "device",
-                        "dataset_size", IMAGE_SHAPE_KEY)
+                        "dataset_size", IMAGE_SHAPE_KEY, "dataset")
 MAX_EXPORTED_SNAPSHOTS = 200  # first, last and evenly spaced between: stays under an import's member cap
 _CHUNK = 1024 * 1024
 

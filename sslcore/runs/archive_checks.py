@@ -126,9 +126,10 @@ def read_json_object(path: Path, member: str) -> dict[str, Any]:
 
 
 def check_config(path: Path) -> RunConfig:
-    """The run config, validated exactly as a config typed by a person would be."""
+    """The run config, validated as a config typed by a person would be; its dataset may be missing here (a
+    dataset of the exporter's own: the import says so, see ``sslcore.userdata.usage.dataset_problem``)."""
     try:
-        return config_from_dict(read_json_object(path, "config.json"))
+        return config_from_dict(read_json_object(path, "config.json"), stored=True)
     except ArchiveError:
         raise
     except ValueError as e:  # ConfigError and UnknownNameError name the field and what is allowed
@@ -196,6 +197,14 @@ def check_snapshot(path: Path, member: str, limits: ArchiveLimits) -> None:
         raise ArchiveError(f"{member} is refused: its arrays are larger than their headers declare")
 
 
+def _dataset_record_ok(value: Any) -> bool:
+    """{"name": ..., "content_hash"/"labels_hash": "sha256:<64 hex>"} as a run records its dataset."""
+    return (isinstance(value, dict) and set(value) <= {"name", "content_hash", "labels_hash"}
+            and isinstance(value.get("name"), str) and 0 < len(value["name"]) <= 100
+            and all(isinstance(value[k], str) and re.fullmatch(r"sha256:[0-9a-f]{64}", value[k])
+                    for k in ("content_hash", "labels_hash") if k in value))
+
+
 def _check_status_field(key: str, value: Any) -> bool:
     """Whether an exported status value has the type (and range) the run store writes."""
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -208,6 +217,7 @@ def _check_status_field(key: str, value: Any) -> bool:
         "device": lambda: isinstance(value, str) and len(value) <= 40,
         "run_id": lambda: isinstance(value, str) and _RUN_ID.fullmatch(value) is not None,
         IMAGE_SHAPE_KEY: lambda: isinstance(value, list) and len(value) == 3,
+        "dataset": lambda: _dataset_record_ok(value),
     }
     return checks[key]() if key in checks else (value is None or number)
 

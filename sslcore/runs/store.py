@@ -124,7 +124,8 @@ class Run:
 
     # -- config and status ---------------------------------------------------------------------
     def config(self) -> RunConfig:
-        return config_from_dict(read_json(self.path / "config.json"))
+        """The run's config; its dataset may be missing here (a user dataset removed since), see ``stored``."""
+        return config_from_dict(read_json(self.path / "config.json"), stored=True)
 
     def status(self) -> dict[str, Any]:
         return read_json(self.path / "status.json", default={"state": "unknown"})

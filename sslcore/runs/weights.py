@@ -95,7 +95,7 @@ def load_encoder(weights: str | Path, config: str | Path | RunConfig,
     ``image_shape`` defaults to the one recorded in the weights' metadata (every sslcore export has it).
     """
     if not isinstance(config, RunConfig):
-        config = config_from_dict(read_json(Path(config)))
+        config = config_from_dict(read_json(Path(config)), stored=True)  # weights need no data
     if image_shape is None:
         image_shape = weights_image_shape(Path(weights))
         if image_shape is None:

@@ -1,0 +1,180 @@
+"""One image file -> a normalised uint8 array, or the reason it is skipped. Runs in worker processes.
+
+Only numpy and PIL are imported here, so a worker starts in a fraction of a second. Every failure of one
+file becomes a :class:`Skipped` with a reason from :data:`REASONS`; nothing raised by a bad file escapes.
+
+Normalisation, in order: only the allow-listed formats are parsed (``Image.open(formats=...)``: no EPS
+ghostscript, no exotic plugins); the pixel count is checked from the header before anything is decoded
+(a decompression bomb is refused, never decoded with a warning); JPEGs are decoded at a reduced scale when
+that still covers the target (``draft``); the EXIF orientation is applied; GIFs give their first frame;
+16-bit images are scaled to 8 bits (PIL's own conversion clips them); palette and alpha images are
+flattened onto white; CMYK and YCbCr become RGB; then the shorter side is resized to ``size`` and the
+centre is cropped (torchvision's ``Resize(size)`` + ``CenterCrop(size)``).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+import zipfile
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP", "BMP", "GIF")
+NOT_IMAGE, CORRUPT, TOO_LARGE, TOO_SMALL, DUPLICATE = "not an image", "corrupt", "too large", "too small", "duplicate"
+#: Why a file was skipped; each skipped file has one of these, with a detail.
+REASONS = (NOT_IMAGE, CORRUPT, TOO_LARGE, TOO_SMALL, DUPLICATE)
+#: A colour image whose channels differ by at most this much everywhere counts as grey (JPEG rounding).
+GREY_TOLERANCE = 3
+_GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N"}
+_EXIF_ORIENTATION = 0x0112
+_WHITE = (255, 255, 255, 255)
+
+#: Where a file's bytes are: ("file", path) or ("zip", zip path, member name).
+Locator = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """size: output side in pixels; mode: "auto" (grey kept grey), "rgb" or "grey"; max_pixels: width x
+    height allowed before decoding; min_side: smallest accepted side; max_file_bytes: bytes read per file."""
+
+    size: int = 32
+    mode: str = "auto"
+    max_pixels: int = 50_000_000
+    min_side: int = 8
+    max_file_bytes: int = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """pixels: uint8 (S, S) for a grey image, (S, S, 3) for a colour one; digest: sha256 of the file's bytes."""
+
+    pixels: np.ndarray
+    digest: str
+
+    @property
+    def grey(self) -> bool:
+        return self.pixels.ndim == 2
+
+
+@dataclass(frozen=True)
+class Skipped:
+    reason: str  # one of REASONS
+    detail: str
+
+
+Outcome = Union[Decoded, Skipped]
+
+
+def decode_bytes(data: bytes, options: DecodeOptions) -> Outcome:
+    """Decode one file's bytes (see the module docstring); never raises for bad input."""
+    if not data:
+        return Skipped(NOT_IMAGE, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # a bomb is refused, not warned about
+            pixels = _decode(Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS), options)
+    except UnidentifiedImageError:
+        return Skipped(NOT_IMAGE, f"not a {'/'.join(ALLOWED_FORMATS)} image")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        return Skipped(TOO_LARGE, str(e).split(",")[0])
+    except _Refused as e:
+        return e.skipped
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as e:
+        return Skipped(CORRUPT, " ".join(str(e).split())[:160] or type(e).__name__)  # truncated, bad CRC, ...
+    return Decoded(pixels, hashlib.sha256(data).hexdigest())
+
+
+class _Refused(Exception):
+    def __init__(self, skipped: Skipped) -> None:
+        super().__init__(skipped.detail)
+        self.skipped = skipped
+
+
+def _decode(img: Image.Image, options: DecodeOptions) -> np.ndarray:
+    width, height = img.size
+    if width * height > options.max_pixels:
+        raise _Refused(Skipped(TOO_LARGE, f"{width}x{height} = {width * height:,} pixels, over the cap of "
+                                          f"{options.max_pixels:,} pixels per image"))
+    if min(width, height) < options.min_side:
+        raise _Refused(Skipped(TOO_SMALL, f"{width}x{height}, under {options.min_side} pixels on a side"))
+    if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that still covers the target size
+        img.draft("L" if options.mode == "grey" else None, (options.size, options.size))
+    img.load()  # decoding happens here: truncated or corrupt data raises now
+    orientation = img.getexif().get(_EXIF_ORIENTATION)
+    if orientation in range(2, 9):
+        img = ImageOps.exif_transpose(img)
+    grey = img.mode in _GREY_MODES
+    img = _to_8bit(img, grey)
+    img = _fit(img, options.size)
+    if options.mode == "grey" or (grey and options.mode == "auto"):
+        return np.asarray(img.convert("L"))
+    rgb = np.asarray(img.convert("RGB"))
+    if options.mode == "auto" and int((rgb.max(axis=2) - rgb.min(axis=2)).max()) <= GREY_TOLERANCE:
+        return np.asarray(img.convert("L"))  # a colour file holding a grey picture
+    return rgb
+
+
+def _to_8bit(img: Image.Image, grey: bool) -> Image.Image:
+    """An 8-bit "L" or "RGB" image: 16-bit scaled (not clipped), transparency flattened onto white."""
+    if img.mode.startswith("I"):  # 16-bit (or 32-bit integer) grey: keep the top 8 of 16 bits
+        values = np.asarray(img).astype(np.int64)
+        return Image.fromarray((np.clip(values, 0, 65535) >> 8).astype(np.uint8))
+    if img.mode in ("RGBA", "LA", "La", "PA", "RGBa") or (img.mode == "P" and "transparency" in img.info):
+        rgba = img.convert("RGBA")
+        flat = Image.new("RGBA", rgba.size, _WHITE)
+        flat.alpha_composite(rgba)
+        return flat.convert("L" if grey else "RGB")
+    if img.mode in ("L", "RGB"):
+        return img
+    return img.convert("L" if grey else "RGB")  # 1, P, CMYK (Adobe inversion handled by PIL), YCbCr, LAB, HSV
+
+
+def _fit(img: Image.Image, size: int) -> Image.Image:
+    """Shorter side resized to ``size``, then the centre ``size`` x ``size`` cropped, in one resampling."""
+    width, height = img.size
+    side = min(width, height)
+    left, top = (width - side) / 2, (height - side) / 2
+    return img.resize((size, size), Image.Resampling.BILINEAR, box=(left, top, left + side, top + side),
+                      reducing_gap=3.0)
+
+
+# ---------------------------------------------------------------------------------------------- reading files
+
+_open_zips: dict[str, zipfile.ZipFile] = {}  # per worker process: one open handle per archive
+
+
+def read_bytes(locator: Locator, max_bytes: int) -> bytes | Skipped:
+    """The file's bytes (at most ``max_bytes``), or a Skipped if it is bigger or cannot be read.
+
+    Zip members are read through an inflating stream and cut at the cap, so a member whose header lies
+    about its size (a zip bomb) cannot use more than ``max_bytes`` of memory.
+    """
+    try:
+        if locator[0] == "zip":
+            archive = _open_zips.get(locator[1])
+            if archive is None:
+                archive = _open_zips[locator[1]] = zipfile.ZipFile(locator[1])
+            with archive.open(locator[2]) as member:
+                data = member.read(max_bytes + 1)
+        else:
+            with open(locator[1], "rb") as f:
+                data = f.read(max_bytes + 1)
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, RuntimeError) as e:
+        return Skipped(CORRUPT, f"could not be read ({' '.join(str(e).split())[:120]})")
+    if len(data) > max_bytes:
+        return Skipped(TOO_LARGE, f"over {max_bytes / 2**20:.1f} MiB (the cap on one file)")
+    return data
+
+
+def decode_chunk(jobs: list[tuple[int, Locator]], options: DecodeOptions) -> list[tuple[int, Outcome]]:
+    """Read and decode each (index, locator); the pool's unit of work (a few dozen files)."""
+    out: list[tuple[int, Outcome]] = []
+    for index, locator in jobs:
+        data = read_bytes(locator, options.max_file_bytes)
+        out.append((index, data if isinstance(data, Skipped) else decode_bytes(data, options)))
+    return out
