@@ -15,6 +15,7 @@ st.set_page_config(page_title="SSL Studio", page_icon=":material/neurology:", la
 
 PAGES = [
     st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/data.py", title="Data", icon=":material/photo_library:", url_path="data"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
     st.Page("app_pages/views.py", title="Reconstructions & views", icon=":material/grid_view:", url_path="views"),
     st.Page("app_pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),

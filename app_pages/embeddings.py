@@ -102,8 +102,9 @@ def failure_note(run: Run, source: Source, split: Split, view: MapView) -> None:
         st.rerun()
 
 
-def draw_strip(title: str, strip: Strip) -> None:
-    st.markdown(f"**{title}** · {strip.same_label} of {len(strip.positions) - 1} share its label")
+def draw_strip(title: str, strip: Strip, labelled: bool) -> None:
+    shared = f" · {strip.same_label} of {len(strip.positions) - 1} share its label" if labelled else ""
+    st.markdown(f"**{title}**{shared}")
     st.image(strip.pictures, caption=strip.captions, output_format="PNG")  # lossless: JPEG smears small digits
 
 
@@ -144,14 +145,21 @@ panels = [MapPanel(name, map_figure(view.coords, points.labels, names, title=pan
                                     neighbours=ringed))
           for name, source, view in zip(("features", "pixels"), sources, views)]
 embedding_map(map_args(panels, thumbs, points.ids, split), key=MAP_KEY)
-st.caption(f"{len(points.ids):,} {split} images, coloured by class. Hover a point to see its image; click it to "
+labelled = bool((points.labels >= 0).any())
+coloured = "coloured by class" if labelled else "not coloured by class: the dataset has no labels"
+st.caption(f"{len(points.ids):,} {split} images, {coloured}. Hover a point to see its image; click it to "
            "see its nearest neighbours (ringed on both maps).")
 
-with st.spinner("Measuring how well the classes separate…"):
-    qualities = [data.quality(run, s, split) for s in sources]
-for tile, source, quality in zip(tiles, sources, qualities):
-    with tile.container():
-        metric_tiles(quality, None if source == PIXELS else qualities[1])
+if labelled:
+    with st.spinner("Measuring how well the classes separate…"):
+        qualities = [data.quality(run, s, split) for s in sources]
+    for tile, source, quality in zip(tiles, sources, qualities):
+        with tile.container():
+            metric_tiles(quality, None if source == PIXELS else qualities[1])
+else:
+    tiles[0].info("No k-NN accuracy or silhouette: these images have no labels to check the map against. The "
+                  "map and the nearest neighbours still show what the encoder puts together; add labels on the "
+                  "**Data** page to measure it.", icon=":material/label_off:")
 
 st.subheader("Nearest neighbours")
 id_box, note = st.columns([1, 3], vertical_alignment="bottom")
@@ -163,5 +171,5 @@ if strip is None:
 else:
     note.caption(f"The query image, then its {K} nearest neighbours by cosine distance (d = 1 − cosine "
                  "similarity): in the encoder's feature space, and, for comparison, in raw pixel space.")
-    draw_strip("In the encoder's feature space", strip)
-    draw_strip("In raw pixel space", neighbour_strip(points.pixels, points.images, points.labels, names, query))
+    draw_strip("In the encoder's feature space", strip, labelled)
+    draw_strip("In raw pixel space", neighbour_strip(points.pixels, points.images, points.labels, names, query), labelled)

@@ -13,6 +13,7 @@ from sslcore.data import DATASETS, DatasetSplit, DatasetUnavailableError
 from sslcore.models import ENCODERS
 from sslcore.runs import RunNotFoundError
 from sslcore.tasks import TASKS
+from sslcore.userdata.discovery import refresh_user_datasets
 from ui import charts, datasets, forms
 from ui.images import image_grid
 from ui.jobs import data_root, job_manager
@@ -60,6 +61,7 @@ def pick(label: str, names: list[str], default: str, key: str, describe: Callabl
 
 def data_section() -> tuple[dict, DatasetSplit | None]:
     st.subheader("1 · Data")
+    refresh_user_datasets(data_root())  # datasets added on the Data page or with `sslcore data add`
     name = pick("Dataset", DATASETS.names(), DEFAULTS.data.dataset, "form.data.dataset",
                 lambda n: DATASETS.entry(n).description)
     values = forms.section_form(DataConfig, "data", key_prefix="form.data", exclude=("dataset", "root"),
@@ -73,11 +75,15 @@ def data_section() -> tuple[dict, DatasetSplit | None]:
         return values, None
     facts = datasets.dataset_facts(name, split)
     c, h, w = facts.image_shape
+    classes = f"**{len(facts.class_names)}** classes" if facts.class_names else "**no labels**"
     st.markdown(f"**{facts.train_size:,}** training + **{facts.test_size:,}** test images · "
-                f"**{len(facts.class_names)}** classes · images **{c}×{h}×{w}** ({'colour' if c == 3 else 'grey'}, "
+                f"{classes} · images **{c}×{h}×{w}** ({'colour' if c == 3 else 'grey'}, "
                 f"channels × height × width)" + (" · official split" if facts.official_split else ""))
-    st.image(datasets.sample_grid(name, values["root"]),
-             caption="Test images, one class per column: " + ", ".join(facts.class_names[:10]),
+    # Class names may come from the user's folders: shown as plain text, never as Markdown.
+    caption = ("Test images, one class per column: " + ", ".join(facts.class_names[:10]) if facts.class_names else
+               "Test images. Without labels the run trains as usual; the online k-NN monitor and the Evaluate "
+               "page need labels (add some on the Data page).")
+    st.image(datasets.sample_grid(name, values["root"]), caption=caption,
              output_format="PNG")  # lossless: JPEG smears 8x8 and 28x28 digits
     return values, split
 

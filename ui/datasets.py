@@ -15,11 +15,12 @@ import streamlit as st
 import torch
 
 from sslcore.config import config_from_dict
-from sslcore.data import DatasetSplit, dataset_info, load_dataset
+from sslcore.data import DatasetSplit, dataset_info, find_dataset, load_dataset
 from sslcore.engine.run_callbacks import pick_snapshot_indices
 from sslcore.engine.trainer import build_task
 from sslcore.tasks import TASKS
 from sslcore.tasks.base import to_uint8
+from sslcore.userdata.discovery import refresh_user_datasets
 from ui.images import image_grid
 
 #: Sample grid: this many images of each of at most MAX_SAMPLE_CLASSES classes, one class per column.
@@ -28,13 +29,28 @@ MAX_SAMPLE_CLASSES = 10
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
+def _load_split(name: str, root: str, test_fraction: float, split_seed: int, train_limit: int,
+                version: str) -> DatasetSplit:
+    return load_dataset(name, root=root, test_fraction=test_fraction, seed=split_seed, train_limit=train_limit)
+
+
+def data_version(name: str, root: str) -> str:
+    """What changes when dataset ``name``'s data change (a user dataset relabelled or replaced); '' if built in."""
+    refresh_user_datasets(root)  # a stat per stored dataset: sees labels added by the CLI meanwhile
+    try:
+        return find_dataset(name, root).version
+    except ValueError:  # not here: loading it raises the message that says so
+        return ""
+
+
 def load_split(name: str, root: str, test_fraction: float = 0.2, split_seed: int = 0,
                train_limit: int = 0) -> DatasetSplit:
     """Dataset ``name`` split as a run with these data settings will split it (shared, read-only tensors).
 
+    Cached per data version, so labels added to a user dataset (from another process too) are seen here.
     Raises DatasetUnavailableError when its files are missing (nothing is downloaded here).
     """
-    return load_dataset(name, root=root, test_fraction=test_fraction, seed=split_seed, train_limit=train_limit)
+    return _load_split(name, root, test_fraction, split_seed, train_limit, data_version(name, root))
 
 
 class DatasetFacts(NamedTuple):
@@ -52,10 +68,18 @@ def dataset_facts(name: str, split: DatasetSplit) -> DatasetFacts:
                         split.image_shape, bool(info["official_split"]))
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
 def sample_grid(name: str, root: str) -> np.ndarray:
-    """A grid of test images: one column per class (up to 10), SAMPLES_PER_CLASS rows; (H, W[, 3]) uint8."""
+    """A grid of test images: one column per class (up to 10), SAMPLES_PER_CLASS rows; (H, W[, 3]) uint8.
+    Without labels: the first images, in rows of 10."""
+    return _sample_grid(name, root, data_version(name, root))
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _sample_grid(name: str, root: str, version: str) -> np.ndarray:
     test = load_split(name, root).test
+    if not test.has_labels:
+        count = min(len(test), SAMPLES_PER_CLASS * MAX_SAMPLE_CLASSES)
+        return image_grid(test.images[:count].numpy(), columns=min(count, MAX_SAMPLE_CLASSES))
     classes = range(min(test.num_classes, MAX_SAMPLE_CLASSES))
     per_class = [torch.nonzero(test.labels == c).flatten()[:SAMPLES_PER_CLASS] for c in classes]
     # Row-major order with classes as columns: image r of every class, then image r + 1.

@@ -68,7 +68,8 @@ def map_figure(coords: np.ndarray, labels: np.ndarray, class_names: Sequence[str
         where = np.flatnonzero(labels == c).tolist()
         traces.append({"type": "scattergl", "mode": "markers", "name": class_name(class_names, c),
                        "x": [x[i] for i in where], "y": [y[i] for i in where], "customdata": where,
-                       "marker": {"color": PALETTE[c % len(PALETTE)], "size": size, "opacity": 0.8},
+                       "marker": {"color": PALETTE[c % len(PALETTE)] if c >= 0 else NO_LABEL_COLOR, "size": size,
+                                  "opacity": 0.8},
                        "hoverinfo": "none"})  # hover events still fire: the component draws its own tooltip
     if query is not None:
         ringed = [int(query), *map(int, neighbours)]
@@ -77,9 +78,15 @@ def map_figure(coords: np.ndarray, labels: np.ndarray, class_names: Sequence[str
     return {"data": traces, "layout": _layout(title, revision, height)}
 
 
+#: The trace of images without a label (the user's unlabelled data): one neutral colour.
+NO_LABEL, NO_LABEL_COLOR = "no label", "#9a9a9a"
+
+
 def class_name(class_names: Sequence[str], label: int) -> str:
-    """The name of class ``label``, or the number itself when the names do not cover it."""
-    return str(class_names[label]) if 0 <= label < len(class_names) else str(label)
+    """The name of class ``label`` ("no label" for -1), or the number itself when the names do not cover it."""
+    if label < 0:
+        return NO_LABEL
+    return str(class_names[label]) if label < len(class_names) else str(label)
 
 
 def _ring(name: str, positions: list[int], x: list[float], y: list[float], color: str, size: int,

@@ -37,7 +37,7 @@ def _test_images(run: Run) -> tuple[Any, tuple[str, ...]] | None:
         split = load_split(data.dataset, data.root, data.test_fraction, data.split_seed, data.train_limit)
     except (DatasetUnavailableError, OSError, ValueError):
         return None
-    return split.test.images.numpy(), split.class_names
+    return split.labelled().test.images.numpy(), split.class_names  # predictions are of the labelled images
 
 
 def _default_budget(budgets: list[Any]) -> int:

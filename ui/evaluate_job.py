@@ -13,7 +13,7 @@ import streamlit as st
 
 from sslcore.data import DatasetUnavailableError
 from sslcore.evaluation.methods import ALL_METHODS, METHODS
-from sslcore.evaluation.protocol import parse_budgets
+from sslcore.evaluation.protocol import labelled_data, parse_budgets
 from sslcore.evaluation.results import method_label
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.eval_jobs import DEFAULT_BUDGETS, MAX_REPEATS, STOP_FILE, EvalBusyError, EvalJobManager, EvalRequest
@@ -43,7 +43,11 @@ def budget_problem(run: Run, budgets: Sequence[int | str]) -> str | None:
         split = load_split(data.dataset, data.root, data.test_fraction, data.split_seed, data.train_limit)
     except (DatasetUnavailableError, OSError, ValueError) as error:
         return f"run {run.id}: its dataset cannot be loaded ({error})"
-    smallest = int(split.train.labels.bincount().min())
+    try:
+        labelled = labelled_data(split)
+    except ValueError as error:  # the user's unlabelled images
+        return f"run {run.id}: {error}"
+    smallest = int(labelled.train.labels.bincount().min())
     too_big = [b for b in budgets if b != "all" and int(b) > smallest]
     if too_big:
         return (f"{too_big[0]} labels per class is more than {data.dataset} has: its smallest class has "
