@@ -144,7 +144,7 @@ panels = [MapPanel(name, map_figure(view.coords, points.labels, names, title=pan
                                     revision=f"{run.id}:{source}:{split}:{view.method}", query=query,
                                     neighbours=ringed))
           for name, source, view in zip(("features", "pixels"), sources, views)]
-embedding_map(map_args(panels, thumbs, points.ids, split), key=MAP_KEY)
+embedding_map(map_args(panels, thumbs, points.ids, split, data.file_names(run, split, points.ids)), key=MAP_KEY)
 labelled = bool((points.labels >= 0).any())
 coloured = "coloured by class" if labelled else "not coloured by class: the dataset has no labels"
 st.caption(f"{len(points.ids):,} {split} images, {coloured}. Hover a point to see its image; click it to "

@@ -13,8 +13,9 @@ from sslcore.evaluation.encoder_source import weights_path
 from ui import evaluate_results as results
 from ui.evaluate_charts import label_efficiency_figure
 from ui.evaluate_confusion import confusion_section
-from ui.evaluate_job import jobs_panel, settings_form, start_jobs
+from ui.evaluate_job import budget_problem, jobs_panel, settings_form, start_jobs
 from ui.jobs import job_manager
+from ui.plain_text import escape_markdown
 from ui.runs import find_run, run_label, run_picker
 
 store = job_manager().store
@@ -45,6 +46,10 @@ def has_weights(r) -> bool:  # noqa: ANN001 - a Run
 ready = [r for r in chosen if has_weights(r)]
 if len(ready) < len(chosen):
     st.warning("Not evaluable yet (no trained weights): " + ", ".join(r.id for r in chosen if r not in ready))
+for r, problem in [(r, budget_problem(r, [])) for r in ready]:  # no labels (the user's images), or no data here
+    if problem:
+        st.info(escape_markdown(problem), icon=":material/label_off:")
+        ready.remove(r)
 if ready and (request := settings_form(ready)) is not None:
     start_jobs(ready, request)  # the panel below sees the new jobs and polls them
 jobs_panel(chosen)

@@ -43,7 +43,13 @@ def prefill_from_run() -> None:
         st.warning(f"The form cannot start from run {source!r}: {error}")
         return
     if st.session_state.get(forms.PREFILLED_KEY) != source:
-        st.session_state.update(forms.form_state(config))
+        state = forms.form_state(config)
+        refresh_user_datasets(data_root())
+        if config.data.dataset not in DATASETS:  # a dataset of the user's that is not here (removed since)
+            state.pop("form.data.dataset", None)
+            st.warning(f"Dataset {config.data.dataset} of that run is not here; add it on the Data page or pick "
+                       "another one.")
+        st.session_state.update(state)
         st.session_state[forms.PREFILLED_KEY] = source
     st.info(f"The form starts from the config of **{run.status().get('name', run.id)}** (`{run.id}`): change "
             "what you like and press **Train** for a new run.", icon=":material/content_copy:")

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_eval.py", "linear_probe"),
     ("bench_embeddings.py", "t-SNE"),
     ("bench_runs_table.py", "table, warm"),
+    ("bench_data_import.py", "speed-up"),
 ])
 def test_benchmark_smoke_run_prints_figures(script: str, expected: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], capture_output=True,

@@ -21,6 +21,7 @@ from sslcore.evaluation.thumbnails import run_thumbnails
 from sslcore.evaluation.projection_cache import (ProjectionCache, Status, projection_error, projection_status,
                                                 start_background_projection)
 from sslcore.runs import Run
+from sslcore.userdata import usage
 
 #: Points per map: a stratified sample beyond this (all of mnist5k's 1,000 test and 4,000 train images).
 MAX_POINTS = 5000
@@ -55,6 +56,14 @@ def load_points(run: Run, epoch: int, split: Split) -> Points:
 def thumbnails(run: Run, split: Split) -> list[str]:
     """One PNG data URI per shown point (made once per run and split, then read from the run folder)."""
     return run_thumbnails(run, split, MAX_POINTS, THUMB_SCALE)
+
+
+def file_names(run: Run, split: Split, ids: np.ndarray) -> list[str] | None:
+    """The file name of each shown image, for datasets the user added (None otherwise, or if unavailable)."""
+    try:
+        return usage.file_names(run.config().data, split, ids.tolist())
+    except (DatasetUnavailableError, OSError, ValueError, IndexError):
+        return None
 
 
 def class_names(run: Run) -> tuple[str, ...]:

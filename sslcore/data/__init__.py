@@ -6,7 +6,7 @@ registered at run time, from the data root, by ``sslcore.userdata.discovery.refr
 """
 from sslcore.data.base import DatasetSplit, DatasetUnavailableError, ImageDataset
 from sslcore.data.registry import (DATASETS, DatasetNotFoundError, DatasetSpec, clear_dataset_cache, dataset_info,
-                                   find_dataset, load_dataset, register_dataset)
+                                   find_dataset, load_dataset, register_dataset, split_positions)
 from sslcore.data.split import stratified_sample, stratified_split, stratified_subset
 
 # Imported for their side effect: each module registers its datasets in DATASETS.
@@ -22,6 +22,7 @@ __all__ = [
     "register_dataset",
     "find_dataset",
     "load_dataset",
+    "split_positions",
     "dataset_info",
     "clear_dataset_cache",
     "stratified_split",

@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
+import torch
+
 from sslcore.data.base import DatasetSplit, DatasetUnavailableError, ImageDataset
 from sslcore.data.split import stratified_sample, stratified_split
 from sslcore.registry import Registry, UnknownNameError
 
 __all__ = ["DatasetSpec", "DATASETS", "DatasetNotFoundError", "register_dataset", "find_dataset", "load_dataset",
-           "dataset_info", "clear_dataset_cache"]
+           "split_positions", "dataset_info", "clear_dataset_cache"]
 
 Loaded = Union[ImageDataset, DatasetSplit]
 Loader = Callable[[Path, bool], Loaded]
@@ -157,13 +159,27 @@ def load_dataset(
     loaded = _load_full(name, Path(root), download)
     if isinstance(loaded, DatasetSplit):
         split = loaded
-    else:
-        train_idx, test_idx = stratified_split(loaded.split_groups, test_fraction, seed)
-        split = DatasetSplit(loaded.subset(train_idx), loaded.subset(test_idx))
-    if 0 < train_limit < len(split.train):
-        keep = stratified_sample(split.train.split_groups, train_limit, seed)
-        split = DatasetSplit(split.train.subset(keep), split.test)
-    return split
+        if 0 < train_limit < len(split.train):
+            keep = stratified_sample(split.train.split_groups, train_limit, seed)
+            split = DatasetSplit(split.train.subset(keep), split.test)
+        return split
+    train_idx, test_idx = _positions(loaded, test_fraction, seed, train_limit)
+    return DatasetSplit(loaded.subset(train_idx), loaded.subset(test_idx))
+
+
+def _positions(loaded: ImageDataset, test_fraction: float, seed: int, train_limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+    train_idx, test_idx = stratified_split(loaded.split_groups, test_fraction, seed)
+    if 0 < train_limit < len(train_idx):
+        train_idx = train_idx[stratified_sample(loaded.split_groups[train_idx], train_limit, seed)]
+    return train_idx, test_idx
+
+
+def split_positions(name: str, *, root: str | Path = "data", test_fraction: float = 0.2, seed: int = 0,
+                    train_limit: int = 0) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Where :func:`load_dataset`'s train and test images (with the same arguments) sit in the whole dataset:
+    int64 (N_train,), (N_test,); None for a dataset with an official split. Names a user's image by its file."""
+    loaded = _load_full(name, Path(root), False)
+    return None if isinstance(loaded, DatasetSplit) else _positions(loaded, test_fraction, seed, train_limit)
 
 
 def dataset_info(name: str) -> dict[str, object]:

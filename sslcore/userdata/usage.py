@@ -8,10 +8,10 @@ dataset is queued, training or being evaluated; finished runs keep their results
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from sslcore.config import DataConfig
-from sslcore.data import DATASETS, DatasetNotFoundError, find_dataset
+from sslcore.data import DATASETS, DatasetNotFoundError, find_dataset, split_positions
 from sslcore.runs import Run, RunStore
 from sslcore.runs.actions import job_may_be_live
 from sslcore.runs.eval_jobs import job_status
@@ -35,6 +35,20 @@ def dataset_record(data: DataConfig) -> dict[str, str]:
         if manifest is not None:
             record.update(content_hash=manifest["content_hash"], labels_hash=manifest["labels_hash"])
     return record
+
+
+def file_names(data: DataConfig, split: str, positions: Sequence[int]) -> list[str] | None:
+    """The file names of the images at ``positions`` of a run's ``split`` ("train"/"test"); None unless the
+    run's dataset is one the user added (and is here)."""
+    if data.dataset not in DATASETS or not DATASETS.get(data.dataset).user:
+        return None
+    manifest = user_manifest(data.dataset, data.root)
+    located = split_positions(data.dataset, root=data.root, test_fraction=data.test_fraction, seed=data.split_seed,
+                              train_limit=data.train_limit)
+    if manifest is None or located is None:
+        return None
+    where = located[0 if split == "train" else 1]
+    return [manifest["files"][int(where[int(p)])] for p in positions]
 
 
 def dataset_problem(run: Run) -> str | None:

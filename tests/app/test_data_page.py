@@ -134,3 +134,22 @@ def test_an_unlabelled_dataset_on_the_train_page(jobs: JobManager) -> None:
     assert not at.exception
     assert "**16** training + **4** test images · **no labels**" in at.markdown[0].value
     assert any(b.label == "Train" and not b.disabled for b in at.button)
+
+
+def test_pages_that_need_labels_say_so_for_an_unlabelled_run(jobs: JobManager) -> None:
+    from tests.runs.jobs_support import TIMEOUT
+
+    at = preview_upload({f"i{i:02d}.png": f.solid(f.RED if i % 2 else f.BLUE, seed=i) for i in range(24)}, "pile.zip")
+    button(at, "Store").click().run()
+    config = default_config(**{"data.dataset": "pile", "data.root": str(data_root()), "train.epochs": 1,
+                               "train.batch_size": 8, "encoder.width": 8, "train.threads": 1})
+    run = jobs.submit(config)
+    assert jobs.wait(run, TIMEOUT) == "completed"
+
+    evaluate = open_page("app_pages/evaluate.py", run_id=run.id)
+    assert not evaluate.exception
+    assert any("has no labels" in i.value and "Data page" in i.value for i in evaluate.info)
+    embeddings = open_page("app_pages/embeddings.py", run_id=run.id)
+    assert not embeddings.exception
+    assert any("No k-NN accuracy or silhouette" in i.value for i in embeddings.info)
+    assert any("not coloured by class: the dataset has no labels" in c.value for c in embeddings.caption)

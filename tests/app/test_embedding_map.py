@@ -80,6 +80,10 @@ def test_component_args_are_strict_json_with_one_thumbnail_and_id_per_point() ->
     assert args["ids"] == [10, 11, 12, 13, 14] and all(type(i) is int for i in args["ids"])
     with pytest.raises(ValueError, match="one thumbnail per point"):
         map_args([panel], ["x"] * 4, np.arange(5), "test")
+    named = map_args([panel], ["x"] * 5, np.arange(5), "test", names=[f"cats/{i}.jpg" for i in range(5)])
+    assert named["names"][2] == "cats/2.jpg" and args["names"] == []
+    with pytest.raises(ValueError, match="one file name per point"):
+        map_args([panel], ["x"] * 5, np.arange(5), "test", names=["a.jpg"])
     broken = MapPanel("nan", {"data": [{"x": [float("nan")]}], "layout": {}})
     with pytest.raises(ValueError):
         map_args([broken], [], [], "test")

@@ -17,7 +17,8 @@ from sslcore.userdata.discovery import refresh_user_datasets
 from sslcore.userdata.importer import import_options, stage_import
 from sslcore.userdata.labels import apply_labels, labels_from_folder, read_label_csv
 from sslcore.userdata.sources import ImportRefused
-from sslcore.userdata.usage import DatasetInUseError, dataset_problem, dataset_record, remove_dataset, runs_using
+from sslcore.userdata.usage import (DatasetInUseError, dataset_problem, dataset_record, file_names, remove_dataset,
+                                   runs_using)
 from tests.data import image_files as f
 from tests.data.test_user_import import two_classes, write_tree
 
@@ -63,6 +64,18 @@ def test_a_stored_dataset_is_registered_and_loads_with_a_seeded_stratified_split
     assert "simclr" in tasks_for("pets")  # pairing sees its kind and shape without loading it
     config = default_config(**{"data.dataset": "pets", "data.root": str(root)})
     assert config.data.dataset == "pets"
+
+
+def test_file_names_follow_the_seeded_split(root: Path) -> None:
+    add(root, "pets", two_classes(10))
+    data = default_config(**{"data.dataset": "pets", "data.root": str(root), "data.train_limit": 8}).data
+    split = load_dataset("pets", root=root, train_limit=8)
+    for which in ("train", "test"):
+        part = getattr(split, which)
+        names = file_names(data, which, range(len(part)))
+        assert len(set(names)) == len(part)
+        assert all(n.startswith("blue/" if c == 0 else "red/") for n, c in zip(names, part.labels.tolist()))
+    assert file_names(default_config().data, "test", [0]) is None  # a built-in dataset has no file names
 
 
 def test_a_name_taken_while_importing_is_refused_at_commit(root: Path) -> None:

@@ -1,14 +1,19 @@
 """The dashboard's main journey in a real browser: quick demo, live loss curve (zoom kept), reload, a
 second tab, other pages, Stop, polling that ends with the run; then Resume from the Runs page, and, once
-the run has finished, its reconstructions/views, its embedding map and a small evaluation.
+the run has finished, its reconstructions/views, its embedding map and a small evaluation. A second journey
+brings the user's own images: a zip of coloured pictures in class folders, uploaded on the Data page,
+previewed and stored, trained on for one epoch, and seen on an embedding map whose tooltips name the files.
 
 Chromium (headless, through playwright) against `streamlit run app.py` on a free localhost port. The run
 trains in a real worker process, as does the evaluation; the journey takes a few minutes on 2 cores.
 """
 from __future__ import annotations
 
+import io
 import re
 import time
+import zipfile
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -240,3 +245,68 @@ def evaluate_from_the_page(page: Page, app: AppServer, run) -> None:  # noqa: AN
     expect(page.get_by_text(re.compile(r"With \d+ labels? per class")).first).to_be_visible()
     stored = run.eval_results()
     assert stored is not None and {r["labels_per_class"] for r in stored["results"]} == {1, 4}
+
+
+OWN_COLOURS = {"red": (220, 30, 30), "green": (30, 190, 40), "blue": (30, 40, 220)}
+
+
+def coloured_zip(path: Path, per_class: int = 12) -> Path:
+    """A zip of small coloured PNGs (sizes and shades vary) in one folder per colour: the ImageFolder layout."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, colour in OWN_COLOURS.items():
+            for i in range(per_class):
+                w, h = (int(v) for v in rng.integers(28, 60, size=2))
+                pixels = np.clip(rng.normal(colour, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+                buf = io.BytesIO()
+                Image.fromarray(pixels).save(buf, "PNG")
+                zf.writestr(f"colours/{name}/{name}_{i:02d}.png", buf.getvalue())
+    return path
+
+
+def test_own_images_upload_store_train_and_map(app: AppServer, chromium, tmp_path: Path) -> None:  # noqa: ANN001
+    context = chromium.new_context(viewport={"width": 1500, "height": 1300})
+    page = context.new_page()
+    page.goto(f"{app.url}/data")
+    page.locator("input[type=file]").first.set_input_files(str(coloured_zip(tmp_path / "colours.zip")))
+    expect(page.get_by_text("colours.zip")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Preview").click()
+    expect(page.get_by_text("36 colour 32×32 images in 3 classes")).to_be_visible(timeout=FIRST_POINT_TIMEOUT * 1000)
+    expect(page.get_by_role("textbox", name="Name")).to_have_value("colours")
+    page.get_by_role("button", name="Store").click()
+    expect(page.get_by_text("Stored dataset colours")).to_be_visible(timeout=30_000)
+
+    page.get_by_test_id("stSidebarNavItems").get_by_role("link", name="Train").click()
+    page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
+    page.get_by_role("option", name=re.compile(r"^colours")).click()
+    expect(page.get_by_text("3 classes", exact=False).first).to_be_visible(timeout=60_000)
+    epochs = page.get_by_role("spinbutton", name="epochs")
+    epochs.fill("1")
+    epochs.press("Tab")
+    page.wait_for_timeout(1_500)  # the rerun that takes the new value
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url(re.compile(r"/train\?run="), timeout=60_000)
+    run = RunStore(app.runs_dir).get(run_id_in(page.url))
+    assert run.config().data.dataset == "colours" and run.config().train.epochs == 1
+    expect(page.get_by_text("completed", exact=True).first).to_be_visible(timeout=RUN_END_TIMEOUT * 1000)
+    assert run.status()["dataset"]["content_hash"].startswith("sha256:")
+
+    main_links(page).get_by_role("link", name="Embeddings").click()
+    page.wait_for_url(re.compile(rf"/embeddings\?run={run.id}"), timeout=30_000)
+    deadline = time.monotonic() + 90
+    while len(maps := page.evaluate(MAPS_JS)) < 2:
+        assert time.monotonic() < deadline, f"the embedding maps did not render: {maps}"
+        page.wait_for_timeout(500)
+    assert all(m["points"] == 7 for m in maps), maps  # the test split: 20% of 36, stratified
+    point = settled_position(page, FIRST_POINT_JS)
+    page.mouse.move(point["x"] - 30, point["y"] - 30)
+    page.mouse.move(point["x"], point["y"], steps=5)
+    deadline = time.monotonic() + 10
+    while not (tip := page.evaluate(TOOLTIP_JS))["shown"]:
+        assert time.monotonic() < deadline, "hovering a point showed no thumbnail"
+        page.wait_for_timeout(200)
+    assert re.search(r"(red|green|blue)/\w+\.png", tip["text"]), tip["text"]  # the image's own file name
+    context.close()
