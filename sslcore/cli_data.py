@@ -44,6 +44,7 @@ def cmd_data_add(args: argparse.Namespace) -> int:
     from sslcore.userdata.discovery import refresh_user_datasets
     from sslcore.userdata.importer import stage_import
 
+    store.sweep_stale(args.data_root)  # hidden leftovers of imports killed long ago
     refresh_user_datasets(args.data_root)
     try:
         store.check_name(args.name, DATASETS.names())  # before minutes of decoding, not after

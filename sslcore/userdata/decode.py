@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import warnings
 import zipfile
 from dataclasses import dataclass
@@ -145,7 +146,15 @@ def _fit(img: Image.Image, size: int) -> Image.Image:
 
 # ---------------------------------------------------------------------------------------------- reading files
 
-_open_zips: dict[str, zipfile.ZipFile] = {}  # per worker process: one open handle per archive
+# One open handle per archive and process. Keyed by pid too: a forked worker must never share its parent's
+# open file (and so its file offset) with the parent or its siblings.
+_open_zips: dict[tuple[int, str], zipfile.ZipFile] = {}
+
+
+def close_archives() -> None:
+    """Close this process's open archives (after an import: the next one may reuse the path)."""
+    for key in [k for k in _open_zips if k[0] == os.getpid()]:
+        _open_zips.pop(key).close()
 
 
 def read_bytes(locator: Locator, max_bytes: int) -> bytes | Skipped:
@@ -156,9 +165,10 @@ def read_bytes(locator: Locator, max_bytes: int) -> bytes | Skipped:
     """
     try:
         if locator[0] == "zip":
-            archive = _open_zips.get(locator[1])
+            key = (os.getpid(), locator[1])
+            archive = _open_zips.get(key)
             if archive is None:
-                archive = _open_zips[locator[1]] = zipfile.ZipFile(locator[1])
+                archive = _open_zips[key] = zipfile.ZipFile(locator[1])
             with archive.open(locator[2]) as member:
                 data = member.read(max_bytes + 1)
         else:

@@ -22,7 +22,7 @@ import numpy as np
 
 from sslcore.config import build_section, param
 from sslcore.userdata import store
-from sslcore.userdata.decode import DUPLICATE, DecodeOptions, Decoded, Outcome, decode_chunk
+from sslcore.userdata.decode import DUPLICATE, DecodeOptions, Decoded, Outcome, close_archives, decode_chunk
 from sslcore.userdata.sources import Candidate, ImportLimits, ImportRefused, Scan, human_bytes, scan_source
 
 MIN_IMAGES = 10
@@ -79,6 +79,7 @@ def decode_all(candidates: list[Candidate], options: DecodeOptions, workers: int
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+        close_archives()
 
 
 class _Buffer:

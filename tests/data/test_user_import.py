@@ -146,15 +146,17 @@ def test_a_flat_folder_is_unlabelled_and_grey_stays_grey(tmp_path: Path) -> None
     assert samples.shape == (12, 1, 8, 8) and manifest["class_names"] == [] and (labels == -1).all()
 
 
-def test_parallel_decoding_gives_the_same_arrays_as_one_process(tmp_path: Path) -> None:
-    write_tree(tmp_path / "pets", two_classes(40, "JPEG"))
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_parallel_decoding_gives_the_same_arrays_as_one_process(tmp_path: Path, as_zip: bool) -> None:
+    files = two_classes(40, "JPEG")
+    source = _zip(tmp_path / "pets.zip", list(files.items())) if as_zip else write_tree(tmp_path / "pets", files)
     arrays = []
-    for workers in (1, 2):
-        staging = stage_import(tmp_path / "pets", tmp_path, import_options(size=16), workers=workers)
+    for workers in (1, 2, 1):  # in-process first: its open archive must not leak into the forked workers
+        staging = stage_import(source, tmp_path, import_options(size=16), workers=workers)
         manifest = store.read_manifest(staging)
         arrays.append(store.load_arrays(staging, manifest)[0])
         store.discard(staging)
-    assert np.array_equal(arrays[0], arrays[1])
+    assert np.array_equal(arrays[0], arrays[1]) and np.array_equal(arrays[0], arrays[2])
 
 
 def test_a_zip_with_a_wrapping_folder_and_one_colour_image_becomes_colour(tmp_path: Path) -> None:
