@@ -42,6 +42,11 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def replace(self, name: str, description: str, obj: T) -> None:
+        """Register ``obj`` as ``name`` whether or not the name exists, in one step (for entries that change at
+        run time: a reader in another thread sees the old entry or the new one, never none)."""
+        self._entries[name] = Entry(name, description, obj)
+
     def unregister(self, name: str) -> None:
         """Forget ``name`` (for entries that come and go at run time, like the user's own datasets)."""
         self._entries.pop(name, None)

@@ -53,16 +53,14 @@ DATASETS: Registry[DatasetSpec] = Registry("dataset")
 
 
 def register_dataset(name: str, description: str, *, embedded: bool, official_split: bool, kind: str = "image",
-                     sample_shape: tuple[int, ...] | None = None, user: bool = False,
-                     version: str = "") -> Callable[[Loader], Loader]:
+                     sample_shape: tuple[int, ...] | None = None) -> Callable[[Loader], Loader]:
     """Decorator: register a loader function as dataset ``name``; returns the function unchanged.
 
     ``kind`` and ``sample_shape`` let tasks be checked against the dataset without loading it.
     """
 
     def decorator(loader: Loader) -> Loader:
-        spec = DatasetSpec(loader, embedded, official_split, kind, sample_shape, user, version)
-        DATASETS.register(name, description)(spec)
+        DATASETS.register(name, description)(DatasetSpec(loader, embedded, official_split, kind, sample_shape))
         return loader
 
     return decorator

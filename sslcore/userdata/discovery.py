@@ -15,7 +15,7 @@ from typing import Any, Callable
 import torch
 
 from sslcore.data.base import DatasetUnavailableError, ImageDataset
-from sslcore.data.registry import DATASETS, Loaded, register_dataset
+from sslcore.data.registry import DATASETS, DatasetSpec, Loaded
 from sslcore.userdata import store
 
 _lock = threading.Lock()  # Streamlit sessions are threads; a refresh swaps entries as one step
@@ -65,10 +65,10 @@ def _loader(name: str, kind: str) -> Callable[[Path, bool], Loaded]:
 
 
 def _register(name: str, manifest: dict[str, Any]) -> None:
-    DATASETS.unregister(name)
-    register_dataset(name, describe(manifest), embedded=False, official_split=False, kind=manifest["kind"],
-                     sample_shape=tuple(manifest["sample_shape"]), user=True,
-                     version=f"{manifest['content_hash']}|{manifest['labels_hash']}")(_loader(name, manifest["kind"]))
+    spec = DatasetSpec(_loader(name, manifest["kind"]), embedded=False, official_split=False, kind=manifest["kind"],
+                       sample_shape=tuple(manifest["sample_shape"]), user=True,
+                       version=f"{manifest['content_hash']}|{manifest['labels_hash']}")
+    DATASETS.replace(name, describe(manifest), spec)
 
 
 def refresh_user_datasets(root: str | Path) -> list[str]:

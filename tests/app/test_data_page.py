@@ -153,3 +153,5 @@ def test_pages_that_need_labels_say_so_for_an_unlabelled_run(jobs: JobManager) -
     assert not embeddings.exception
     assert any("No k-NN accuracy or silhouette" in i.value for i in embeddings.info)
     assert any("not coloured by class: the dataset has no labels" in c.value for c in embeddings.caption)
+    views = open_page("app_pages/views.py", run_id=run.id)  # snapshots of unlabelled test images
+    assert not views.exception and views.image
