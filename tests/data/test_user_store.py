@@ -206,3 +206,15 @@ def test_stale_staging_folders_are_swept(root: Path) -> None:
     assert staging.exists()
     store.sweep_stale(root, older_than=-1)
     assert not staging.exists()
+
+
+def test_a_resume_refuses_other_images_under_the_same_name(root: Path) -> None:
+    from sslcore.engine.job import _changed_data
+
+    add(root, "pets", two_classes())
+    run = _run_on(RunStore(root / "runs"), "pets", root, "cancelled")
+    before = run.status()["dataset"]
+    assert _changed_data(run, before) is None
+    other = {**before, "content_hash": "sha256:" + "0" * 64}
+    assert "now holds other images than this run started on" in _changed_data(run, other)
+    assert _changed_data(run, {"name": "pets"}) is None  # nothing to compare: a built-in dataset
