@@ -283,7 +283,7 @@ def test_own_images_upload_store_train_and_map(app: AppServer, chromium, tmp_pat
     page.get_by_test_id("stSelectbox").filter(has_text="Dataset").click()
     page.get_by_role("option", name=re.compile(r"^colours")).click()
     expect(page.get_by_text("3 classes", exact=False).first).to_be_visible(timeout=60_000)
-    epochs = page.get_by_role("spinbutton", name="epochs")
+    epochs = page.get_by_role("spinbutton", name="epochs", exact=True)
     epochs.fill("1")
     epochs.press("Tab")
     page.wait_for_timeout(1_500)  # the rerun that takes the new value
