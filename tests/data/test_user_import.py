@@ -97,6 +97,11 @@ def test_grey_files_stay_grey_in_auto_mode_and_follow_a_forced_mode() -> None:
     assert decode(f.solid(f.RED), DecodeOptions(16, "grey")).pixels.shape == (16, 16)
 
 
+def test_a_grey_picture_in_a_colour_file_gets_pils_own_grey_values() -> None:
+    png = f.grey_in_rgb(90, "PNG")
+    assert np.array_equal(decode(png).pixels, decode(png, DecodeOptions(16, "grey")).pixels)
+
+
 def test_the_shorter_side_is_resized_then_the_centre_cropped() -> None:
     # 60x20: green | red | green in thirds; the centred square is all red.
     img = f.halves(f.GREEN, f.GREEN, (60, 20))
