@@ -14,6 +14,7 @@ import streamlit as st
 from sslcore.runs import RunStore
 from sslcore.runs.archive import ArchiveError, import_run
 from sslcore.userdata.usage import dataset_problem
+from ui.plain_text import escape_markdown
 from ui.runs import RUN_PARAM
 
 IMPORT_KEY = "runs.import"
@@ -59,7 +60,7 @@ def import_box(store: RunStore) -> str | None:
     st.success(f"Imported **{upload.name}** as run `{detail}`.", icon=":material/check_circle:")
     problem = dataset_problem(store.get(detail))
     if problem:
-        st.warning(f"Run {detail}: {problem}.", icon=":material/image_not_supported:")
+        st.warning(escape_markdown(f"Run {detail}: {problem}."), icon=":material/image_not_supported:")
     st.page_link("app_pages/train.py", label="Open it on the Train page", query_params={RUN_PARAM: detail},
                  icon=":material/open_in_new:")
     return detail if fresh else None
