@@ -100,15 +100,22 @@ def _files_of_folder(path: Path, data_root: Path) -> list[tuple[tuple[str, ...],
         raise ImportRefused(f"{path} is refused: a folder to import must be inside the data root {root}/")
     if folder.is_relative_to(root / "user"):
         raise ImportRefused(f"{path} is refused: it is inside the stored datasets ({root / 'user'}/)")
-    files = []
-    for dirpath, dirnames, filenames in os.walk(folder):  # links to folders are not followed
-        dirnames.sort()
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            info = full.lstat()
-            kind = "link" if stat.S_ISLNK(info.st_mode) else "file" if stat.S_ISREG(info.st_mode) else "other"
-            files.append((full.relative_to(folder).parts, info.st_size, (kind, str(full))))
+    files: list[tuple[tuple[str, ...], int, Locator]] = []
+    _walk(str(folder), (), files)
     return files
+
+
+def _walk(directory: str, parts: tuple[str, ...], out: list[tuple[tuple[str, ...], int, Locator]]) -> None:
+    """Files under ``directory`` in name order (plain strings and scandir: 10,000 Path objects cost more than the
+    listing). Links, to files or folders, are listed as links and never followed."""
+    with os.scandir(directory) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_dir(follow_symlinks=False):
+                _walk(entry.path, parts + (entry.name,), out)
+                continue
+            info = entry.stat(follow_symlinks=False)
+            kind = "link" if stat.S_ISLNK(info.st_mode) else "file" if stat.S_ISREG(info.st_mode) else "other"
+            out.append((parts + (entry.name,), info.st_size, (kind, entry.path)))
 
 
 def scan_source(path: Path, data_root: Path, limits: ImportLimits, labels: str = "auto") -> Scan:
