@@ -20,8 +20,6 @@ buffers) against the stored arrays' size.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -33,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+from sslcore.engine.device import describe_machine  # noqa: E402
 from sslcore.userdata import store  # noqa: E402
 from sslcore.userdata.importer import available_cores, import_options, stage_import  # noqa: E402
 
@@ -84,16 +83,6 @@ def _list(seconds: list[float]) -> str:
     return ", ".join(f"{s:.2f} s" for s in seconds)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="200 images, one pass each: checks the script works")
@@ -102,8 +91,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="interleaved timing rounds (the best of each counts)")
     args = parser.parse_args()
     count = 200 if args.smoke else args.images
-    print(f"{cpu_model()} · {available_cores()} cores available · load average "
-          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())} (a shared machine: other jobs may be running)")
+    print(describe_machine(), "(a shared machine: other jobs may be running)")
     root = Path(tempfile.mkdtemp(prefix="bench-data-import-"))
     try:
         folder = root / "jpegs"
@@ -130,6 +118,7 @@ def main() -> None:
         peak, stored = memory(folder, root, args.size)
         print(f"memory: peak traced {peak / 2**20:.1f} MiB in the importing process, stored arrays "
               f"{stored / 2**20:.1f} MiB = {peak / stored:.2f}x (target <= 2x)")
+        print(describe_machine())  # the load average again: it moves while the benchmark runs
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
