@@ -130,8 +130,16 @@ def draw_preview(slot: DeltaGenerator, config: RunConfig) -> None:
             st.rerun()
 
 
-def start_run(config: RunConfig) -> None:
-    run = manager.submit(config)
+def processes_field() -> int:
+    """How many processes train the run (DistributedDataParallel); more than one needs spare cores or GPUs."""
+    return int(st.number_input(
+        "Processes", min_value=1, max_value=manager.process_limit(), value=1, key="form.processes",
+        help="Train this run on several processes at once (PyTorch DistributedDataParallel, one GPU or a share of "
+             "the cores each); each takes one of the job slots. The batch size is the total over all processes."))
+
+
+def start_run(config: RunConfig, processes: int) -> None:
+    run = manager.submit(config, processes=processes)
     st.query_params.pop(FROM_PARAM, None)  # the form has done its job; a reload must not refill it
     show_run(run.id)
     st.rerun()  # redraw with the new run selected on the right
@@ -142,6 +150,7 @@ with form_column:
     task_name, task_values, preview_slot = task_section()
     encoder_values = encoder_section()
     train_values = training_section()
+    processes = processes_field()
     problem = None
     try:
         config = forms.assemble_config(task_name, {"data": data_values, "encoder": encoder_values,
@@ -152,10 +161,13 @@ with form_column:
             st.plotly_chart(charts.schedule_figure(steps, lrs, per_epoch), config={"displaylogo": False})
     except ConfigError as error:
         problem = str(error)
+    else:
+        problem = manager.processes_problem(processes, config.train.batch_size)
+    if problem:
         st.error(problem, icon=":material/error:")
     ready = problem is None and (split is not None or data_values["download"])
     if st.button("Train", type="primary", icon=":material/rocket_launch:", disabled=not ready):
-        start_run(config)
+        start_run(config, processes)
 
 with run_column:
     st.subheader("Run")

@@ -70,27 +70,52 @@ def train_base(args: argparse.Namespace) -> dict:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train a new run; under ``torchrun --nproc-per-node N`` the N processes train that one run together."""
+    from sslcore import distributed
     from sslcore.engine.job import execute_run
 
     config = config_from_dict(train_base(args), train_overrides(args))
-    run = RunStore(args.runs_dir).create(config, name=args.name)
-    print(f"run {run.id}: {config.task.name} on {config.data.dataset} with {config.encoder.name}, "
-          f"{config.train.epochs} epochs", file=sys.stderr)
+    join_group(config.train.device)  # with several processes: agree on one run folder, made by rank 0
+    run = Run(distributed.from_main(lambda: RunStore(args.runs_dir).create(config, name=args.name).path))
+    if distributed.is_main():
+        print(f"run {run.id}: {config.task.name} on {config.data.dataset} with {config.encoder.name}, "
+              f"{config.train.epochs} epochs" + _processes_note(), file=sys.stderr)
     outcome = execute_run(run, console=sys.stderr)
     return _report_outcome(run, outcome)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    """Continue a run from its checkpoint, with any number of processes (torchrun), not only the original."""
+    from sslcore import distributed
     from sslcore.engine.job import execute_run
-
     from sslcore.runs.actions import resume_blocker
 
     run = RunStore(args.runs_dir).get(args.run)
     problem = resume_blocker(run)
     if problem:
         raise CLIError(problem)
-    run.stop_path.unlink(missing_ok=True)
+    join_group(run.config().train.device)
+    if distributed.is_main():
+        run.stop_path.unlink(missing_ok=True)
+    distributed.barrier()  # no rank may see the old STOP file
     return _report_outcome(run, execute_run(run, resume=True, console=sys.stderr))
+
+
+def join_group(device: str) -> None:
+    """Under torchrun, join the run's process group now; a device that cannot be used is a one-line error."""
+    from sslcore import distributed
+
+    if distributed.env_world().world_size > 1:
+        try:
+            distributed.join(device)
+        except RuntimeError as e:
+            raise CLIError(str(e)) from None
+
+
+def _processes_note() -> str:
+    from sslcore import distributed
+
+    return f" on {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
 
 
 def parse_budgets(text: str) -> list[int | str]:
@@ -226,7 +251,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Entry point of a job-manager process: wait for a slot, then train (or resume) the run."""
     from sslcore.runs.jobs import run_worker
 
-    return run_worker(Path(args.run_dir), resume=args.resume, slots=args.slots, threads=args.threads)
+    return run_worker(Path(args.run_dir), resume=args.resume, slots=args.slots, threads=args.threads,
+                      processes=args.processes)
+
+
+def cmd_rank(args: argparse.Namespace) -> int:
+    """Entry point of one process of a run trained by several (started by torchrun for a job-manager worker)."""
+    from sslcore import distributed
+    from sslcore.engine.job import execute_run
+
+    run = Run(Path(args.run_dir))
+    outcome = execute_run(run, resume=args.resume, console=sys.stdout if distributed.env_world().is_main else None,
+                          threads=args.threads)
+    return 1 if outcome == "failed" else 0  # torchrun takes any other exit code for a crash of the whole run
 
 
 def cmd_eval_worker(args: argparse.Namespace) -> int:
@@ -242,6 +279,10 @@ def cmd_eval_worker(args: argparse.Namespace) -> int:
 
 
 def _report_outcome(run: Run, outcome: str) -> int:
+    from sslcore import distributed
+
+    if not distributed.env_world().is_main:  # rank 0 speaks for the run
+        return 0 if outcome == "completed" else 1
     status = run.status()
     if outcome == "failed":
         print(f"run {run.id} failed: {status.get('error')}", file=sys.stderr)
@@ -337,7 +378,14 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--resume", action="store_true")
     worker.add_argument("--slots", type=int, default=2)
     worker.add_argument("--threads", type=int, default=0)
+    worker.add_argument("--processes", type=int, default=1)
     worker.set_defaults(func=cmd_worker)
+
+    rank = sub.add_parser("rank")  # internal: one of a worker's torchrun processes; no help line on purpose
+    rank.add_argument("run_dir")
+    rank.add_argument("--resume", action="store_true")
+    rank.add_argument("--threads", type=int, default=0)
+    rank.set_defaults(func=cmd_rank)
 
     eval_worker = sub.add_parser("eval-worker")  # internal: an evaluation job's process; no help line on purpose
     eval_worker.add_argument("run_dir")

@@ -185,7 +185,8 @@ class EncoderConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = param(10, "Passes over the training images.", min=1, max=10000)
-    batch_size: int = param(128, "Images per optimisation step.", min=2, max=8192)
+    batch_size: int = param(128, "Images per optimisation step (over all processes when several train the run).",
+                            min=2, max=8192)
     optimizer: str = param("adamw", "Optimiser.", choices=("adamw", "sgd"))
     lr: float = param(2e-3, "Peak learning rate (after warm-up).", min=1e-7, max=10.0)
     weight_decay: float = param(1e-4, "Decoupled weight decay.", min=0.0, max=1.0)
@@ -198,7 +199,10 @@ class TrainConfig:
     threads: int = param(0, "CPU threads for this run; 0 = all cores.", min=0, max=256, advanced=True)
     knn_k: int = param(20, "Neighbours of the online k-NN monitor (0 turns it off).", min=0, max=200, advanced=True)
     snapshot_images: int = param(8, "Test images shown in the per-epoch snapshots.", min=0, max=64, advanced=True)
-    log_every: int = param(1, "Write the step loss every N steps.", min=1, max=10000, advanced=True)
+    log_every: int = param(1, "Read the step loss back and write it every N steps (on a GPU each read waits for "
+                           "the device: raise this for speed).", min=1, max=10000, advanced=True)
+    sync_bn: bool = param(True, "With several processes, BatchNorm statistics of the whole global batch "
+                          "(synchronised); off = each process's own slice.", advanced=True)
 
 
 class TaskConfig:

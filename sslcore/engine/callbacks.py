@@ -9,6 +9,7 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
+from sslcore import distributed
 from sslcore.engine.state import TrainState
 
 if TYPE_CHECKING:
@@ -64,6 +65,15 @@ class NaNGuard(Callback):
             raise NonFiniteLossError(
                 f"the loss became {state.loss} at step {state.step} (epoch {state.epoch + 1}, lr {state.lr:.3g}); "
                 "training diverged. Try a lower learning rate (train.lr) or fp32 precision.")
+
+
+class WaitForMain(Callback):
+    """With several processes: every rank waits here at the end of an epoch while rank 0 evaluates, snapshots
+    and checkpoints (callbacks before this one), so none runs ahead into a collective that rank 0 is late for.
+    The wait is a barrier on the CPU with a long timeout (see :mod:`sslcore.distributed`)."""
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        distributed.barrier()
 
 
 def epoch_record(state: TrainState) -> dict[str, Any]:

@@ -7,8 +7,21 @@ import os
 import torch
 
 
-def pick_device(preference: str = "auto") -> torch.device:
-    """cuda > mps > cpu for 'auto'; an explicit choice that is not available is an error, not a silent fallback."""
+def pick_device(preference: str = "auto", index: int | None = None) -> torch.device:
+    """cuda > mps > cpu for 'auto'; an explicit choice that is not available is an error, not a silent fallback.
+
+    ``index``: the GPU of this process when several share a machine (torchrun's local rank); CUDA only.
+    """
+    device = _pick_type(preference)
+    if device.type == "cuda" and index is not None:
+        if index >= torch.cuda.device_count():
+            raise RuntimeError(f"process {index} of this machine has no GPU of its own: {torch.cuda.device_count()} "
+                               "visible; start at most one process per GPU (torchrun --nproc-per-node)")
+        return torch.device("cuda", index)
+    return device
+
+
+def _pick_type(preference: str) -> torch.device:
     if preference == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
@@ -46,10 +59,11 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def configure_threads(threads: int) -> int:
-    """Set torch's intra-op threads (0 = the cores this process may use); returns the number set."""
+def configure_threads(threads: int, processes: int = 1) -> int:
+    """Set torch's intra-op threads (0 = this process's share of the cores it may use, when ``processes``
+    train on this machine at once); returns the number set."""
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = threads if threads > 0 else available
+    n = threads if threads > 0 else max(1, available // processes)
     torch.set_num_threads(n)
     return n
 

@@ -2,21 +2,26 @@
 
 Whatever happens, the run's status ends in a final state with a readable reason: 'completed',
 'cancelled' (stop request, with a final checkpoint) or 'failed' (error text + traceback).
+
+With several processes (torchrun), every rank runs this; rank 0 alone writes the run folder, and records
+another rank's failure as the run's reason (:mod:`sslcore.distributed`).
 """
 from __future__ import annotations
 
 import os
+import socket
 import time
 import traceback
 from typing import Sequence, TextIO
 
 import torch
 
+from sslcore import distributed
 from sslcore.config import RunConfig
 from sslcore.data import DatasetSplit, DatasetUnavailableError, load_dataset
-from sslcore.engine.callbacks import Callback, ConsoleProgress, NaNGuard
+from sslcore.engine.callbacks import Callback, ConsoleProgress, NaNGuard, WaitForMain
 from sslcore.engine.checkpoint import load_checkpoint
-from sslcore.engine.device import configure_threads, pick_device
+from sslcore.engine.device import configure_threads
 from sslcore.engine.monitor import EpochEvaluator
 from sslcore.engine.run_callbacks import Checkpointer, Heartbeat, MetricsWriter, Snapshotter, StopRequest
 from sslcore.engine.trainer import Trainer, build_task
@@ -26,15 +31,21 @@ from sslcore.userdata.usage import dataset_record
 
 
 def run_callbacks(run: Run, config: RunConfig, data: DatasetSplit, console: TextIO | None) -> list[Callback]:
-    """The standard callbacks, in order: stop/guard first, evaluators before the writer, checkpoint last."""
+    """The standard callbacks, in order: stop/guard first, evaluators before the writer, checkpoint last.
+
+    Only rank 0 writes (heartbeat, metrics, snapshots, checkpoints) and evaluates; with several processes the
+    others wait for it at the end of each epoch. Every rank watches for a stop request.
+    """
     t = config.train
-    callbacks: list[Callback] = [StopRequest(run), NaNGuard(), Heartbeat(run),
-                                 EpochEvaluator(data, knn_k=t.knn_k, seed=t.seed),
-                                 MetricsWriter(run, log_every=t.log_every),
-                                 Snapshotter(run, data.test, t.snapshot_images, seed=t.seed),
-                                 Checkpointer(run)]
-    if console is not None:
-        callbacks.append(ConsoleProgress(console, interactive=console.isatty()))
+    callbacks: list[Callback] = [StopRequest(run), NaNGuard()]
+    if distributed.is_main():
+        callbacks += [Heartbeat(run), EpochEvaluator(data, knn_k=t.knn_k, seed=t.seed),
+                      MetricsWriter(run, log_every=t.log_every),
+                      Snapshotter(run, data.test, t.snapshot_images, seed=t.seed), Checkpointer(run)]
+        if console is not None:
+            callbacks.append(ConsoleProgress(console, interactive=console.isatty()))
+    if distributed.active():
+        callbacks.append(WaitForMain())
     return callbacks
 
 
@@ -45,38 +56,60 @@ def execute_run(run: Run, *, resume: bool = False, console: TextIO | None = None
     Exceptions never escape: they end the run as 'failed' with the message and traceback in status.json.
     ``threads`` overrides ``train.threads`` (the job manager shares the cores among concurrent jobs).
     """
-    run.update_status(state="running", pid=os.getpid(), started=time.time(), ended=None, error=None, traceback=None)
+    main = distributed.env_world().is_main  # known from torchrun's environment before the group is joined
+    if main:
+        run.update_status(state="running", pid=os.getpid(), started=time.time(), ended=None, error=None,
+                          traceback=None)
     try:
         outcome = _train(run, resume, console, threads, extra_callbacks)
     except BaseException as e:  # noqa: BLE001 - a run must always end with a readable status
-        run.update_status(state="failed", ended=time.time(), error=_plain_reason(e), traceback=traceback.format_exc())
+        _record_failure(run, e, main)
         if not isinstance(e, Exception):
             raise
         return "failed"
-    run.update_status(state=outcome, ended=time.time())
+    if main:
+        run.update_status(state=outcome, ended=time.time())
+    distributed.finish()
     return outcome
+
+
+def _record_failure(run: Run, error: BaseException, main: bool) -> None:
+    """Rank 0 writes the failure into status.json: another rank's, when one failed first (this rank's error
+    is then only its consequence: a collective whose peer vanished); other ranks report theirs to rank 0."""
+    reason, trace = _plain_reason(error), traceback.format_exc()
+    if not main:
+        distributed.report_failure(reason, trace)
+        return
+    peer = distributed.peer_failure(wait_seconds=3.0 if isinstance(error, torch.distributed.DistError) else 0.0)
+    if peer is not None:
+        reason, trace = peer[0], peer[1] or trace
+    run.update_status(state="failed", ended=time.time(), error=reason, traceback=trace)
 
 
 def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
            extra_callbacks: Sequence[Callback]) -> str:
     config = run.config()
-    configure_threads(config.train.threads or threads or 0)
-    device = pick_device(config.train.device)
-    torch.manual_seed(config.train.seed)  # weight initialisation
-    data = load_dataset(config.data.dataset, root=config.data.root, download=config.data.download,
-                        test_fraction=config.data.test_fraction, seed=config.data.split_seed,
-                        train_limit=config.data.train_limit)
+    configure_threads(config.train.threads or threads or 0, processes=distributed.env_world().local_world_size)
+    device = distributed.join(config.train.device)
+    torch.manual_seed(config.train.seed)  # weight initialisation (DDP also copies rank 0's weights to the others)
+    data = distributed.main_first(lambda: load_dataset(
+        config.data.dataset, root=config.data.root, download=config.data.download,
+        test_fraction=config.data.test_fraction, seed=config.data.split_seed, train_limit=config.data.train_limit))
     record = dataset_record(config.data)
     if resume and (problem := _changed_data(run, record)):
         raise DatasetUnavailableError(problem)
     task = build_task(config, data)
     checkpoint = None
-    if resume:
+    if resume:  # every rank reads the checkpoint; rank 0 trims the metrics log to it
         checkpoint = load_checkpoint(run.checkpoint_dir / "last.pt", map_location=device)
-        truncate_torn_tail(run.metrics_path)
-        drop_metrics_after(run, checkpoint["state"]["step"])
-    run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.image_shape),
-                      dataset=record)
+    ranks = distributed.gather_objects(describe_process(device))
+    if distributed.is_main():
+        if checkpoint is not None:
+            truncate_torn_tail(run.metrics_path)
+            step = checkpoint["state"]["step"]
+            drop_metrics_after(run, step if step > 0 else -1)  # from step 0 the trainer records epoch 0 again
+        run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.image_shape),
+                          dataset=record, world_size=len(ranks), devices=[r["device"] for r in ranks], ranks=ranks)
     callbacks = [*extra_callbacks, *run_callbacks(run, config, data, console)]
     trainer = Trainer.create(config, task, data, device, callbacks, checkpoint)
     return trainer.fit()
@@ -89,6 +122,14 @@ def _changed_data(run: Run, record: dict[str, str]) -> str | None:
         return (f"dataset {record['name']!r} now holds other images than this run started on (content hash "
                 f"{record['content_hash'][7:19]}…, the run's {before[7:19]}…): train a new run on it instead")
     return None
+
+
+def describe_process(device: torch.device) -> dict[str, object]:
+    """This rank's host, pid and device in words (``cuda:1 (NVIDIA H200)``), for status.json."""
+    name = str(device)
+    if device.type == "cuda":
+        name += f" ({torch.cuda.get_device_name(device)})"
+    return {"rank": distributed.rank(), "host": socket.gethostname(), "pid": os.getpid(), "device": name}
 
 
 def drop_metrics_after(run: Run, step: int) -> None:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from sslcore import distributed
 from sslcore.data import ImageDataset
 from sslcore.engine.callbacks import Callback, epoch_record
 from sslcore.engine.checkpoint import save_checkpoint, save_weights
@@ -20,11 +21,16 @@ if TYPE_CHECKING:
 
 
 class StopRequest(Callback):
-    """Ends training as 'cancelled' on SIGTERM/SIGINT or when the run's STOP file appears."""
+    """Ends training as 'cancelled' on SIGTERM/SIGINT or when the run's STOP file appears.
+
+    With several processes, a request seen by any rank stops every rank at the same step: the flag is
+    all-reduced after every step (on the CPU, so a GPU is never made to wait for it).
+    """
 
     def __init__(self, run: Run) -> None:
         self.run = run
         self.signalled = False
+        self.requested = False
         self._last_check = 0.0
 
     def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
@@ -43,14 +49,12 @@ class StopRequest(Callback):
         self.signalled = True
 
     def on_step_end(self, state: TrainState) -> None:
-        if self.signalled:
-            state.stop_reason = "cancelled"
-            return
         now = time.monotonic()
-        if now - self._last_check > 0.5:  # a stat() every half second, not every step
+        if not self.requested and now - self._last_check > 0.5:  # a stat() every half second, not every step
             self._last_check = now
-            if self.run.stop_requested():
-                state.stop_reason = "cancelled"
+            self.requested = self.run.stop_requested()
+        if distributed.any_rank(self.signalled or self.requested):
+            state.stop_reason = "cancelled"
 
 
 class MetricsWriter(Callback):

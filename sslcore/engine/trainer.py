@@ -3,19 +3,22 @@ requests, the NaN guard, the online k-NN monitor) is a callback reading the type
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import torch
+from torch import nn
 
+from sslcore import distributed
 from sslcore.config import RunConfig
 from sslcore.data import DatasetSplit
+from sslcore.engine import ddp
 from sslcore.engine.callbacks import Callback, CallbackList
 from sslcore.engine.device import autocast, use_bf16
 from sslcore.engine.schedule import SchedulePlan, plan_schedule
 from sslcore.engine.state import TrainState
 from sslcore.models import build_encoder, channel_stats
-from sslcore.tasks import TASKS, PretextTask
+from sslcore.tasks import TASKS, PretextTask, StepOutput
 
 
 def build_task(config: RunConfig, data: DatasetSplit) -> PretextTask:
@@ -35,36 +38,76 @@ def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Op
     return torch.optim.AdamW(groups, lr=config.train.lr)
 
 
-def step_seed(seed: int, step: int) -> int:
-    """Seed of the augmentation generator at ``step``: a pure function, so a resumed run draws the same views."""
-    return (seed * 1_000_003 + step * 7919 + 1) % (2**63 - 1)
+def step_seed(seed: int, step: int, rank: int = 0) -> int:
+    """Seed of the augmentation generator at ``step`` on process ``rank``: a pure function, so a resumed run
+    draws the same views, and each process draws its own views of its own slice of the batch."""
+    return (seed * 1_000_003 + step * 7919 + rank * 104_729 + 1) % (2**63 - 1)
+
+
+class LossTally:
+    """Step losses summed on the training device and read back to the CPU (a device sync) only when asked;
+    with several processes, read back as their mean over ranks (one small all-reduce)."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.total: torch.Tensor | None = None
+        self.count = 0
+        self.last: StepOutput | None = None
+
+    def add(self, out: StepOutput) -> None:
+        loss = out.loss.detach().float()
+        self.total = loss if self.total is None else self.total + loss
+        self.count, self.last = self.count + 1, out
+
+    def read_into(self, state: TrainState) -> None:
+        """Last step's loss and metrics, and the sum since the last read, into ``state`` (every rank at once)."""
+        if self.last is None or self.total is None:
+            return
+        names = sorted(self.last.metrics)
+        values = torch.stack([self.total, self.last.loss.detach().float(),
+                              *(self.last.metrics[k].detach().float() for k in names)])
+        total, last, *metrics = distributed.mean_over_ranks(values).tolist()
+        state.loss, state.step_metrics = last, dict(zip(names, metrics))
+        state.epoch_loss_sum += total
+        state.epoch_loss_count += self.count
+        self.reset()
 
 
 @dataclass
 class Trainer:
-    """Trains ``task`` on ``data.train`` (uint8 images already on ``device``)."""
+    """Trains ``task`` on ``data.train`` (uint8 images already on ``device``).
+
+    ``model`` is what a step calls: the task itself, or DistributedDataParallel around it with several processes.
+    """
 
     config: RunConfig
     task: PretextTask
+    model: nn.Module
     optimizer: torch.optim.Optimizer
     train_images: torch.Tensor  # uint8 (N, C, H, W) on device
     device: torch.device
     callbacks: CallbackList
     state: TrainState
+    tally: LossTally = field(default_factory=LossTally)
 
     @classmethod
     def create(cls, config: RunConfig, task: PretextTask, data: DatasetSplit, device: torch.device,
                callbacks: Sequence[Callback] = (), checkpoint: dict[str, Any] | None = None) -> "Trainer":
         """A trainer ready to ``fit``; with ``checkpoint`` it continues where that checkpoint stopped."""
         task.to(device)
+        model = ddp.wrap(task, device, sync_bn=config.train.sync_bn)
         optimizer = build_optimizer(task, config)
         plan = plan_schedule(config.train, len(data.train))
+        distributed.check_global_batch(plan.batch_size)
         state = TrainState(epochs=config.train.epochs, steps_per_epoch=plan.steps_per_epoch, batch_size=plan.batch_size)
         if checkpoint is not None:
             task.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             state = TrainState.from_checkpoint(checkpoint["state"], epochs=config.train.epochs)
-        return cls(config, task, optimizer, data.train.images.to(device), device, CallbackList(list(callbacks)), state)
+        return cls(config, task, model, optimizer, data.train.images.to(device), device, CallbackList(list(callbacks)),
+                   state)
 
     @property
     def plan(self) -> SchedulePlan:
@@ -76,7 +119,7 @@ class Trainer:
 
     def epoch_order(self, epoch: int) -> torch.Tensor:
         """The shuffled sample order of ``epoch`` (int64 (N,)), a pure function of (seed, epoch)."""
-        g = torch.Generator().manual_seed(self.config.train.seed * 10_007 + epoch)
+        g = torch.Generator().manual_seed(self.config.train.seed * 10_007 + epoch)  # the same on every rank
         return torch.randperm(self.train_images.shape[0], generator=g).to(self.device)
 
     def fit(self) -> str:
@@ -93,6 +136,7 @@ class Trainer:
             order = self.epoch_order(s.epoch)
             while s.batch_in_epoch < s.steps_per_epoch and s.stop_reason is None:
                 index = order[s.batch_in_epoch * s.batch_size:(s.batch_in_epoch + 1) * s.batch_size]
+                index = distributed.local_share(index)  # this process's slice of the global batch
                 images = self.train_images[index].float().div_(255.0)
                 self.train_step(images, generator, bf16)
                 cb.on_step_end(s)
@@ -100,6 +144,7 @@ class Trainer:
                 s.epoch, s.batch_in_epoch = s.epoch + 1, 0
                 cb.on_epoch_end(s)
                 s.reset_epoch()
+        self.tally.read_into(s)  # what a stop between two read-backs left on the device
         outcome = s.stop_reason or "completed"
         cb.on_fit_end(s, outcome)
         return outcome
@@ -111,19 +156,18 @@ class Trainer:
         s.lr = self.learning_rate(s.step)
         for group in self.optimizer.param_groups:
             group["lr"] = s.lr
-        generator.manual_seed(step_seed(self.config.train.seed, s.step))
-        with autocast(self.device, bf16):
-            out = self.task.training_step(images, generator)
+        generator.manual_seed(step_seed(self.config.train.seed, s.step, distributed.rank()))
+        with autocast(self.device, bf16), distributed.spanning_ranks():
+            out = self.model(images, generator)
         self.optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         self.optimizer.step()
         self.task.after_optimizer_step(s.step, s.total_steps)
         s.step += 1
         s.batch_in_epoch += 1
-        s.loss = float(out.loss.detach())
-        s.step_metrics = {k: float(v.detach()) for k, v in out.metrics.items()}
-        s.epoch_loss_sum += s.loss
-        s.epoch_loss_count += 1
+        self.tally.add(out)
+        if s.step % self.config.train.log_every == 0 or s.batch_in_epoch == s.steps_per_epoch:
+            self.tally.read_into(s)
         s.epoch_train_seconds += time.perf_counter() - started
 
     def checkpoint_payload(self) -> dict[str, Any]:

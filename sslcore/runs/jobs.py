@@ -1,7 +1,8 @@
 """The job manager: one subprocess per run, a bounded number training at once, all truth on disk.
 
 A job is ``python -m sslcore worker RUN_DIR``. The worker waits its turn as 'queued' (first come, first
-served) for one of ``slots`` file locks under ``<runs>/.slots/``, then trains. The lock belongs to the
+served) for one of ``slots`` file locks under ``<runs>/.slots/`` (one per process of a run trained by
+several, which it starts through torchrun: :mod:`sslcore.runs.launcher`), then trains. The lock belongs to the
 process, so the kernel frees it when the process ends for any reason: no slot is ever leaked, and no
 scheduler thread has to live in the app. A crash or OOM kills the worker, never the app.
 """
@@ -23,6 +24,7 @@ import torch
 from sslcore.config import RunConfig
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.state import TrainState
+from sslcore.runs import launcher
 from sslcore.runs.store import ACTIVE_STATES, STARTUP_GRACE_SECONDS, Run, RunStore
 
 POLL_SECONDS = 0.25
@@ -49,20 +51,27 @@ class JobManager:
         self._retired: list[subprocess.Popen] = []  # earlier workers of resumed runs, kept only to be reaped
         self._lock = threading.Lock()
 
-    def submit(self, config: RunConfig, name: str | None = None) -> Run:
-        """Create a run for ``config`` and start its worker; returns at once with the run 'queued'."""
+    def submit(self, config: RunConfig, name: str | None = None, processes: int = 1) -> Run:
+        """Create a run for ``config`` and start its worker; returns at once with the run 'queued'.
+
+        ``processes`` > 1 trains the run on that many processes (DistributedDataParallel), each taking a slot.
+        """
+        self.check_processes(processes, config.train.batch_size)
         run = self.store.create(config, name=name)
-        self._spawn(run, resume=False)
+        self._spawn(run, resume=False, processes=processes)
         return run
 
-    def resume(self, run: Run) -> None:
-        """Continue a cancelled or failed run from its last checkpoint, in the same folder and metric log."""
+    def resume(self, run: Run, processes: int | None = None) -> None:
+        """Continue a cancelled or failed run from its last checkpoint, in the same folder and metric log,
+        on ``processes`` processes (default: as many as it had)."""
         if run.state in ACTIVE_STATES and run.is_alive():
             raise RuntimeError(f"run {run.id} is still {run.state}")
         if not (run.checkpoint_dir / "last.pt").exists():
             raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
+        processes = processes or int(run.status().get("processes") or 1)
+        self.check_processes(processes, run.config().train.batch_size)
         run.update_status(state="queued", pid=None, error=None, traceback=None, queued_at=time.time())
-        self._spawn(run, resume=True)
+        self._spawn(run, resume=True, processes=processes)
 
     def cancel(self, run: Run) -> None:
         """Ask a queued or running job to stop: it ends 'cancelled' (a running one after a final checkpoint)."""
@@ -70,6 +79,19 @@ class JobManager:
         if run.state in ACTIVE_STATES and run.is_alive():
             with contextlib.suppress(ProcessLookupError):  # it may end between the check and the signal
                 os.kill(run.status()["pid"], signal.SIGTERM)
+
+    def process_limit(self) -> int:
+        """The most processes one run may use: this machine's GPUs (or cores), at most the job slots."""
+        return launcher.process_limit(self.max_concurrent, cpu_count())
+
+    def processes_problem(self, processes: int, batch_size: int) -> str | None:
+        """Why ``processes`` cannot train a run of global batch ``batch_size`` here; None if they can."""
+        return launcher.processes_problem(processes, batch_size, self.process_limit(), self.max_concurrent)
+
+    def check_processes(self, processes: int, batch_size: int) -> None:
+        problem = self.processes_problem(processes, batch_size)
+        if problem:
+            raise ValueError(problem)
 
     def wait(self, run: Run, timeout: float | None = None) -> str:
         """Block until ``run`` reaches a final state (or its process is gone); returns the state.
@@ -124,12 +146,14 @@ class JobManager:
         """Cores divided among the concurrent slots, so running jobs never oversubscribe the machine."""
         return max(1, cpu_count() // self.max_concurrent)
 
-    def _spawn(self, run: Run, resume: bool) -> None:
+    def _spawn(self, run: Run, resume: bool, processes: int = 1) -> None:
         run.stop_path.unlink(missing_ok=True)
         if "queued_at" not in run.status() or not resume:
             run.update_status(queued_at=time.time())
+        run.update_status(processes=processes)
         cmd = [sys.executable, "-m", "sslcore", "worker", str(run.path), "--slots", str(self.max_concurrent),
-               "--threads", str(self.threads_per_job())] + (["--resume"] if resume else [])
+               "--threads", str(self.threads_per_job()), "--processes", str(processes)]
+        cmd += ["--resume"] if resume else []
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         with open(run.log_path, "a") as log:
             # A new session: the job survives an app restart and is not hit by the terminal's Ctrl-C.
@@ -197,28 +221,40 @@ def _my_turn(run: Run, store: RunStore) -> bool:
 
 def try_slot(slot_dir: Path, slots: int) -> IO | None:
     """An open, exclusively locked slot file, or None if all ``slots`` are taken."""
+    held = try_slots(slot_dir, slots, 1)
+    return held[0] if held else None
+
+
+def try_slots(slot_dir: Path, slots: int, count: int) -> list[IO] | None:
+    """``count`` open, exclusively locked slot files, or None (holding none) if fewer are free: all or
+    nothing, so two runs that each need two slots never hold one each and wait for ever."""
     slot_dir.mkdir(parents=True, exist_ok=True)
+    held: list[IO] = []
     for i in range(slots):
         f = open(slot_dir / f"slot-{i}.lock", "w")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return f
+            held.append(f)
         except BlockingIOError:
             f.close()
+        if len(held) == count:
+            return held
+    for f in held:
+        f.close()
     return None
 
 
-def wait_for_slot(run: Run, slots: int) -> IO | None:
-    """Block while queued; the held slot file, or None if the run was cancelled while waiting."""
+def wait_for_slot(run: Run, slots: int, count: int = 1) -> list[IO] | None:
+    """Block while queued; the ``count`` held slot files, or None if the run was cancelled while waiting."""
     store = RunStore(run.path.parent)
     last_beat = 0.0
     while True:
         if _Signals.terminated or run.stop_requested():
             return None
         if _my_turn(run, store):
-            slot = try_slot(run.path.parent / ".slots", slots)
-            if slot is not None:
-                return slot
+            held = try_slots(run.path.parent / ".slots", slots, count)
+            if held is not None:
+                return held
         if time.monotonic() - last_beat > 1.0:
             last_beat = time.monotonic()
             run.write_progress({"time": time.time(), "phase": "queued"})
@@ -262,18 +298,23 @@ class CoreShare(Callback):
             self.rebalance()
 
 
-def run_worker(run_dir: Path, *, resume: bool, slots: int, threads: int) -> int:
-    """Body of ``python -m sslcore worker``: queue, then train; the run's status tells the outcome."""
+def run_worker(run_dir: Path, *, resume: bool, slots: int, threads: int, processes: int = 1) -> int:
+    """Body of ``python -m sslcore worker``: queue, then train (itself, or through torchrun on ``processes``
+    processes, one slot each); the run's status tells the outcome."""
     from sslcore.engine.job import execute_run
 
     _Signals.install()
     run = Run(run_dir)
     run.update_status(state="queued", pid=os.getpid())
-    slot = wait_for_slot(run, slots)
-    if slot is None:
+    held = wait_for_slot(run, slots, processes)
+    if held is None:
         run.update_status(state="cancelled", ended=time.time(), error=None)
         return 1
-    share = [] if run.config().train.threads else [CoreShare(run.path.parent / ".slots", slots, slot)]
-    with slot:
+    with contextlib.ExitStack() as stack:
+        for slot in held:
+            stack.enter_context(slot)
+        if processes > 1:
+            return launcher.launch_ranks(run, processes, threads=threads, resume=resume)
+        share = [] if run.config().train.threads else [CoreShare(run.path.parent / ".slots", slots, held[0])]
         outcome = execute_run(run, resume=resume, console=sys.stdout, threads=threads, extra_callbacks=share)
     return 0 if outcome == "completed" else 1

@@ -69,6 +69,10 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
     def training_step(self, images: torch.Tensor, generator: torch.Generator) -> StepOutput:
         """Build the pretext inputs from ``images`` (B, C, H, W), run the model, return the loss."""
 
+    def forward(self, images: torch.Tensor, generator: torch.Generator) -> StepOutput:
+        """The training step, as ``forward``: DistributedDataParallel hooks a module's call, not its methods."""
+        return self.training_step(images, generator)
+
     @abstractmethod
     def make_views(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """What the model is shown for ``images``, without running it (the dashboard's preview).

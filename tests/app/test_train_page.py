@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from sslcore.config import ConfigError, TaskConfig, TrainConfig, default_config, field_specs, param
 from sslcore.data import load_dataset
 from sslcore.engine.trainer import build_task
+from sslcore.runs import jobs as jobs_module
 from sslcore.runs.jobs import JobManager
 from sslcore.tasks import TASKS, register_task
 from sslcore.tasks._reconstruction import ReconstructionTask
@@ -122,6 +123,30 @@ def test_train_starts_a_run_and_the_page_shows_it(jobs: JobManager) -> None:
     links = {link.proto.label: link.proto.query_string for link in at.get("page_link")}
     for page in ("Reconstructions & views", "Embeddings", "Evaluate"):  # each opens this run
         assert f"run={run.id}" in links[page]
+
+
+def test_the_processes_field_trains_one_run_on_several_processes(jobs: JobManager,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs_module, "cpu_count", lambda: 4)  # the same bounds on any machine
+    at = open_page(TRAIN)
+    field = at.number_input(key="form.processes")
+    assert (field.value, field.min, field.max) == (1, 1, 2)  # capped by the 2 job slots (SSL_MAX_JOBS)
+    at.selectbox(key="form.data.dataset").select("digits").run()
+    at.number_input(key="form.train.epochs").set_value(1).run()
+    at.number_input(key="form.train.batch_size").set_value(65).run()
+    at.number_input(key="form.processes").set_value(2).run()
+    assert [e.value for e in at.error] == ["train.batch_size = 65 is not allowed with 2 processes: the global "
+                                           "batch must be a multiple of the number of processes"]
+    assert train_button(at).disabled
+
+    at.number_input(key="form.train.batch_size").set_value(64).run()
+    at.number_input(key="form.encoder.width").set_value(8).run()  # a small run: two processes start slower
+    train_button(at).click().run()
+    assert not at.exception
+    [run] = jobs.store.list()
+    assert run.status()["processes"] == 2
+    assert jobs.wait(run, 2 * TIMEOUT) == "completed", run.status().get("error")
+    assert run.status()["world_size"] == 2
 
 
 def test_a_failed_run_shows_the_reason_and_the_traceback(jobs: JobManager, tmp_path: Path) -> None:

@@ -1,0 +1,39 @@
+"""``torchrun --nproc-per-node 2 -m sslcore train``: one run, trained by two gloo processes, written by rank 0."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sslcore.runs import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_that_only_rank_0_writes(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           str(ROOT / "tests" / "distributed" / "audited_cli.py"), str(reports),
+           "train", "--dataset", "digits", "--epochs", "2", "--batch-size", "64", "--runs-dir", str(tmp_path / "runs"),
+           "--set", "encoder.width=8", "--set", "train.threads=1", "--set", "train.knn_k=5"]
+    result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run] = RunStore(tmp_path / "runs").list()
+    assert result.stdout.strip().splitlines()[-1] == str(run.path)  # printed once, by rank 0
+    status = run.status()
+    assert status["state"] == "completed" and status["world_size"] == 2 and status["devices"] == ["cpu", "cpu"]
+    assert [r["rank"] for r in status["ranks"]] == [0, 1] and status["pid"] == status["ranks"][0]["pid"]
+    assert [r["epoch"] for r in run.metrics("epoch")] == [0, 1, 2]
+    assert sorted(p.name for p in run.checkpoint_dir.iterdir()) == [
+        "encoder_epoch_0000.safetensors", "encoder_epoch_0001.safetensors", "encoder_epoch_0002.safetensors", "last.pt"]
+
+    rank0, rank1 = (json.loads((reports / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert rank0["checksums"] == rank1["checksums"]  # DDP kept the two copies of the model bit-identical
+    assert any(str(run.path / "status.json") in w for w in rank0["writes"])  # the audit sees rank 0's writes ...
+    assert [w for w in rank1["writes"] if str(tmp_path) in w] == []  # ... and none at all by rank 1
