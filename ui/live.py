@@ -94,12 +94,18 @@ def _header(run: Run, status: dict[str, Any]) -> None:
     title.markdown(f"#### {status.get('name', run.id)}")
     with badge:
         st.badge(state, color=STATE_COLORS.get(state, "gray"))
-    details = [run.id]
-    if status.get("device"):
-        details.append(f"device {status['device']}")
+    details = [run.id] + ([where_trained(status)] if status.get("device") else [])
     if status.get("dataset_size"):
         details.append(f"{status['dataset_size']:,} training images")
     st.caption(" · ".join(details))
+
+
+def where_trained(status: dict[str, Any]) -> str:
+    """'device cpu', or '2 processes (cuda:0 (NVIDIA H200), cuda:1 (NVIDIA H200))' for a distributed run."""
+    devices = status.get("devices") or []
+    if len(devices) > 1:
+        return f"{len(devices)} processes ({', '.join(devices)})"
+    return f"device {status.get('device')}"
 
 
 def format_seconds(seconds: float | None) -> str:

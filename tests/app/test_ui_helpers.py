@@ -15,7 +15,7 @@ from sslcore.engine.trainer import Trainer, build_task
 from ui import charts
 from ui.forms import describe_bounds, float_step, planned_lr
 from ui.images import image_grid, upscale_factor
-from ui.live import format_seconds, progress_text
+from ui.live import format_seconds, progress_text, where_trained
 from ui.live_charts import PAGE, Chart, chart_args, component_dir
 from tests.conftest import tiny_config
 
@@ -99,6 +99,13 @@ def test_planned_learning_rate_is_the_one_the_trainer_uses() -> None:
     steps, lrs, per_epoch = planned_lr(config, len(data.train), points=50)
     assert per_epoch == trainer.state.steps_per_epoch and steps[-1] == trainer.state.total_steps - 1
     assert lrs == pytest.approx([trainer.learning_rate(s) for s in steps])
+
+
+def test_the_run_header_names_its_device_or_its_processes() -> None:
+    assert where_trained({"device": "cpu", "devices": ["cpu"]}) == "device cpu"
+    assert where_trained({"device": "cuda"}) == "device cuda"  # runs from before distributed training
+    two = {"device": "cuda:0", "devices": ["cuda:0 (NVIDIA H200)", "cuda:1 (NVIDIA H200)"]}
+    assert where_trained(two) == "2 processes (cuda:0 (NVIDIA H200), cuda:1 (NVIDIA H200))"
 
 
 def test_progress_text_says_where_the_run_stands() -> None:

@@ -2,7 +2,9 @@
 renames or removes is recorded (Python audit hooks), and at the end of training a checksum of the model's
 parameters. Both go to ``<report dir>/rank<R>.json``, written after recording stops.
 
-Usage: torchrun ... tests/distributed/audited_cli.py REPORT_DIR train --dataset digits ...
+With ``FAIL_RANK=R`` in the environment, rank R raises an error at step 3 (a crash of that rank alone).
+
+Usage: torchrun ... tests/distributed/rank_harness.py REPORT_DIR train --dataset digits ...
 """
 from __future__ import annotations
 
@@ -50,8 +52,14 @@ def main() -> int:
             checksums["parameters"] = float(sum(p.detach().double().sum() for p in self.task.parameters()))
             checksums["abs"] = float(sum(p.detach().double().abs().sum() for p in self.task.parameters()))
 
+    class FailAtStep3(Callback):
+        def on_step_end(self, state: Any) -> None:
+            if state.step == 3:
+                raise RuntimeError(f"boom on rank {os.environ['RANK']}")
+
+    extra = [Checksum()] + ([FailAtStep3()] if os.environ.get("FAIL_RANK") == os.environ["RANK"] else [])
     standard = job.run_callbacks
-    job.run_callbacks = lambda *a, **k: [*standard(*a, **k), Checksum()]
+    job.run_callbacks = lambda *a, **k: [*standard(*a, **k), *extra]
     code = cli.main(argv)
     recording = False
     rank = os.environ["RANK"]
