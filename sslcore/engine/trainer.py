@@ -52,26 +52,26 @@ class LossTally:
         self.reset()
 
     def reset(self) -> None:
-        self.total: torch.Tensor | None = None
+        self.total: torch.Tensor | None = None  # scalar: sum of the losses since the last read
         self.count = 0
-        self.last: StepOutput | None = None
+        self.last: dict[str, torch.Tensor] = {}  # the last step's loss and metrics, detached scalars
 
     def add(self, out: StepOutput) -> None:
-        loss = out.loss.detach().float()
-        self.total = loss if self.total is None else self.total + loss
-        self.count, self.last = self.count + 1, out
+        self.last = {"loss": out.loss.detach().float(), **{k: v.detach().float() for k, v in out.metrics.items()}}
+        self.total = self.last["loss"] if self.total is None else self.total + self.last["loss"]
+        self.count += 1
 
     def read_into(self, state: TrainState) -> None:
         """Last step's loss and metrics, and the sum since the last read, into ``state`` (every rank at once)."""
-        if self.last is None or self.total is None:
+        if self.total is None:
             return
-        names = sorted(self.last.metrics)
-        values = torch.stack([self.total, self.last.loss.detach().float(),
-                              *(self.last.metrics[k].detach().float() for k in names)])
-        total, last, *metrics = distributed.mean_over_ranks(values).tolist()
-        state.loss, state.step_metrics = last, dict(zip(names, metrics))
-        state.epoch_loss_sum += total
+        names = sorted(self.last)
+        values = distributed.mean_over_ranks(torch.stack([self.total, *(self.last[k] for k in names)])).tolist()
+        state.epoch_loss_sum += values[0]
         state.epoch_loss_count += self.count
+        last = dict(zip(names, values[1:]))
+        state.loss = last.pop("loss")
+        state.step_metrics = last
         self.reset()
 
 

@@ -63,13 +63,18 @@ class JobManager:
 
     def resume(self, run: Run, processes: int | None = None) -> None:
         """Continue a cancelled or failed run from its last checkpoint, in the same folder and metric log,
-        on ``processes`` processes (default: as many as it had)."""
+        on ``processes`` processes (default: as many as it had, within this machine's limit)."""
         if run.state in ACTIVE_STATES and run.is_alive():
             raise RuntimeError(f"run {run.id} is still {run.state}")
         if not (run.checkpoint_dir / "last.pt").exists():
             raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
-        processes = processes or int(run.status().get("processes") or 1)
-        self.check_processes(processes, run.config().train.batch_size)
+        batch_size = run.config().train.batch_size
+        if processes is None:  # as many as before, if this machine and the slots still allow them
+            processes = min(int(run.status().get("processes") or 1), self.process_limit())
+            processes = processes if batch_size % processes == 0 else 1
+        problem = self.processes_problem(processes, batch_size)
+        if problem:
+            raise RuntimeError(problem)
         run.update_status(state="queued", pid=None, error=None, traceback=None, queued_at=time.time())
         self._spawn(run, resume=True, processes=processes)
 
