@@ -95,8 +95,6 @@ def rank() -> int:
     return dist.get_rank() if active() else 0
 
 
-
-
 def world_size() -> int:
     return dist.get_world_size() if active() else 1
 
