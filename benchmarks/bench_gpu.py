@@ -25,7 +25,7 @@ import torch  # noqa: E402
 
 from sslcore.config import ConfigError, default_config  # noqa: E402
 from sslcore.data import load_dataset  # noqa: E402
-from sslcore.engine.device import use_bf16  # noqa: E402
+from sslcore.engine.device import describe_machine, use_bf16  # noqa: E402
 from sslcore.engine.trainer import Trainer, build_task  # noqa: E402
 from sslcore.runs import RunStore  # noqa: E402
 from sslcore.tasks import TASKS  # noqa: E402
@@ -86,6 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="a tiny digits version (CI runs it, also without CUDA)")
     args = parser.parse_args()
+    print(describe_machine())
     if not torch.cuda.is_available():
         print(f"CUDA is not available here (torch {torch.__version__}): nothing to measure on a GPU.")
         return
