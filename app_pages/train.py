@@ -18,7 +18,9 @@ from ui import charts, datasets, forms
 from ui.images import image_grid
 from ui.jobs import data_root, job_manager
 from ui.live import run_panel
+from ui.plain_text import plain
 from ui.runs import FROM_PARAM, find_run, run_picker, show_run
+from ui.runs_damaged import damaged_notice
 
 PREVIEW_IMAGES = 6
 
@@ -40,7 +42,7 @@ def prefill_from_run() -> None:
         run = find_run(manager.store, source)
         config = run.config()
     except (RunNotFoundError, ConfigError) as error:
-        st.warning(f"The form cannot start from run {source!r}: {error}")
+        st.warning(f"The form cannot start from run {plain(repr(source))}: {plain(error)}")
         return
     if st.session_state.get(forms.PREFILLED_KEY) != source:
         state = forms.form_state(config)
@@ -51,7 +53,7 @@ def prefill_from_run() -> None:
                        "another one.")
         st.session_state.update(state)
         st.session_state[forms.PREFILLED_KEY] = source
-    st.info(f"The form starts from the config of **{run.status().get('name', run.id)}** (`{run.id}`): change "
+    st.info(f"The form starts from the config of **{plain(run.status().get('name', run.id))}** ({plain(run.id)}): change "
             "what you like and press **Train** for a new run.", icon=":material/content_copy:")
 
 
@@ -159,6 +161,7 @@ with form_column:
 
 with run_column:
     st.subheader("Run")
+    damaged_notice(manager.store, key="train")
     run = run_picker(manager.store)
     if run is None:
         st.info("Press **Train** to start a run; it trains in its own process and appears here live. "

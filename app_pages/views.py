@@ -6,8 +6,8 @@ snapshots (``<run>/snapshots/epoch_*.npz``), read from the run folder; nothing i
 import streamlit as st
 
 from sslcore.engine.snapshots import panels_for
-from sslcore.runs.files import read_json
 from ui.jobs import job_manager
+from ui.plain_text import plain
 from ui.runs import RUN_PARAM, run_picker
 from ui.snapshot_view import snapshot_panel
 
@@ -26,9 +26,9 @@ if run is None:
     st.stop()
 
 # The raw JSON, not run.config(): an old run whose task was since renamed must still show its pictures.
-recipe = read_json(run.path / "config.json", default={})
+recipe = run.config_dict()
 task = recipe.get("task", {}).get("name", "?")
-st.markdown(f"**{task}** on **{recipe.get('data', {}).get('dataset', '?')}** · {run.state}")
+st.markdown(f"**{plain(task)}** on **{plain(recipe.get('data', {}).get('dataset', '?'))}** · {run.state}")
 panels = panels_for(task)
 st.markdown(panels.explanation if panels is not None and panels.explanation else GENERIC)
 links = st.columns([1, 1, 3])

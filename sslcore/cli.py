@@ -14,6 +14,7 @@ from sslcore.config import ConfigError, config_from_dict, load_config_file, pars
 from sslcore.data import DATASETS, DatasetUnavailableError
 from sslcore.registry import UnknownNameError
 from sslcore.runs import Run, RunNotFoundError, RunStore
+from sslcore.runs.training_lock import RunInUseError, training_lock
 from sslcore.userdata.store import default_data_root
 
 #: Shortcut flags of `train` and the config field each one sets.
@@ -73,10 +74,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from sslcore.engine.job import execute_run
 
     config = config_from_dict(train_base(args), train_overrides(args))
-    run = RunStore(args.runs_dir).create(config, name=args.name)
+    try:
+        run = RunStore(args.runs_dir).create(config, name=args.name)  # the rule rename follows (length, printable)
+    except ValueError as e:
+        raise CLIError(f"--name: {e}") from None
     print(f"run {run.id}: {config.task.name} on {config.data.dataset} with {config.encoder.name}, "
           f"{config.train.epochs} epochs", file=sys.stderr)
-    outcome = execute_run(run, console=sys.stderr)
+    with training_lock(run.path):
+        outcome = execute_run(run, console=sys.stderr)
     return _report_outcome(run, outcome)
 
 
@@ -86,11 +91,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from sslcore.runs.actions import resume_blocker
 
     run = RunStore(args.runs_dir).get(args.run)
-    problem = resume_blocker(run)
-    if problem:
-        raise CLIError(problem)
-    run.stop_path.unlink(missing_ok=True)
-    return _report_outcome(run, execute_run(run, resume=True, console=sys.stderr))
+    with training_lock(run.path):  # RunInUseError if another process trains it: checked and run under the lock
+        problem = resume_blocker(run)
+        if problem:
+            raise CLIError(problem)
+        run.stop_path.unlink(missing_ok=True)
+        return _report_outcome(run, execute_run(run, resume=True, console=sys.stderr))
 
 
 def parse_budgets(text: str) -> list[int | str]:
@@ -252,18 +258,13 @@ def _report_outcome(run: Run, outcome: str) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from sslcore.runs.summary import format_summaries, summarize
+
     runs = RunStore(args.runs_dir).list()
     if not runs:
         print(f"no runs in {args.runs_dir}/")
         return 0
-    print(f"{'run id':<45} {'state':<10} {'epoch':>9} {'loss':>8} {'kNN acc':>8}")
-    for run in runs:
-        status, epochs = run.status(), run.metrics("epoch")
-        last = epochs[-1] if epochs else {}
-        loss = f"{last['loss']:.4f}" if "loss" in last else "-"
-        knn = f"{last['knn_acc']:.3f}" if "knn_acc" in last else "-"
-        done = f"{last.get('epoch', 0)}/{status.get('epochs', '?')}"
-        print(f"{run.id:<45} {status.get('state', '?'):<10} {done:>9} {loss:>8} {knn:>8}")
+    print(format_summaries([summarize(run) for run in runs]))  # a run whose process is gone is marked failed first
     return 0
 
 
@@ -360,6 +361,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
-    except (CLIError, ConfigError, UnknownNameError, RunNotFoundError, DatasetUnavailableError) as e:
+    except (CLIError, ConfigError, UnknownNameError, RunNotFoundError, RunInUseError, DatasetUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

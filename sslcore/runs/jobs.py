@@ -24,6 +24,11 @@ from sslcore.config import RunConfig
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.state import TrainState
 from sslcore.runs.store import ACTIVE_STATES, STARTUP_GRACE_SECONDS, Run, RunStore
+from sslcore.runs.training_lock import RunInUseError, training_lock
+from sslcore.runs.training_lock import acquire as acquire_training_lock
+
+#: How long a new worker waits for the run's training lock (a resume holds it while it checks and starts us).
+WORKER_LOCK_WAIT_SECONDS = 30.0
 
 POLL_SECONDS = 0.25
 
@@ -56,13 +61,18 @@ class JobManager:
         return run
 
     def resume(self, run: Run) -> None:
-        """Continue a cancelled or failed run from its last checkpoint, in the same folder and metric log."""
-        if run.state in ACTIVE_STATES and run.is_alive():
-            raise RuntimeError(f"run {run.id} is still {run.state}")
-        if not (run.checkpoint_dir / "last.pt").exists():
-            raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
-        run.update_status(state="queued", pid=None, error=None, traceback=None, queued_at=time.time())
-        self._spawn(run, resume=True)
+        """Continue a cancelled or failed run from its last checkpoint, in the same folder and metric log.
+
+        RuntimeError (RunInUseError) if another process trains it or is starting it: the check and the
+        start happen under the run's training lock, so two resumes at once start one worker, not two.
+        """
+        with training_lock(run.path):
+            if run.state in ACTIVE_STATES and run.job_may_be_live():
+                raise RuntimeError(f"run {run.id} is still {run.state}")
+            if not (run.checkpoint_dir / "last.pt").exists():
+                raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
+            run.update_status(state="queued", pid=None, error=None, traceback=None, queued_at=time.time())
+            self._spawn(run, resume=True)
 
     def cancel(self, run: Run) -> None:
         """Ask a queued or running job to stop: it ends 'cancelled' (a running one after a final checkpoint)."""
@@ -143,15 +153,20 @@ class JobManager:
 
 
 def exit_reason(returncode: int) -> str:
-    """A plain-words reason for a worker that exited without recording how its run ended."""
+    """A plain-words reason for a worker that exited without recording how its run ended.
+
+    SIGKILL is what both ``kill -9`` and the kernel's out-of-memory killer send, and the exit status alone
+    cannot tell them apart, so the reason names both rather than guessing.
+    """
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
         if -returncode == signal.SIGKILL:
-            return (f"the training process was killed ({name}), most likely by the system because it ran out of "
-                    "memory; try a smaller batch size or encoder, or resume from the last checkpoint")
+            return (f"the training process was killed ({name}): by hand (kill -9) or by the system's out-of-memory "
+                    "killer, which the exit status cannot tell apart (the system log says if it was memory); "
+                    "resume from the last checkpoint, with a smaller batch size or encoder if memory ran out")
         return f"the training process crashed ({name}); see the job log, or resume from the last checkpoint"
     return (f"the training process exited with code {returncode} before recording a result; "
             "see the job log, or resume from the last checkpoint")
@@ -268,12 +283,18 @@ def run_worker(run_dir: Path, *, resume: bool, slots: int, threads: int) -> int:
 
     _Signals.install()
     run = Run(run_dir)
-    run.update_status(state="queued", pid=os.getpid())
-    slot = wait_for_slot(run, slots)
-    if slot is None:
-        run.update_status(state="cancelled", ended=time.time(), error=None)
+    try:  # held while this worker waits and trains: no other process may start the run meanwhile
+        lock = acquire_training_lock(run.path, wait=WORKER_LOCK_WAIT_SECONDS)
+    except RunInUseError as e:  # another process trains it: leave its status alone
+        print(f"not started: {e}", file=sys.stderr)
         return 1
-    share = [] if run.config().train.threads else [CoreShare(run.path.parent / ".slots", slots, slot)]
-    with slot:
-        outcome = execute_run(run, resume=resume, console=sys.stdout, threads=threads, extra_callbacks=share)
+    with lock:
+        run.update_status(state="queued", pid=os.getpid())
+        slot = wait_for_slot(run, slots)
+        if slot is None:
+            run.update_status(state="cancelled", ended=time.time(), error=None)
+            return 1
+        share = [] if run.config().train.threads else [CoreShare(run.path.parent / ".slots", slots, slot)]
+        with slot:
+            outcome = execute_run(run, resume=resume, console=sys.stdout, threads=threads, extra_callbacks=share)
     return 0 if outcome == "completed" else 1
