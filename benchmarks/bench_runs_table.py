@@ -60,7 +60,8 @@ def make_run(root: Path, i: int, steps: int, epochs: int) -> Run:
     if i % 4 == 0:
         write_json_atomic(run.path / "eval.json", {"results": [
             {"method": "linear_probe", "labels_per_class": "all", "accuracy_mean": 0.95, "accuracy_std": 0.0,
-             "accuracies": [0.95], "seconds": [1.0], "indices_sha256": ["0" * 64]}]})
+             "accuracies": [0.95], "seconds": [1.0], "indices_sha256": ["0" * 64]}],
+            "protocol": {"budgets": ["all"], "repeats": 1, "train_size": 1437}})
     return run
 
 

@@ -9,7 +9,8 @@ import time
 
 from sslcore.config import ConfigError
 from sslcore.runs.jobs import JobManager
-from sslcore.runs.store import ACTIVE_STATES, DAMAGED, Run, RunStore, reconcile_run
+from sslcore.runs.store import ACTIVE_STATES, Run, RunStore, reconcile_run
+from sslcore.runs.summary import essential_damage, summarize
 
 #: How long a delete waits for a stopped job to end (its final checkpoint takes a moment).
 STOP_TIMEOUT_SECONDS = 10.0
@@ -26,12 +27,13 @@ def resume_blocker(run: Run) -> str | None:
     can be resumed. To rule out a second process starting it meanwhile, ask while holding its training
     lock (:mod:`sslcore.runs.training_lock`).
     """
+    damaged = essential_damage(run)
+    if damaged:
+        return f"run {run.id} is damaged: {damaged}; it cannot be resumed, only deleted (sslcore delete {run.id})"
     reconcile_run(run)
     status = run.status()
     state = status.get("state")
     again = f"train it again instead: python -m sslcore train --from {run.id}"
-    if state == DAMAGED:
-        return f"run {run.id} is damaged: {status.get('damaged')}; it cannot be resumed, only deleted"
     if state in ACTIVE_STATES and run.job_may_be_live():
         return f"run {run.id} is still {state}; stop it before resuming"
     try:
@@ -72,8 +74,6 @@ def delete_run(store: RunStore, run: Run, *, timeout: float = STOP_TIMEOUT_SECON
 
 def describe(run: Run) -> str:
     """``'cancelled, 2/10 epochs'``: what a confirmation prompt shows about a run."""
-    from sslcore.runs.summary import summarize
-
     summary = summarize(run)
     if summary.damaged:
         return f"damaged: {summary.damaged}"

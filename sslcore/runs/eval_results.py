@@ -50,6 +50,8 @@ class EvalResults:
 #: What a method is called in eval.json (it is shown, so an imported file may not put arbitrary text there).
 METHOD_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _WORD = re.compile(r"[A-Za-z0-9_.:+-]{0,64}")
+#: What the label-efficiency chart and the protocol paragraph cannot do without.
+REQUIRED_PROTOCOL_FIELDS = ("budgets", "repeats", "train_size")
 #: Protocol fields that pages show, and the check each must pass when present.
 _SHOWN_PROTOCOL_FIELDS: dict[str, Callable[[Any], bool]] = {
     "train_size": lambda v: _count(v), "test_size": lambda v: _count(v), "num_classes": lambda v: _count(v),
@@ -104,18 +106,18 @@ def _row(index: int, raw: Any) -> ResultRow:
 
 def parse_eval_results(data: dict[str, Any]) -> EvalResults:
     """Check an eval.json's contents; DamagedFileError naming the first part that is wrong."""
-    results, protocol, subsets = data.get("results"), data.get("protocol", {}), data.get("subsets", [])
+    results, protocol, subsets = data.get("results"), data.get("protocol"), data.get("subsets", [])
     if not isinstance(results, list):
         raise DamagedFileError(f"{EVAL_FILE} has no list of results")
-    if not isinstance(protocol, dict):
-        raise DamagedFileError(f"{EVAL_FILE}: protocol is not an object")
+    rows = tuple(_row(i, raw) for i, raw in enumerate(results))
+    if not isinstance(protocol, dict) or not all(key in protocol for key in REQUIRED_PROTOCOL_FIELDS):
+        raise DamagedFileError(f"{EVAL_FILE}: protocol is not an object with {', '.join(REQUIRED_PROTOCOL_FIELDS)}")
     for key, check in _SHOWN_PROTOCOL_FIELDS.items():
         if key in protocol and not check(protocol[key]):
             raise DamagedFileError(f"{EVAL_FILE}: protocol.{key} is not a valid value")
     if not isinstance(subsets, list) or not all(isinstance(s, dict) and _budget(s.get("labels_per_class"))
                                                 and isinstance(s.get("repeat"), int) for s in subsets):
         raise DamagedFileError(f"{EVAL_FILE}: subsets is not a list of (labels_per_class, repeat) records")
-    rows = tuple(_row(i, raw) for i, raw in enumerate(results))
     return EvalResults(rows, protocol, data)
 
 

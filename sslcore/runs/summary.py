@@ -146,13 +146,11 @@ class _Reader:
         return "; ".join(self.problems.values()) or None
 
 
-def damage(run: Run) -> str | None:
-    """Why some file of ``run`` cannot be read (status, config, heartbeat or evaluation), or None if all can."""
+def essential_damage(run: Run) -> str | None:
+    """Why ``run`` cannot be used at all (its status.json or config.json cannot be read), or None."""
     reader = _Reader(run)
-    for name in ("status.json", "progress.json"):
-        reader.object(name)
+    reader.object("status.json")
     reader.config()
-    reader.probe()
     return reader.reason
 
 

@@ -30,6 +30,9 @@ def _fake_run(store: RunStore, name: str, epochs: list[dict], **config: object):
     return run
 
 
+PROTOCOL = {"budgets": [4, 10, "all"], "repeats": 1, "train_size": 1437}
+
+
 def eval_row(method: str, budget: int | str, accuracy: float) -> dict:
     """A results row as evaluate_run writes it (one repeat)."""
     return {"method": method, "labels_per_class": budget, "accuracy_mean": accuracy, "accuracy_std": 0.0,
@@ -63,10 +66,10 @@ def test_epoch_records_skip_step_lines_a_torn_last_line_and_bytes_that_are_not_u
 
 def test_probe_accuracy_prefers_all_labels_then_the_largest_budget() -> None:
     rows = [eval_row("linear_probe", 4, 0.8), eval_row("knn", "all", 0.9), eval_row("linear_probe", 10, 0.85)]
-    assert parse_eval_results({"results": rows}).probe_accuracy() == 0.85
+    assert parse_eval_results({"results": rows, "protocol": PROTOCOL}).probe_accuracy() == 0.85
     rows.append(eval_row("linear_probe", "all", 0.97))
-    assert parse_eval_results({"results": rows}).probe_accuracy() == 0.97
-    assert parse_eval_results({"results": []}).probe_accuracy() is None
+    assert parse_eval_results({"results": rows, "protocol": PROTOCOL}).probe_accuracy() == 0.97
+    assert parse_eval_results({"results": [], "protocol": PROTOCOL}).probe_accuracy() is None
 
 
 def test_the_cached_row_changes_when_the_run_writes_and_not_otherwise(tmp_path: Path) -> None:
@@ -78,7 +81,7 @@ def test_the_cached_row_changes_when_the_run_writes_and_not_otherwise(tmp_path: 
     assert cached_summary(run).final_loss == 1.5
     run.rename("renamed")
     assert cached_summary(run).name == "renamed"
-    write_json_atomic(run.path / "eval.json", {"results": [eval_row("linear_probe", "all", 0.9)]})
+    write_json_atomic(run.path / "eval.json", {"results": [eval_row("linear_probe", "all", 0.9)], "protocol": PROTOCOL})
     os.utime(run.path / "eval.json", ns=(time.time_ns(), time.time_ns()))
     assert cached_summary(run).probe_acc == 0.9
 
