@@ -25,13 +25,13 @@ from ui.runs import RUN_PARAM
 
 #: Columns a person can narrow the table by, with a multiselect each.
 FILTER_COLUMNS = ("dataset", "task", "encoder", "status")
-#: The table's columns, in display order: the run (a link that opens it) and the figures that tell runs apart
-#: first, so they are in view on a 1280-pixel screen; ``id`` is kept for the code, not shown.
-COLUMNS = ["id", "open", "name", "status", "imported", "task", "dataset", "epochs", "final loss", KNN_LAST_LABEL,
-           KNN_BEST_LABEL, "probe acc", "encoder", "tags", "progress", "duration", "created", "problem"]
+#: The table's columns, in display order: a link that opens the run, then what tells runs apart, so it is all in
+#: view on a 1280-pixel screen beside the sidebar; the details (the whole run id among them) follow to the right.
+COLUMNS = ["open", "name", "status", "epochs", KNN_LAST_LABEL, KNN_BEST_LABEL, "probe acc", "imported", "final loss",
+           "task", "dataset", "id", "encoder", "tags", "progress", "duration", "created", "problem"]
 #: Home's recent runs: the same figures under the same labels, fewer columns.
-RECENT_COLUMNS = ["open", "name", "status", "task", "dataset", "epochs", "final loss", KNN_LAST_LABEL,
-                  KNN_BEST_LABEL, "created"]
+RECENT_COLUMNS = ["open", "name", "status", "epochs", KNN_LAST_LABEL, KNN_BEST_LABEL, "final loss", "task",
+                  "dataset", "created"]
 
 
 def changes_of(run_paths: Iterable[Path]) -> tuple[Stamps, ...]:
@@ -117,32 +117,32 @@ def active_count(frame: pd.DataFrame) -> int:
 
 
 def id_width(ids: Iterable[str]) -> int:
-    """Pixels that show the longest run id whole (ids are ASCII; ~7.5 px a character in the table's font)."""
-    return min(440, 24 + round(7.5 * max((len(i) for i in ids), default=20)))
+    """Pixels that show the longest run id whole (ASCII, about 7 px a character in the table's font)."""
+    return min(480, 24 + 7 * max((len(i) for i in ids), default=20))
 
 
 def column_config(ids: Iterable[str] = ()) -> dict[str, Any]:
     """How st.dataframe shows the columns (sorting is the table's own: click a header).
 
-    The run id is the link that opens the run, pinned at the left and as wide as the longest id.
+    Widths are set so that the link, name, status and the figures fit 1280 pixels beside the sidebar, and the
+    run id column is as wide as the longest id (never cut).
     """
     cc = st.column_config
     return {
-        "id": None,  # shown as the link text of "open"
-        "open": cc.LinkColumn("run id", display_text=f"{RUN_PARAM}=(.*)$", width=id_width(ids), pinned=True,
-                              help="Open the run on the Train page"),
-        "name": cc.TextColumn("name", width="medium"),
-        "status": cc.TextColumn("status", width="small"),
-        "imported": cc.CheckboxColumn("imported", width="small",
+        "open": cc.LinkColumn("", display_text="Open", width=52, pinned=True, help="Watch the run on the Train page"),
+        "name": cc.TextColumn("name", width=150),
+        "status": cc.TextColumn("status", width=84),
+        "epochs": cc.TextColumn("epochs", width=62, help="done / planned"),
+        KNN_LAST_LABEL: cc.NumberColumn(KNN_LAST_LABEL, format="percent", width=122, help=KNN_LAST_HELP),
+        KNN_BEST_LABEL: cc.NumberColumn(KNN_BEST_LABEL, format="percent", width=158, help=KNN_BEST_HELP),
+        "probe acc": cc.NumberColumn("probe acc", format="percent", width=80, help=PROBE_HELP),
+        "imported": cc.CheckboxColumn("imported", width=74,
                                       help="Imported from an exported .zip (a copy; the original lives elsewhere)"),
+        "final loss": cc.NumberColumn("final loss", format="%.4f", help="Mean training loss of the last epoch"),
+        "id": cc.TextColumn("run id", width=id_width(ids)),
         "tags": cc.ListColumn("tags"),
         "progress": cc.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
                                       help="Epochs done out of those planned"),
-        "epochs": cc.TextColumn("epochs", width="small", help="done / planned"),
-        "final loss": cc.NumberColumn("final loss", format="%.4f", help="Mean training loss of the last epoch"),
-        KNN_LAST_LABEL: cc.NumberColumn(KNN_LAST_LABEL, format="percent", help=KNN_LAST_HELP),
-        KNN_BEST_LABEL: cc.NumberColumn(KNN_BEST_LABEL, format="percent", help=KNN_BEST_HELP),
-        "probe acc": cc.NumberColumn("probe acc", format="percent", help=PROBE_HELP),
         "duration": cc.NumberColumn("duration", format="compact", help="Training time (hh:mm:ss)"),
         "created": cc.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
         "problem": cc.TextColumn("problem", help="Why a file of this run cannot be read (see the note above)"),

@@ -26,7 +26,7 @@ from sslcore.evaluation.methods import (ALL_METHODS, COST, DETERMINISTIC, METHOD
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, prediction_key, save_predictions
 from sslcore.evaluation.probes import KNNProbe, LinearProbe, RawPixelProbe
 from sslcore.evaluation.results import budget_amount, format_results_table, method_label
-from sslcore.runs import Run
+from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.files import DamagedFileError, read_json_object, write_json_atomic
 
 __all__ = ["ALL_METHODS", "METHODS", "OPTIONAL_METHODS", "EVAL_VERSION", "Budget", "check_budgets", "evaluate_run",
@@ -217,7 +217,7 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     ``checkpoint`` (file, sha256, size, step); ``predictions`` (file, sha256); ``environment``; ``timing``.
     An exception raised by ``progress`` aborts the evaluation and nothing is written (a way to cancel).
     """
-    if run.job_may_be_live():  # its checkpoint is replaced every epoch: the scores would describe no fixed weights
+    if run.state in ACTIVE_STATES and run.is_alive():  # the checkpoint changes every epoch: no fixed weights to score
         raise ValueError(f"run {run.id} is still {run.state}; evaluate it when training has ended (or stop it)")
     started = time.perf_counter()
     budgets, methods = check_budgets(budgets), check_methods(methods)

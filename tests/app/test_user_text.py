@@ -16,6 +16,7 @@ from sslcore.evaluation.protocol import evaluate_run
 from sslcore.runs import Run, RunStore
 from sslcore.runs.archive import export_run, import_run
 from sslcore.runs.jobs import JobManager
+from sslcore.runs.summary import KNN_BEST_LABEL, KNN_LAST_LABEL
 from tests.app.conftest import APP, TIMEOUT, open_page, shown
 from tests.conftest import tiny_config
 
@@ -87,7 +88,7 @@ def test_run_names_from_an_archive_are_plain_text_on_every_page(runs: tuple[Run,
     assert_plain(open_page("app_pages/views.py", copy.id), "views", named=False)  # named in its run picker only
 
 
-def test_the_runs_table_marks_an_imported_copy_and_shows_whole_run_ids(runs: tuple[Run, Run]) -> None:
+def test_the_runs_table_marks_an_imported_copy_and_keeps_ids_whole_and_key_columns_in_view(runs: tuple[Run, Run]) -> None:
     original, copy = runs
     at = open_page("app_pages/runs.py")
     table = at.dataframe[0].value.set_index("id")
@@ -95,9 +96,12 @@ def test_the_runs_table_marks_an_imported_copy_and_shows_whole_run_ids(runs: tup
     assert (table.loc[copy.id, "name"], table.loc[original.id, "name"]) == (BEACON, BEACON)  # same name, told apart
 
     columns = json.loads(at.dataframe[0].proto.columns)
-    link = columns["open"]
-    assert link["label"] == "run id" and link["pinned"] is True  # stays in view when the table scrolls sideways
-    assert link["width"] >= 7.5 * max(len(copy.id), len(original.id))  # wide enough for the whole id
-    assert re.search(link["type_config"]["display_text"], f"train?run={copy.id}").group(1) == copy.id
+    assert columns["open"]["pinned"] is True  # the link that opens a run stays in view when the table scrolls
+    assert columns["id"]["width"] >= 7 * max(len(copy.id), len(original.id))  # the whole id, never cut
+    # What tells runs apart comes first, within 1280 pixels beside the sidebar (~820 px for the table, a
+    # 32 px selection column included); the details, the run id among them, follow to the right.
     order = list(at.dataframe[0].value.columns)
-    assert order.index("imported") < order.index("encoder"), "the key columns come before the details"
+    key = order[:order.index("imported") + 1]
+    assert key == ["open", "name", "status", "epochs", KNN_LAST_LABEL, KNN_BEST_LABEL, "probe acc", "imported"]
+    assert 32 + sum(columns[c]["width"] for c in key) <= 820
+    assert order.index("id") > order.index("imported")
