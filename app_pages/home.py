@@ -43,8 +43,8 @@ train.markdown(f"The quick demo trains **{QUICK_DEMO['task.name']}** on **{QUICK
 st.page_link("app_pages/train.py", label="Configure a run on the Train page", icon=":material/tune:")
 
 st.subheader("Recent runs")
-damaged_notice(manager.store, key="home")
 runs = manager.store.list()
+damaged_notice(manager.store, key="home", runs=runs)
 if not runs:
     st.info("No runs yet: start the quick demo, or train one from the Train page.")
 else:

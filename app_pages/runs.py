@@ -99,13 +99,13 @@ def follow_active_runs(active_paths: list[str]) -> None:
 
 st.title("Runs")
 show_flash()
-damaged_notice(store, key="runs")
 with st.expander("Import a run (.zip)", icon=":material/upload:", expanded=not has_runs(store)):
     imported = import_box(store)
 if imported:
     st.session_state[CHOSEN_KEY] = [imported]
 
 runs = store.list()
+damaged_notice(store, key="runs", runs=runs)
 if not runs:
     st.info("No runs yet: train one on the Train page, or import an exported run above.")
     st.stop()

@@ -7,6 +7,8 @@ before the page is drawn, so nothing below shows a run that is gone.
 """
 from __future__ import annotations
 
+from typing import Iterable, Sequence
+
 import streamlit as st
 
 from sslcore.runs import DAMAGED, Run, RunNotFoundError, RunStore
@@ -21,9 +23,9 @@ _CONFIRM_KEY = "runs.damaged.confirm"  # the id of the damaged run whose deletio
 _FLASH_KEY = "runs.damaged.flash"  # (kind, text) of the last delete, shown once
 
 
-def damaged_runs(store: RunStore) -> list[RunSummary]:
-    """Summaries of the runs in ``store`` with a damaged file (cached: a few ``stat`` calls per run)."""
-    return [s for s in (cached_summary(run) for run in store.list()) if s.damaged]
+def damaged_runs(runs: Iterable[Run]) -> list[RunSummary]:
+    """Summaries of those of ``runs`` with a damaged file (cached: a few ``stat`` calls per run)."""
+    return [s for s in (cached_summary(run) for run in runs) if s.damaged]
 
 
 def _ask(run_id: str) -> None:
@@ -70,15 +72,15 @@ def damaged_panel(run: Run, key: str) -> bool:
     return True
 
 
-def damaged_notice(store: RunStore, key: str) -> None:
+def damaged_notice(store: RunStore, key: str, runs: Sequence[Run] | None = None) -> None:
     """A warning naming each damaged run of ``store`` with the reason and a Delete button; nothing if none.
 
-    key: a prefix for the widgets, unique on the page.
+    key: a prefix for the widgets, unique on the page; runs: ``store.list()`` if the page has it already.
     """
     flash = st.session_state.pop(_FLASH_KEY, None)
     if flash:
         (st.success if flash[0] == "success" else st.error)(flash[1])
-    damaged = damaged_runs(store)
+    damaged = damaged_runs(store.list() if runs is None else runs)
     if not damaged:
         return
     with st.container(border=True):

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 import re
+import reprlib
 import secrets
 import shutil
 import time
@@ -42,7 +43,8 @@ def clean_run_name(name: str) -> str:
     """``name`` trimmed; ValueError unless it has 1-100 printable characters (no newlines or control codes)."""
     clean = name.strip()
     if not clean or len(clean) > MAX_NAME_CHARS or not clean.isprintable():
-        raise ValueError(f"run name {name!r} is not allowed: expected 1 to {MAX_NAME_CHARS} printable characters")
+        shown = reprlib.repr(name) + (f" ({len(name):,} characters)" if len(name) > MAX_NAME_CHARS else "")
+        raise ValueError(f"run name {shown} is not allowed: expected 1 to {MAX_NAME_CHARS} printable characters")
     return clean
 
 

@@ -36,7 +36,7 @@ def test_listings_show_one_line_each(what: str, expected: str, capsys) -> None:
     (["--set", "train.epochs"], "must look like section.field=value"),
     (["--config", "/nonexistent.json"], "config file /nonexistent.json does not exist"),
     # --name follows the rule rename follows: 1 to 100 printable characters, no newlines or control codes
-    (["--name", "x" * 10_000], "--name: run name 'xxxxx"),
+    (["--name", "x" * 10_000], "--name: run name 'xxxxxxxxxxxx...xxxxxxxxxxxxx' (10,000 characters) is not allowed"),
     (["--name", "two\nlines"], "--name: run name 'two\\nlines' is not allowed"),
     (["--name", "bell\a"], "is not allowed: expected 1 to 100 printable characters"),
 ])
