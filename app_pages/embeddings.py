@@ -22,6 +22,7 @@ from ui.embedding_neighbours import K, Strip, neighbour_strip
 from ui.jobs import job_manager
 from ui.plain_text import plain
 from ui.runs import run_picker
+from ui.runs_damaged import damaged_panel
 
 MAP_KEY = "emb.map"
 #: This page's k-NN figure: among the shown images (leave-one-out), unlike the online monitor's "k-NN (last epoch)".
@@ -114,6 +115,8 @@ def draw_strip(title: str, strip: Strip, labelled: bool) -> None:
 
 
 run = choose_run()
+if damaged_panel(run, key="emb"):
+    st.stop()
 epochs = available_epochs(run)
 if not epochs:
     st.info("This run has no encoder checkpoints yet: the first one is saved before training starts. "

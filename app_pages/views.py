@@ -9,6 +9,7 @@ from sslcore.engine.snapshots import panels_for
 from ui.jobs import job_manager
 from ui.plain_text import plain
 from ui.runs import RUN_PARAM, run_picker
+from ui.runs_damaged import damaged_panel
 from ui.snapshot_view import snapshot_panel
 
 GENERIC = "The pretext task's view of a fixed set of test images, saved by the trainer at every epoch."
@@ -23,6 +24,8 @@ if run is None:
     else:
         st.info("No runs yet. Start one on the Train page; its snapshots appear here while it trains.")
     st.page_link("app_pages/train.py", label="Train a model", icon=":material/model_training:")
+    st.stop()
+if damaged_panel(run, key="views"):
     st.stop()
 
 # The raw JSON, not run.config(): an old run whose task was since renamed must still show its pictures.

@@ -54,6 +54,16 @@ def test_every_page_that_lists_runs_shows_a_damaged_run_and_keeps_the_others(cas
     assert "#### good run" in [m.value for m in train.markdown]
 
 
+@pytest.mark.parametrize("which", ["app_pages/views.py", "app_pages/embeddings.py"])
+def test_pages_that_look_inside_a_run_say_it_is_damaged_instead_of_failing(which: str, jobs: JobManager) -> None:
+    bad = finished(jobs.store, "bad run")
+    (bad.path / "config.json").write_bytes(b'{"data": ')
+    at = open_page(which, bad.id)
+    assert not at.exception
+    assert any("config.json is not valid JSON" in shown(e.value) for e in at.error)
+    assert any((b.key or "").endswith(f".delete.{bad.id}") for b in at.button)
+
+
 def test_a_damaged_run_is_deleted_after_a_confirmation_and_only_it(jobs: JobManager) -> None:
     good, bad = finished(jobs.store, "good run"), finished(jobs.store, "bad run")
     (bad.path / "status.json").write_bytes(b"\xff\xfe")
