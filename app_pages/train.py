@@ -87,8 +87,9 @@ def data_section() -> tuple[dict, DatasetSplit | None]:
     st.markdown(f"**{facts.train_size:,}** training + **{facts.test_size:,}** test images · "
                 f"{classes} · images **{c}×{h}×{w}** ({'colour' if c == 3 else 'grey'}, "
                 f"channels × height × width)" + (" · official split" if facts.official_split else ""))
-    # Class names may come from the user's folders: shown as plain text, never as Markdown.
-    caption = ("Test images, one class per column: " + ", ".join(facts.class_names[:10]) if facts.class_names else
+    # Class names may come from the user's folders, and image captions render Markdown: escaped, shown as typed.
+    caption = ("Test images, one class per column: " + plain(", ".join(facts.class_names[:10]))
+               if facts.class_names else
                "Test images. Without labels the run trains as usual; the online k-NN monitor and the Evaluate "
                "page need labels (add some on the Data page).")
     st.image(datasets.sample_grid(name, values["root"]), caption=caption,
