@@ -34,6 +34,7 @@ from sslcore.runs.eval_results import parse_eval_results
 from sslcore.runs.files import DamagedFileError, write_json_atomic
 from sslcore.runs.store import (ACTIVE_STATES, FINAL_STATES, INTERRUPTED_REASON, Run, RunStore, clean_run_name,
                                 new_run_id)
+from sslcore.runs.summary import essential_damage
 from sslcore.runs.weights import (ENCODER_FILE, IMAGE_SHAPE_KEY, build_config_encoder, final_encoder_state,
                                   format_image_shape, load_encoder, load_run_encoder, run_image_shape)
 
@@ -59,6 +60,9 @@ def export_run(run: Run, out: str | Path, *, overwrite: bool = False) -> Path:
     ArchiveError if the run is still training, has no weights yet, or ``out`` exists and not ``overwrite``.
     """
     out = Path(out)
+    damage = essential_damage(run)
+    if damage:  # its status or config cannot be read: nothing trustworthy to describe it with
+        raise ArchiveError(f"cannot export run {run.id}: it is damaged ({damage})")
     if run.state in ACTIVE_STATES and run.is_alive():
         raise ArchiveError(f"run {run.id} is still {run.state}; stop it or let it finish before exporting")
     if out.exists() and not overwrite:

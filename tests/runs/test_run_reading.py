@@ -82,10 +82,12 @@ def test_a_damaged_file_marks_its_run_damaged_and_leaves_the_others_alone(case: 
     assert good_line.split()[1:7] == ["completed", "2/2", "2.0000", "65.0%", "70.0%", "90.0%"]
     assert f"damaged: {reason}" in out and f"delete it with: sslcore delete {bad.id}" in out
 
-    if unusable:  # resume says why in one line instead of a traceback
-        assert main(["resume", bad.id, "--runs-dir", str(tmp_path)]) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and reason in err
+    if unusable:  # resume and export say why in one line instead of a traceback
+        for command in (["resume", bad.id], ["export", bad.id, "--out", str(tmp_path / "bad.zip")]):
+            assert main([*command, "--runs-dir", str(tmp_path)]) == 2
+            err = capsys.readouterr().err.strip()
+            assert len(err.splitlines()) == 1 and reason in err, command
+        assert not (tmp_path / "bad.zip").exists()
     assert main(["delete", bad.id, "--yes", "--runs-dir", str(tmp_path)]) == 0
     assert not bad.path.exists() and [r.id for r in store.list()] == [good.id]
 
