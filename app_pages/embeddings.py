@@ -20,7 +20,7 @@ from ui.embedding_data import METHOD_NAMES, MapView, Points
 from ui.embedding_map import MapPanel, embedding_map, map_args, map_figure, new_click
 from ui.embedding_neighbours import K, Strip, neighbour_strip
 from ui.jobs import job_manager
-from ui.plain_text import plain
+from ui.plain_text import escape_markdown
 from ui.runs import run_picker
 from ui.runs_damaged import damaged_panel
 
@@ -102,7 +102,8 @@ def panel_title(source: Source, view: MapView) -> str:
 def failure_note(run: Run, source: Source, split: Split, view: MapView) -> None:
     if view.error is None:
         return
-    st.error(f"The t-SNE map of {data.source_label(source)} failed: {plain(view.error)}. The PCA map is shown instead.")
+    st.error(f"The t-SNE map of {data.source_label(source)} failed: {escape_markdown(view.error)}. "
+             "The PCA map is shown instead.")
     if st.button("Retry t-SNE", key=f"emb.retry.{source}", icon=":material/refresh:"):
         data.retry_tsne(run, source, split)
         st.rerun()
@@ -131,7 +132,7 @@ try:
         names = data.class_names(run)
         thumbs = data.thumbnails(run, split)
 except (DatasetUnavailableError, FileNotFoundError, RuntimeError, ValueError) as error:
-    st.error(f"Could not read the embeddings of {data.source_label(epoch)}: {plain(error)}")
+    st.error(f"Could not read the embeddings of {data.source_label(epoch)}: {escape_markdown(error)}")
     st.stop()
 
 query_key = f"emb.query.{run.id}.{split}"

@@ -7,7 +7,7 @@ import streamlit as st
 
 from sslcore.engine.snapshots import panels_for
 from ui.jobs import job_manager
-from ui.plain_text import plain
+from ui.plain_text import escape_markdown
 from ui.runs import RUN_PARAM, run_picker
 from ui.runs_damaged import damaged_panel
 from ui.snapshot_view import snapshot_panel
@@ -31,7 +31,8 @@ if damaged_panel(run, key="views"):
 # The raw JSON, not run.config(): an old run whose task was since renamed must still show its pictures.
 recipe = run.config_dict()
 task = recipe.get("task", {}).get("name", "?")
-st.markdown(f"**{plain(task)}** on **{plain(recipe.get('data', {}).get('dataset', '?'))}** · {run.state}")
+dataset = recipe.get("data", {}).get("dataset", "?")
+st.markdown(f"**{escape_markdown(task)}** on **{escape_markdown(dataset)}** · {run.state}")
 panels = panels_for(task)
 st.markdown(panels.explanation if panels is not None and panels.explanation else GENERIC)
 links = st.columns([1, 1, 3])

@@ -255,8 +255,9 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
         raise ConfigError(f"{unknown[0]} is not a config section; sections are: data, encoder, task, train")
     not_object = sorted(k for k, v in data.items() if not isinstance(v, dict))
     if not_object:  # dropping it would silently train with the defaults instead of what was written
-        raise ConfigError(f"config section {not_object[0]} = {reprlib.repr(data[not_object[0]])} is not allowed: expected an "
-                          "object of fields, e.g. {\"epochs\": 10}")
+        name = not_object[0]
+        raise ConfigError(f"config section {name} = {reprlib.repr(data[name])} is not allowed: expected an object "
+                          "of fields, e.g. {\"epochs\": 10}")
     merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in data.items()}
     overrides = overrides or {}
     new_task = overrides.get("task.name")

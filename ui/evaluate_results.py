@@ -18,7 +18,7 @@ from sslcore.runs import Run
 from sslcore.runs.eval_results import EVAL_FILE, read_eval_results
 from sslcore.runs.files import DamagedFileError
 from ui.evaluate_charts import METHOD_COLORS, RUN_COLORS, Curve, budget_x
-from ui.plain_text import plain
+from ui.plain_text import escape_markdown
 
 #: Methods drawn for the first run only when several runs share the chart: they do not depend on the SSL
 #: features, only on the labelled images, which are the same for runs on the same data.
@@ -159,11 +159,11 @@ def verdict_lines(runs: Sequence[Evaluated]) -> list[str]:
     lines = []
     for e in runs:
         rows, lender = with_shared_baselines(e, runs)
-        note = f" _(baselines of {plain(lender)}: the same labelled images)_" if lender else ""
-        lines.append(f"**{plain(e.label)}**: " + " ".join(verdict(rows, e.task)) + note)
+        note = f" _(baselines of {escape_markdown(lender)}: the same labelled images)_" if lender else ""
+        lines.append(f"**{escape_markdown(e.label)}**: " + " ".join(verdict(rows, e.task)) + note)
     budgets = [b for b in runs[0].results.get("protocol", {}).get("budgets", []) if b != "all"]
     if budgets:
-        rank = ranking([(plain(e.label), e.results["results"]) for e in runs], min(budgets))
+        rank = ranking([(escape_markdown(e.label), e.results["results"]) for e in runs], min(budgets))
         if rank:
             lines.append(rank)
     return lines

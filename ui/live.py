@@ -21,7 +21,7 @@ from ui import charts
 from ui.collapse import collapse_charts, collapse_notice
 from ui.jobs import job_manager
 from ui.live_charts import Chart, chart_args, live_charts
-from ui.plain_text import plain
+from ui.plain_text import escape_markdown
 from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
 from ui.runs_damaged import damaged_panel
 
@@ -96,7 +96,7 @@ def _worker_vanished(run: Run, status: dict[str, Any]) -> bool:
 def _header(run: Run, status: dict[str, Any]) -> None:
     state = status.get("state", "unknown")
     title, badge = st.columns([4, 1], vertical_alignment="center")
-    title.markdown(f"#### {plain(status.get('name', run.id))}")
+    title.markdown(f"#### {escape_markdown(status.get('name', run.id))}")
     with badge:
         st.badge(state, color=STATE_COLORS.get(state, "gray"))
     details = [run.id]
@@ -153,13 +153,13 @@ def _controls(run: Run, state: str) -> None:
             try:
                 job_manager().resume(run)
             except RuntimeError as refused:  # e.g. another tab resumed it a moment ago
-                st.error(plain(refused))
+                st.error(escape_markdown(refused))
                 return
             st.rerun()  # a full rerun, so the panel polls again
 
 
 def _failure(run: Run, status: dict[str, Any]) -> None:
-    st.error(f"**The run failed:** {plain(status.get('error') or 'no reason was recorded')}")
+    st.error(f"**The run failed:** {escape_markdown(status.get('error') or 'no reason was recorded')}")
     if status.get("traceback"):
         with st.expander("Traceback"):
             st.code(status["traceback"], language="text")

@@ -18,5 +18,3 @@ def escape_markdown(text: object) -> str:
     """``text`` with every ASCII punctuation character backslash-escaped and line breaks as spaces."""
     return _PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
 
-
-plain = escape_markdown

@@ -15,7 +15,7 @@ from sslcore.runs import DAMAGED, Run, RunNotFoundError, RunStore
 from sslcore.runs.actions import RunBusyError, delete_run
 from sslcore.runs.summary import RunSummary
 from ui.jobs import job_manager
-from ui.plain_text import plain
+from ui.plain_text import escape_markdown
 from ui.runs import find_run, forget_run, selected_run_id
 from ui.runs_table import cached_summary
 
@@ -42,11 +42,11 @@ def _delete(run_id: str) -> None:
     try:
         delete_run(store, find_run(store, run_id))
     except (RunNotFoundError, RunBusyError, ValueError, OSError) as error:
-        st.session_state[_FLASH_KEY] = ("error", f"Nothing was deleted: {plain(error)}")
+        st.session_state[_FLASH_KEY] = ("error", f"Nothing was deleted: {escape_markdown(error)}")
         return
     if selected_run_id() == run_id:
         forget_run()
-    st.session_state[_FLASH_KEY] = ("success", f"Deleted the damaged run {plain(run_id)}.")
+    st.session_state[_FLASH_KEY] = ("success", f"Deleted the damaged run {escape_markdown(run_id)}.")
 
 
 def delete_controls(summary: RunSummary, key: str) -> None:
@@ -66,8 +66,8 @@ def damaged_panel(run: Run, key: str) -> bool:
     summary = cached_summary(run)
     if summary.state != DAMAGED:
         return False
-    st.error(f"Run {plain(run.id)} is damaged: {plain(summary.damaged)}. It cannot be shown, resumed or "
-             "evaluated; the other runs are not affected.", icon=":material/error:")
+    st.error(f"Run {escape_markdown(run.id)} is damaged: {escape_markdown(summary.damaged)}. It cannot be shown, "
+             "resumed or evaluated; the other runs are not affected.", icon=":material/error:")
     delete_controls(summary, key)
     return True
 
@@ -89,6 +89,7 @@ def damaged_notice(store: RunStore, key: str, runs: Sequence[Run] | None = None)
         for summary in damaged:
             text, action = st.columns([5, 2], vertical_alignment="center")
             usable = "" if summary.state == DAMAGED else " (the run itself can still be used)"
-            text.markdown(f"**{plain(summary.name)}** · {plain(summary.id)}: {plain(summary.damaged)}{usable}")
+            name, run_id = escape_markdown(summary.name), escape_markdown(summary.id)
+            text.markdown(f"**{name}** · {run_id}: {escape_markdown(summary.damaged)}{usable}")
             with action:
                 delete_controls(summary, key)

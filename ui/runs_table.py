@@ -3,9 +3,9 @@ over them, and how their columns are shown.
 
 A page with a few hundred runs reruns on every click, so a run's summary is computed from its folder only
 when one of its files changed: it is cached (in memory, shared by every session) under the run's path plus
-(mtime, size) of the files it reads (``sslcore.runs.summary.summary_stamps``). A rerun with nothing new costs a few ``stat`` calls per run
-(``benchmarks/bench_runs_table.py``). A run that says queued or running is checked for a live process at
-every read, so a killed job shows as failed here exactly as in ``sslcore list``.
+(mtime, size) of the files it reads (``sslcore.runs.summary.summary_stamps``). A rerun with nothing new costs
+a few ``stat`` calls per run (``benchmarks/bench_runs_table.py``). A run that says queued or running is checked
+for a live process at every read, so a killed job shows as failed here exactly as in ``sslcore list``.
 """
 from __future__ import annotations
 

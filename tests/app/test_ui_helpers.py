@@ -19,7 +19,7 @@ from ui.forms import describe_bounds, float_step, planned_lr
 from ui.images import image_grid, upscale_factor
 from ui.live import format_seconds, progress_text
 from ui.live_charts import PAGE, Chart, chart_args, component_dir
-from ui.plain_text import plain
+from ui.plain_text import escape_markdown
 from ui.runs_compare import Curves, compare_figure
 from tests.conftest import tiny_config
 
@@ -55,10 +55,11 @@ def test_accuracy_axes_run_from_0_to_100_percent_never_past(scores: list[float])
     go.Figure(live), go.Figure(compared)  # valid plotly
 
 
-@pytest.mark.parametrize("text", ["![x](http://host/beacon.png)", "**bold** _it_ `code` ~~s~~", ":red[x] :material/home:",
-                                  "$\\href{http://x}{y}$", "# heading", "<img src=x onerror=alert(1)>", "a\\b", "plain"])
+@pytest.mark.parametrize("text", ["![x](http://host/beacon.png)", "**bold** _it_ `code` ~~s~~",
+                                  ":red[x] :material/home:", "$\\href{http://x}{y}$", "# heading",
+                                  "<img src=x onerror=alert(1)>", "a\\b", "plain"])
 def test_plain_text_escapes_every_markdown_character_and_reads_as_written(text: str) -> None:
-    escaped = plain(text)
+    escaped = escape_markdown(text)
     assert re.sub(r"\\(.)", r"\1", escaped) == text  # backslash escapes undone: the text as written
     unescaped = re.sub(r"\\.", "", escaped)  # what is left outside escapes holds no Markdown syntax at all
     assert not set(unescaped) & set(string.punctuation)

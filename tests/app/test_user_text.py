@@ -88,7 +88,8 @@ def test_run_names_from_an_archive_are_plain_text_on_every_page(runs: tuple[Run,
     assert_plain(open_page("app_pages/views.py", copy.id), "views", named=False)  # named in its run picker only
 
 
-def test_the_runs_table_marks_an_imported_copy_and_keeps_ids_whole_and_key_columns_in_view(runs: tuple[Run, Run]) -> None:
+def test_the_runs_table_marks_an_imported_copy_and_keeps_ids_whole_and_key_columns_in_view(
+        runs: tuple[Run, Run]) -> None:
     original, copy = runs
     at = open_page("app_pages/runs.py")
     table = at.dataframe[0].value.set_index("id")
