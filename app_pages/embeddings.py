@@ -20,9 +20,13 @@ from ui.embedding_data import METHOD_NAMES, MapView, Points
 from ui.embedding_map import MapPanel, embedding_map, map_args, map_figure, new_click
 from ui.embedding_neighbours import K, Strip, neighbour_strip
 from ui.jobs import job_manager
+from ui.plain_text import escape_markdown
 from ui.runs import run_picker
+from ui.runs_damaged import damaged_panel
 
 MAP_KEY = "emb.map"
+#: This page's k-NN figure: among the shown images (leave-one-out), unlike the online monitor's "k-NN (last epoch)".
+MAP_KNN_LABEL = "k-NN among shown images"
 SEEN_CLICK_KEY = "emb.seen_click"
 
 manager = job_manager()
@@ -76,9 +80,11 @@ def metric_tiles(quality: dict[str, float], baseline: dict[str, float] | None) -
         if math.isfinite(silhouette) and math.isfinite(baseline["silhouette"]):
             silhouette_delta = f"{silhouette - baseline['silhouette']:+.3f} vs pixels"
     knn_box, silhouette_box = st.columns(2)
-    knn_box.metric("k-NN accuracy", f"{knn:.1%}", delta=knn_delta,
+    knn_box.metric(MAP_KNN_LABEL, f"{knn:.1%}", delta=knn_delta,
                    help="Each shown image's label predicted by a vote of its 20 nearest other images (cosine "
-                        "similarity): how well a distance in this space matches the classes. Chance = 1 / classes.")
+                        "similarity): how well a distance in this space matches the classes. Chance = 1 / classes. "
+                        "Not the online k-NN monitor of the Train and Runs pages (test images voted on by the "
+                        "training images): a different measure, so a different name.")
     silhouette_box.metric("Silhouette", "–" if not math.isfinite(silhouette) else f"{silhouette:.3f}",
                           delta=silhouette_delta,
                           help="Mean cosine silhouette of the classes as clusters, from -1 to 1: above 0, images "
@@ -96,7 +102,8 @@ def panel_title(source: Source, view: MapView) -> str:
 def failure_note(run: Run, source: Source, split: Split, view: MapView) -> None:
     if view.error is None:
         return
-    st.error(f"The t-SNE map of {data.source_label(source)} failed: {view.error}. The PCA map is shown instead.")
+    st.error(f"The t-SNE map of {data.source_label(source)} failed: {escape_markdown(view.error)}. "
+             "The PCA map is shown instead.")
     if st.button("Retry t-SNE", key=f"emb.retry.{source}", icon=":material/refresh:"):
         data.retry_tsne(run, source, split)
         st.rerun()
@@ -109,6 +116,8 @@ def draw_strip(title: str, strip: Strip, labelled: bool) -> None:
 
 
 run = choose_run()
+if damaged_panel(run, key="emb"):
+    st.stop()
 epochs = available_epochs(run)
 if not epochs:
     st.info("This run has no encoder checkpoints yet: the first one is saved before training starts. "
@@ -123,7 +132,7 @@ try:
         names = data.class_names(run)
         thumbs = data.thumbnails(run, split)
 except (DatasetUnavailableError, FileNotFoundError, RuntimeError, ValueError) as error:
-    st.error(f"Could not read the embeddings of {data.source_label(epoch)}: {error}")
+    st.error(f"Could not read the embeddings of {data.source_label(epoch)}: {escape_markdown(error)}")
     st.stop()
 
 query_key = f"emb.query.{run.id}.{split}"

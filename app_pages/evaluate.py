@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from sslcore.evaluation.encoder_source import weights_path
+from sslcore.runs import DAMAGED
 from ui import evaluate_results as results
 from ui.evaluate_charts import label_efficiency_figure
 from ui.evaluate_confusion import confusion_section
@@ -17,6 +18,7 @@ from ui.evaluate_job import budget_problem, jobs_panel, settings_form, start_job
 from ui.jobs import job_manager
 from ui.plain_text import escape_markdown
 from ui.runs import find_run, run_label, run_picker
+from ui.runs_damaged import damaged_notice, damaged_panel
 
 store = job_manager().store
 
@@ -24,12 +26,15 @@ st.title("Evaluate")
 st.caption("Do the self-supervised features pay off? Each method learns from the same few labelled images; "
            "the test images only score them.")
 
+damaged_notice(store, key="evaluate")
 run = run_picker(store, newest_by_default=True)
 if run is None:
     st.info("Choose a run to evaluate, or train one on the **Train** page first.")
     st.stop()
+if damaged_panel(run, key="evaluate.run"):
+    st.stop()
 
-others = {r.id: r for r in store.list() if r.id != run.id}
+others = {r.id: r for r in store.list() if r.id != run.id and r.state != DAMAGED}
 compare = st.multiselect("Compare with", list(others), format_func=lambda i: run_label(others[i]),
                          key="evaluate.compare", placeholder="Other runs to overlay (e.g. other pretext tasks)")
 chosen = [run] + [find_run(store, i) for i in compare if i in others]
@@ -45,7 +50,8 @@ def has_weights(r) -> bool:  # noqa: ANN001 - a Run
 
 ready = [r for r in chosen if has_weights(r)]
 if len(ready) < len(chosen):
-    st.warning("Not evaluable yet (no trained weights): " + ", ".join(r.id for r in chosen if r not in ready))
+    st.warning("Not evaluable yet (no trained weights): "
+               + escape_markdown(", ".join(r.id for r in chosen if r not in ready)))
 for r, problem in [(r, budget_problem(r, [])) for r in ready]:  # no labels (the user's images), or no data here
     if problem:
         st.info(escape_markdown(problem), icon=":material/label_off:")
@@ -73,7 +79,7 @@ if len({e.results["protocol"].get("dataset", {}).get("dataset") for e in evaluat
 
 st.dataframe(results.results_table(evaluated), hide_index=True)
 for e in evaluated:
-    st.caption(f"{e.label}: {results.request_of(e.results)}")
+    st.caption(f"{escape_markdown(e.label)}: {results.request_of(e.results)}")
 st.download_button("Download all repeats (CSV)", results.results_csv(evaluated), file_name="evaluation.csv",
                    mime="text/csv", icon=":material/download:", on_click="ignore")
 

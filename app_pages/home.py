@@ -3,8 +3,10 @@ import streamlit as st
 
 from sslcore.recipes import QUICK_DEMO, quick_demo_config
 from sslcore.runs import ACTIVE_STATES
+from ui import runs_table
 from ui.jobs import job_manager
-from ui.runs import RUN_PARAM, runs_table
+from ui.runs import RUN_PARAM
+from ui.runs_damaged import damaged_notice
 from ui.warmup import warm_up_in_background
 
 RECENT_RUNS = 10
@@ -42,19 +44,16 @@ st.page_link("app_pages/train.py", label="Configure a run on the Train page", ic
 
 st.subheader("Recent runs")
 runs = manager.store.list()
+damaged_notice(manager.store, key="home", runs=runs)
 if not runs:
     st.info("No runs yet: start the quick demo, or train one from the Train page.")
 else:
+    recent_runs = runs[:RECENT_RUNS]
+    recent = runs_table.runs_frame(recent_runs, columns=runs_table.RECENT_COLUMNS)
     active = sum(r.state in ACTIVE_STATES for r in runs)
     st.caption(f"{len(runs)} runs in `{manager.store.root}` · {active} queued or running "
                f"(at most {manager.max_concurrent} train at once)")
-    st.dataframe(
-        runs_table(runs[:RECENT_RUNS]), hide_index=True, width="stretch",
-        column_config={
-            "open": st.column_config.LinkColumn("", display_text="Open", width="small"),
-            "loss": st.column_config.NumberColumn("loss", format="%.4f"),
-            "k-NN acc": st.column_config.NumberColumn("k-NN acc", format="percent"),
-        },
-    )
+    st.dataframe(recent, hide_index=True, width="stretch",
+                 column_config=runs_table.column_config(r.id for r in recent_runs))
 
 warm_up_in_background()  # last: the page above is already drawn

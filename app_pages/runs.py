@@ -17,6 +17,7 @@ from ui.jobs import job_manager
 from ui.runs import selected_run_id, show_run
 from ui.runs_actions import CHOSEN_KEY, actions_panel, show_flash
 from ui.runs_compare import compare
+from ui.runs_damaged import damaged_notice
 from ui.runs_import import import_box
 
 _SEEN_KEY = "runs.table.seen"  # (table key, run ids ticked in it) as of the last page run
@@ -57,7 +58,7 @@ def runs_table(shown: pd.DataFrame) -> None:
     # A new key whenever the rows change: a tick must never move to another run when a filter changes.
     key = "runs.table." + hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
     event = st.dataframe(shown, key=key, on_select="rerun", selection_mode="multi-row", hide_index=True,
-                         width="stretch", column_config=table.column_config())
+                         width="stretch", column_config=table.column_config(ids))
     ticked = [ids[i] for i in event.selection.rows if 0 <= i < len(ids)]
     seen_key, seen = st.session_state.get(_SEEN_KEY, (None, []))
     if seen_key == key and ticked != seen:  # the person ticked or unticked rows since the last page run
@@ -104,6 +105,7 @@ if imported:
     st.session_state[CHOSEN_KEY] = [imported]
 
 runs = store.list()
+damaged_notice(store, key="runs", runs=runs)
 if not runs:
     st.info("No runs yet: train one on the Train page, or import an exported run above.")
     st.stop()

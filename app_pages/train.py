@@ -18,7 +18,9 @@ from ui import charts, datasets, forms
 from ui.images import image_grid
 from ui.jobs import data_root, job_manager
 from ui.live import run_panel
+from ui.plain_text import escape_markdown
 from ui.runs import FROM_PARAM, find_run, run_picker, show_run
+from ui.runs_damaged import damaged_notice
 
 PREVIEW_IMAGES = 6
 
@@ -40,7 +42,7 @@ def prefill_from_run() -> None:
         run = find_run(manager.store, source)
         config = run.config()
     except (RunNotFoundError, ConfigError) as error:
-        st.warning(f"The form cannot start from run {source!r}: {error}")
+        st.warning(f"The form cannot start from run {escape_markdown(repr(source))}: {escape_markdown(error)}")
         return
     if st.session_state.get(forms.PREFILLED_KEY) != source:
         state = forms.form_state(config)
@@ -51,7 +53,8 @@ def prefill_from_run() -> None:
                        "another one.")
         st.session_state.update(state)
         st.session_state[forms.PREFILLED_KEY] = source
-    st.info(f"The form starts from the config of **{run.status().get('name', run.id)}** (`{run.id}`): change "
+    name = escape_markdown(run.status().get("name", run.id))
+    st.info(f"The form starts from the config of **{name}** ({escape_markdown(run.id)}): change "
             "what you like and press **Train** for a new run.", icon=":material/content_copy:")
 
 
@@ -85,8 +88,9 @@ def data_section() -> tuple[dict, DatasetSplit | None]:
     st.markdown(f"**{facts.train_size:,}** training + **{facts.test_size:,}** test images · "
                 f"{classes} · images **{c}×{h}×{w}** ({'colour' if c == 3 else 'grey'}, "
                 f"channels × height × width)" + (" · official split" if facts.official_split else ""))
-    # Class names may come from the user's folders: shown as plain text, never as Markdown.
-    caption = ("Test images, one class per column: " + ", ".join(facts.class_names[:10]) if facts.class_names else
+    # Class names may come from the user's folders, and image captions render Markdown: escaped, shown as typed.
+    caption = ("Test images, one class per column: " + escape_markdown(", ".join(facts.class_names[:10]))
+               if facts.class_names else
                "Test images. Without labels the run trains as usual; the online k-NN monitor and the Evaluate "
                "page need labels (add some on the Data page).")
     st.image(datasets.sample_grid(name, values["root"]), caption=caption,
@@ -171,6 +175,7 @@ with form_column:
 
 with run_column:
     st.subheader("Run")
+    damaged_notice(manager.store, key="train")
     run = run_picker(manager.store)
     if run is None:
         st.info("Press **Train** to start a run; it trains in its own process and appears here live. "

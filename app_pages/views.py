@@ -6,9 +6,10 @@ snapshots (``<run>/snapshots/epoch_*.npz``), read from the run folder; nothing i
 import streamlit as st
 
 from sslcore.engine.snapshots import panels_for
-from sslcore.runs.files import read_json
 from ui.jobs import job_manager
+from ui.plain_text import escape_markdown
 from ui.runs import RUN_PARAM, run_picker
+from ui.runs_damaged import damaged_panel
 from ui.snapshot_view import snapshot_panel
 
 GENERIC = "The pretext task's view of a fixed set of test images, saved by the trainer at every epoch."
@@ -24,11 +25,14 @@ if run is None:
         st.info("No runs yet. Start one on the Train page; its snapshots appear here while it trains.")
     st.page_link("app_pages/train.py", label="Train a model", icon=":material/model_training:")
     st.stop()
+if damaged_panel(run, key="views"):
+    st.stop()
 
 # The raw JSON, not run.config(): an old run whose task was since renamed must still show its pictures.
-recipe = read_json(run.path / "config.json", default={})
+recipe = run.config_dict()
 task = recipe.get("task", {}).get("name", "?")
-st.markdown(f"**{task}** on **{recipe.get('data', {}).get('dataset', '?')}** · {run.state}")
+dataset = recipe.get("data", {}).get("dataset", "?")
+st.markdown(f"**{escape_markdown(task)}** on **{escape_markdown(dataset)}** · {run.state}")
 panels = panels_for(task)
 st.markdown(panels.explanation if panels is not None and panels.explanation else GENERIC)
 links = st.columns([1, 1, 3])

@@ -59,7 +59,9 @@ def make_run(root: Path, i: int, steps: int, epochs: int) -> Run:
     write_json_atomic(run.path / "progress.json", {"time": t0 + 60.0, "phase": "done", "elapsed_s": steps * 0.1})
     if i % 4 == 0:
         write_json_atomic(run.path / "eval.json", {"results": [
-            {"method": "linear_probe", "labels_per_class": "all", "accuracy_mean": 0.95}]})
+            {"method": "linear_probe", "labels_per_class": "all", "accuracy_mean": 0.95, "accuracy_std": 0.0,
+             "accuracies": [0.95], "seconds": [1.0], "indices_sha256": ["0" * 64]}],
+            "protocol": {"budgets": ["all"], "repeats": 1, "train_size": 1437}})
     return run
 
 
@@ -82,7 +84,7 @@ def quiet_streamlit() -> None:
 
 
 def bench_table(root: Path) -> None:
-    from ui.runs_table import _cached_summary, filter_frame, runs_frame
+    from ui.runs_table import _cached, filter_frame, runs_frame
 
     store = RunStore(root)
     quiet_streamlit()
@@ -91,7 +93,7 @@ def bench_table(root: Path) -> None:
         frame = runs_frame(store.list())
         return len(filter_frame(frame, "run", {"status": ["completed"]}))
 
-    _cached_summary.cache_clear()
+    _cached.cache_clear()
     timed("table, cold (every folder read and summarised)", build)
     timed("table, warm (nothing changed; median of 5)", build, repeat=5)
     busy = store.list()[0]

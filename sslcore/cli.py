@@ -5,15 +5,17 @@ Bad input exits with status 2 and one line naming the field, the value and what 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from sslcore.cli_data import add_data_commands
-from sslcore.config import ConfigError, config_from_dict, load_config_file, parse_assignments
+from sslcore.config import ConfigError, RunConfig, config_from_dict, load_config_file, parse_assignments
 from sslcore.data import DATASETS, DatasetUnavailableError
 from sslcore.registry import UnknownNameError
 from sslcore.runs import Run, RunNotFoundError, RunStore
+from sslcore.runs.training_lock import RunInUseError, training_lock
 from sslcore.userdata.store import default_data_root
 
 #: Shortcut flags of `train` and the config field each one sets.
@@ -76,11 +78,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     config = config_from_dict(train_base(args), train_overrides(args))
     join_group(config.train.device)  # with several processes: agree on one run folder, made by rank 0
-    run = Run(distributed.from_main(lambda: RunStore(args.runs_dir).create(config, name=args.name).path))
+    run = Run(distributed.from_main(lambda: _create_run(args, config).path))
     if distributed.is_main():
         print(f"run {run.id}: {config.task.name} on {config.data.dataset} with {config.encoder.name}, "
               f"{config.train.epochs} epochs" + _processes_note(), file=sys.stderr)
-    outcome = execute_run(run, console=sys.stderr)
+    with _main_rank_training_lock(run):
+        outcome = execute_run(run, console=sys.stderr)
     return _report_outcome(run, outcome)
 
 
@@ -91,14 +94,29 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from sslcore.runs.actions import resume_blocker
 
     run = RunStore(args.runs_dir).get(args.run)
-    problem = resume_blocker(run)
-    if problem:
-        raise CLIError(problem)
     join_group(run.config().train.device)
-    if distributed.is_main():
-        run.stop_path.unlink(missing_ok=True)
-    distributed.barrier()  # no rank may see the old STOP file
-    return _report_outcome(run, execute_run(run, resume=True, console=sys.stderr))
+    with _main_rank_training_lock(run):  # RunInUseError if another process trains it: checked and run under the lock
+        problem = resume_blocker(run)
+        if problem:
+            raise CLIError(problem)
+        if distributed.is_main():
+            run.stop_path.unlink(missing_ok=True)
+        distributed.barrier()  # no rank may see the old STOP file
+        return _report_outcome(run, execute_run(run, resume=True, console=sys.stderr))
+
+
+def _create_run(args: argparse.Namespace, config: RunConfig) -> Run:
+    try:
+        return RunStore(args.runs_dir).create(config, name=args.name)  # the rule rename follows (length, printable)
+    except ValueError as e:
+        raise CLIError(f"--name: {e}") from None
+
+
+def _main_rank_training_lock(run: Run) -> contextlib.AbstractContextManager[None]:
+    """The run's training lock, held by rank 0 only: the ranks of one torchrun job train the run together."""
+    from sslcore import distributed
+
+    return training_lock(run.path) if distributed.is_main() else contextlib.nullcontext()
 
 
 def join_group(device: str) -> None:
@@ -293,18 +311,13 @@ def _report_outcome(run: Run, outcome: str) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from sslcore.runs.summary import format_summaries, summarize
+
     runs = RunStore(args.runs_dir).list()
     if not runs:
         print(f"no runs in {args.runs_dir}/")
         return 0
-    print(f"{'run id':<45} {'state':<10} {'epoch':>9} {'loss':>8} {'kNN acc':>8}")
-    for run in runs:
-        status, epochs = run.status(), run.metrics("epoch")
-        last = epochs[-1] if epochs else {}
-        loss = f"{last['loss']:.4f}" if "loss" in last else "-"
-        knn = f"{last['knn_acc']:.3f}" if "knn_acc" in last else "-"
-        done = f"{last.get('epoch', 0)}/{status.get('epochs', '?')}"
-        print(f"{run.id:<45} {status.get('state', '?'):<10} {done:>9} {loss:>8} {knn:>8}")
+    print(format_summaries([summarize(run) for run in runs]))  # a run whose process is gone is marked failed first
     return 0
 
 
@@ -408,6 +421,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
-    except (CLIError, ConfigError, UnknownNameError, RunNotFoundError, DatasetUnavailableError) as e:
+    except (CLIError, ConfigError, UnknownNameError, RunNotFoundError, RunInUseError, DatasetUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -256,7 +257,12 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
     unknown = sorted(set(data) - {"data", "encoder", "task", "train"})
     if unknown:
         raise ConfigError(f"{unknown[0]} is not a config section; sections are: data, encoder, task, train")
-    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in data.items() if isinstance(v, dict)}
+    not_object = sorted(k for k, v in data.items() if not isinstance(v, dict))
+    if not_object:  # dropping it would silently train with the defaults instead of what was written
+        name = not_object[0]
+        raise ConfigError(f"config section {name} = {reprlib.repr(data[name])} is not allowed: expected an object "
+                          "of fields, e.g. {\"epochs\": 10}")
+    merged: dict[str, dict[str, Any]] = {k: dict(v) for k, v in data.items()}
     overrides = overrides or {}
     new_task = overrides.get("task.name")
     if new_task is not None and new_task != merged.get("task", {}).get("name"):

@@ -20,6 +20,8 @@ MAX_POINTS = 1500
 LOSS_COLOR = "#3b5bdb"
 ACCENT_COLOR = "#e8590c"
 FONT = "Source Sans Pro, Source Sans 3, Helvetica Neue, Arial, sans-serif"
+#: A y axis of accuracies (fractions): 0% to 100%, never plotly's automatic padding past 100%.
+PERCENT_AXIS: dict[str, Any] = {"tickformat": ".0%", "range": [0.0, 1.0], "autorange": False}
 
 
 def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
@@ -122,9 +124,11 @@ def epoch_figure(epochs: Sequence[int], values: Sequence[float], *, title: str, 
     x_axis: dict[str, Any] = {"rangemode": "tozero"}
     if len(epochs) <= 12:
         x_axis["dtick"] = 1
-    return figure([line(epochs, values, name=y_title, color=LOSS_COLOR, width=2, markers=True)], title=title,
-                  x_title="epoch", y_title=y_title, revision=revision, height=height, x_axis=x_axis,
-                  y_axis={"tickformat": ".0%"} if percent else None)
+    trace = line(epochs, values, name=y_title, color=LOSS_COLOR, width=2, markers=True)
+    if percent:
+        trace["cliponaxis"] = False  # a marker at exactly 100% is drawn whole on the capped axis
+    return figure([trace], title=title, x_title="epoch", y_title=y_title, revision=revision, height=height,
+                  x_axis=x_axis, y_axis=PERCENT_AXIS if percent else None)
 
 
 def schedule_figure(steps: Sequence[int], lrs: Sequence[float], steps_per_epoch: int, *, height: int = 200) -> Figure:

@@ -11,6 +11,7 @@ import numpy as np
 from sslcore.evaluation.embedding_quality import nearest_neighbours
 from ui.embedding_map import class_name
 from ui.images import image_grid
+from ui.plain_text import escape_markdown
 
 #: Neighbours shown per strip.
 K = 8
@@ -37,7 +38,7 @@ def neighbour_strip(features: np.ndarray, images: np.ndarray, labels: np.ndarray
     found, distances = nearest_neighbours(features, query, k)
     positions = [int(query), *found.tolist()]
     pictures = [image_grid(images[i:i + 1], columns=1) for i in positions]
-    names = [class_name(class_names, int(labels[i])) for i in positions]
+    names = [escape_markdown(class_name(class_names, int(labels[i]))) for i in positions]  # captions render Markdown
     captions = [f"query: {names[0]}"] + [f"{name} · d={d:.3f}" for name, d in zip(names[1:], distances.tolist())]
     same = int(np.sum(labels[found] == labels[query]))
     return Strip(positions, pictures, captions, same)

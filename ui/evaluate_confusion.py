@@ -20,6 +20,7 @@ from ui.datasets import load_split
 from ui.evaluate_charts import confusion_figure, per_class_figure
 from ui.evaluate_results import Evaluated
 from ui.images import image_grid
+from ui.plain_text import escape_markdown
 
 EXAMPLES_PER_PAIR = 6
 TOP_PAIRS = 3
@@ -91,7 +92,9 @@ def _confused_pairs(matrix: np.ndarray, truth: np.ndarray, runs: list[np.ndarray
     st.markdown("**Most confused pairs** (test images of the true class that the method called the other one)")
     for pair in pairs:
         label, picture = st.columns([2, 5], vertical_alignment="center")
-        label.markdown(f"true **{names[pair.true_class]}** → predicted **{names[pair.predicted_class]}**  \n"
+        # Class names may be a person's folder names: shown as typed, never as Markdown.
+        true, predicted = escape_markdown(names[pair.true_class]), escape_markdown(names[pair.predicted_class])
+        label.markdown(f"true **{true}** → predicted **{predicted}**  \n"
                        f"{pair.count} times ({pair.rate:.0%} of that class)")
         if images is None:
             picture.caption("the dataset's images are not available here")

@@ -20,6 +20,7 @@ from sslcore.runs.eval_jobs import DEFAULT_BUDGETS, MAX_REPEATS, STOP_FILE, Eval
 from ui.datasets import load_split
 from ui.jobs import max_jobs, runs_dir
 from ui.live import STATE_COLORS
+from ui.plain_text import escape_markdown
 
 POLL_SECONDS = 1.0
 #: Small enough for a live demo: the supervised baseline's default step budget (see SupervisedBaseline).
@@ -78,7 +79,7 @@ def settings_form(runs: Sequence[Run]) -> EvalRequest | None:
             raise ValueError(problem)
         return EvalRequest(tuple(budgets), int(repeats), 0, tuple(methods)).checked()
     except ValueError as error:
-        st.error(str(error), icon=":material/error:")
+        st.error(escape_markdown(error), icon=":material/error:")
         return None
 
 
@@ -88,7 +89,7 @@ def start_jobs(runs: Sequence[Run], request: EvalRequest) -> None:
         try:
             eval_manager().start(run, request)
         except (EvalBusyError, FileNotFoundError, ValueError) as error:
-            st.warning(f"{run.id}: {error}")
+            st.warning(f"{escape_markdown(run.id)}: {escape_markdown(error)}")
 
 
 def jobs_panel(runs: Sequence[Run]) -> None:
@@ -111,7 +112,8 @@ def _jobs_view(paths: tuple[str, ...], polling: bool) -> None:
 def _job_row(run: Run, job: dict) -> None:
     state = job.get("state", "unknown")
     title, badge = st.columns([6, 1], vertical_alignment="center")
-    title.markdown(f"**Evaluation of {run.status().get('name', run.id)}** · {run.id}")
+    name = escape_markdown(run.status().get("name", run.id))
+    title.markdown(f"**Evaluation of {name}** · {escape_markdown(run.id)}")
     with badge:
         st.badge(state, color=STATE_COLORS.get(state, "gray"))
     if state in ACTIVE_STATES:
@@ -122,9 +124,9 @@ def _job_row(run: Run, job: dict) -> None:
             eval_manager().cancel(run)
             st.caption("Cancelling…")
     elif state == "failed":
-        st.error(f"**The evaluation failed:** {job.get('error') or 'no reason was recorded'}")
+        st.error(f"**The evaluation failed:** {escape_markdown(job.get('error') or 'no reason was recorded')}")
         if job.get("traceback"):
             with st.expander("Traceback"):
                 st.code(job["traceback"], language="text")
     elif job.get("message"):
-        st.caption(f"{state.capitalize()}: {job['message']}")
+        st.caption(f"{state.capitalize()}: {escape_markdown(job['message'])}")

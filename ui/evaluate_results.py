@@ -1,7 +1,8 @@
 """The Evaluate page's results: which runs have results, their curves, table, CSV, verdict and protocol.
 
-Everything here reads ``<run>/eval.json`` (cached by the file's modification time and size) and turns
-it into figures and tables; nothing computes an evaluation.
+Everything here reads ``<run>/eval.json`` through ``sslcore.runs.eval_results`` (cached by the file's
+modification time and size) and turns it into figures and tables; nothing computes an evaluation. Run names
+are people's text: they are escaped wherever Markdown shows them.
 """
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import streamlit as st
 from sslcore.evaluation.results import method_label, repeat_rows
 from sslcore.evaluation.verdict import ranking, task_name, verdict
 from sslcore.runs import Run
-from sslcore.runs.files import read_json
+from sslcore.runs.eval_results import EVAL_FILE, read_eval_results
+from sslcore.runs.files import DamagedFileError
 from ui.evaluate_charts import METHOD_COLORS, RUN_COLORS, Curve, budget_x
+from ui.plain_text import escape_markdown
 
-EVAL_FILE = "eval.json"
 #: Methods drawn for the first run only when several runs share the chart: they do not depend on the SSL
 #: features, only on the labelled images, which are the same for runs on the same data.
 BASELINES = ("supervised", "raw_pixels")
@@ -42,22 +44,23 @@ def eval_stamp(run: Run) -> tuple[int, int] | None:
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _read_eval(path: str, mtime_ns: int, size: int) -> dict[str, Any] | None:
-    try:  # mtime_ns and size are only the cache key
-        value = read_json(Path(path))
-    except (OSError, ValueError):
+def _read_eval(run_path: str, mtime_ns: int, size: int) -> dict[str, Any] | None:
+    # mtime_ns and size are only the cache key. A damaged file reads as "no results": the page's damaged-runs
+    # note says why, and evaluating again replaces it.
+    try:
+        results = read_eval_results(Path(run_path))
+    except DamagedFileError:
         return None
-    return value if isinstance(value, dict) and value.get("results") else None
+    return results.data if results is not None and results.rows else None
 
 
 def evaluated(run: Run) -> Evaluated | None:
-    """The run's stored results, or None if it was never evaluated (or eval.json is unreadable)."""
+    """The run's stored results, or None if it was never evaluated (or eval.json is damaged)."""
     stamp = eval_stamp(run)
-    results = None if stamp is None else _read_eval(str(run.path / EVAL_FILE), *stamp)
+    results = None if stamp is None else _read_eval(str(run.path), *stamp)
     if results is None:
         return None
-    config = read_json(run.path / "config.json", default={})
-    task = config.get("task", {}).get("name", "?")
+    task = run.config_dict().get("task", {}).get("name", "?")
     return Evaluated(run.id, f"{task_name(task)} · {run.status().get('name', run.id)}", task, results)
 
 
@@ -156,11 +159,11 @@ def verdict_lines(runs: Sequence[Evaluated]) -> list[str]:
     lines = []
     for e in runs:
         rows, lender = with_shared_baselines(e, runs)
-        note = f" _(baselines of {lender}: the same labelled images)_" if lender else ""
-        lines.append(f"**{e.label}**: " + " ".join(verdict(rows, e.task)) + note)
+        note = f" _(baselines of {escape_markdown(lender)}: the same labelled images)_" if lender else ""
+        lines.append(f"**{escape_markdown(e.label)}**: " + " ".join(verdict(rows, e.task)) + note)
     budgets = [b for b in runs[0].results.get("protocol", {}).get("budgets", []) if b != "all"]
     if budgets:
-        rank = ranking([(e.label, e.results["results"]) for e in runs], min(budgets))
+        rank = ranking([(escape_markdown(e.label), e.results["results"]) for e in runs], min(budgets))
         if rank:
             lines.append(rank)
     return lines

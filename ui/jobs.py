@@ -51,6 +51,9 @@ def job_manager() -> JobManager:
     """The job manager shared by every browser session of this server (keyed by the settings it uses).
 
     It keeps no state that matters: a cleared cache or a code edit builds a new one that reads the same
-    run folders.
+    run folders. Its finished workers are reaped first, so a worker that died is recorded with the reason its
+    exit status gives before any listing's reconcile records the generic "interrupted".
     """
-    return _manager(runs_dir(), max_jobs())
+    manager = _manager(runs_dir(), max_jobs())
+    manager.reap()
+    return manager

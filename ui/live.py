@@ -16,11 +16,14 @@ import streamlit as st
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.actions import resume_blocker
 from sslcore.runs.store import STARTUP_GRACE_SECONDS
+from sslcore.runs.summary import KNN_LAST_HELP, KNN_LAST_LABEL
 from ui import charts
 from ui.collapse import collapse_charts, collapse_notice
 from ui.jobs import job_manager
 from ui.live_charts import Chart, chart_args, live_charts
+from ui.plain_text import escape_markdown
 from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
+from ui.runs_damaged import damaged_panel
 
 POLL_SECONDS = 1.5
 STATE_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "cancelled": "orange", "failed": "red"}
@@ -33,6 +36,8 @@ def run_panel(run: Run) -> None:
     for one full rerun, which registers the fragment again without ``run_every`` (Streamlit drops the old
     timers on a full run): an ended run costs nothing to keep on screen.
     """
+    if damaged_panel(run, key="live"):
+        return
     polling = run.state in ACTIVE_STATES
     st.fragment(run_every=POLL_SECONDS if polling else None)(_live_view)(str(run.path), polling)
     _inspect_links(run)
@@ -91,7 +96,7 @@ def _worker_vanished(run: Run, status: dict[str, Any]) -> bool:
 def _header(run: Run, status: dict[str, Any]) -> None:
     state = status.get("state", "unknown")
     title, badge = st.columns([4, 1], vertical_alignment="center")
-    title.markdown(f"#### {status.get('name', run.id)}")
+    title.markdown(f"#### {escape_markdown(status.get('name', run.id))}")
     with badge:
         st.badge(state, color=STATE_COLORS.get(state, "gray"))
     details = [run.id] + ([where_trained(status)] if status.get("device") else [])
@@ -154,13 +159,13 @@ def _controls(run: Run, state: str) -> None:
             try:
                 job_manager().resume(run)
             except RuntimeError as refused:  # e.g. another tab resumed it a moment ago
-                st.error(str(refused))
+                st.error(escape_markdown(refused))
                 return
             st.rerun()  # a full rerun, so the panel polls again
 
 
 def _failure(run: Run, status: dict[str, Any]) -> None:
-    st.error(f"**The run failed:** {status.get('error') or 'no reason was recorded'}")
+    st.error(f"**The run failed:** {escape_markdown(status.get('error') or 'no reason was recorded')}")
     if status.get("traceback"):
         with st.expander("Traceback"):
             st.code(status["traceback"], language="text")
@@ -189,9 +194,8 @@ def _tiles(metrics: RunMetrics, progress: dict[str, Any]) -> None:
     cells[0].metric("Loss", "–" if loss is None else f"{loss:.3f}", help="last logged training step")
     cells[1].metric("Learning rate", "–" if not lr else f"{lr:.2g}")
     cells[2].metric("Images / s", "–" if not speed else f"{speed:,.0f}", help="training throughput, this epoch")
-    cells[3].metric("k-NN acc.", "–" if knn is None else f"{knn:.1%}", delta=knn_delta,
-                    help="test accuracy of a k-NN classifier on the encoder's features; "
-                         "change since the untrained encoder")
+    cells[3].metric(KNN_LAST_LABEL, "–" if knn is None else f"{knn:.1%}", delta=knn_delta,
+                    help=f"{KNN_LAST_HELP}; the change is since the untrained encoder (epoch 0)")
 
 
 def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
@@ -211,8 +215,8 @@ def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
     if "knn_acc" in epochs and epochs["knn_acc"].notna().any():
         knn = epochs.dropna(subset=["knn_acc"])
         found.append(Chart("knn", charts.epoch_figure(knn["epoch"].tolist(), knn["knn_acc"].tolist(),
-                                                      title="Online k-NN accuracy", y_title="test accuracy",
-                                                      revision=run_id, percent=True)))
+                                                      title="Online k-NN accuracy (per epoch)",
+                                                      y_title="test accuracy", revision=run_id, percent=True)))
     return found + collapse_charts(run_id, epochs)
 
 

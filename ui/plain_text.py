@@ -1,9 +1,11 @@
-"""User text (file, folder and class names from an upload) inside Streamlit messages, shown as typed.
+"""Text that people, uploads or archives supply (run names, tags, error messages, file, folder and class
+names), shown as typed wherever Streamlit would read Markdown.
 
-``st.error``/``st.success``/``st.markdown`` render Markdown: a class folder called ``![x](http://host/b.png)``
-would make every viewer's browser fetch that URL. Every ASCII punctuation character is backslash-escaped
-(CommonMark shows an escaped character literally), which also disarms Streamlit's ``:color[...]`` and
-``:material/...:`` directives, HTML and ``$`` maths.
+``st.markdown``, ``st.caption``, ``st.info`` and friends, image captions, and the labels of buttons, expanders
+and metrics all render Markdown: a run or class folder called ``![x](http://host/b.png)`` would make every
+viewer's browser fetch that URL. Every ASCII punctuation character is backslash-escaped (CommonMark shows an
+escaped character literally), which also disarms Streamlit's ``:color[...]`` and ``:material/...:``
+directives, HTML and ``$`` maths. Tables (``st.dataframe``) and select-box options are plain text already.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import re
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
 
-def escape_markdown(text: str) -> str:
+def escape_markdown(text: object) -> str:
     """``text`` with every ASCII punctuation character backslash-escaped and line breaks as spaces."""
     return _PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
+

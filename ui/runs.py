@@ -7,15 +7,13 @@ metrics file are cached by its modification time and size, so a poll that finds 
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import NamedTuple
 
 import pandas as pd
 import streamlit as st
 
-from sslcore.runs import Run, RunNotFoundError, RunStore
-from sslcore.runs.files import read_json, read_jsonl
+from sslcore.runs import DAMAGED, Run, RunNotFoundError, RunStore
 
 RUN_PARAM = "run"
 #: The Train page fills its form from the config of the run named by this query parameter.
@@ -36,8 +34,11 @@ def show_run(run_id: str) -> None:
 
 
 def run_label(run: Run) -> str:
-    """'Quick demo · 20261129-021557-simclr-mnist5k-8be0' (no state: the label is not redrawn while polling)."""
-    return f"{run.status().get('name', run.id)} · {run.id}"
+    """'Quick demo · 20261129-021557-simclr-mnist5k-8be0' (no state: the label is not redrawn while polling);
+    'damaged · <id>' for a run whose status cannot be read."""
+    status = run.status()
+    name = "damaged" if status.get("state") == DAMAGED else status.get("name", run.id)
+    return f"{name} · {run.id}"
 
 
 def _sync_query_param(key: str) -> None:
@@ -120,13 +121,13 @@ def run_metrics(run: Run) -> RunMetrics:
     stamp = metrics_stamp(run)
     if stamp is None:
         return RunMetrics(pd.DataFrame(), pd.DataFrame())
-    return _read_metrics(str(run.metrics_path), *stamp)
+    return _read_metrics(str(run.path), *stamp)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _read_metrics(path: str, mtime_ns: int, size: int) -> RunMetrics:
+def _read_metrics(run_path: str, mtime_ns: int, size: int) -> RunMetrics:
     # mtime_ns and size are only the cache key: a rewrite (resume trims the log) or an append changes them.
-    records = read_jsonl(Path(path))
+    records = Run(Path(run_path)).metrics()
     steps = pd.DataFrame([r for r in records if r.get("kind") == "step"])
     epochs = pd.DataFrame([r for r in records if r.get("kind") == "epoch"])
     return RunMetrics(steps, epochs)
@@ -139,28 +140,3 @@ def log_tail(run: Run, lines: int = 40) -> str:
     except FileNotFoundError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
-
-
-def runs_table(runs: list[Run]) -> pd.DataFrame:
-    """One row per run for overview tables: link, name, state, recipe, progress and latest metrics."""
-    rows = []
-    for run in runs:
-        status = run.status()
-        # The raw JSON, not run.config(): an old run whose task was since renamed must still be listed.
-        config = read_json(run.path / "config.json", default={})
-        data, task, encoder = config.get("data", {}), config.get("task", {}), config.get("encoder", {})
-        epochs = run_metrics(run).epochs
-        last = epochs.iloc[-1] if len(epochs) else pd.Series(dtype=object)
-        rows.append({
-            "open": f"train?{RUN_PARAM}={run.id}",
-            "name": status.get("name", run.id),
-            "state": status.get("state", "unknown"),
-            "dataset": data.get("dataset", "?"),
-            "task": task.get("name", "?"),
-            "encoder": encoder.get("name", "?"),
-            "epoch": f"{int(last.get('epoch', 0))}/{status.get('epochs', '?')}",
-            "loss": last.get("loss"),
-            "k-NN acc": last.get("knn_acc"),
-            "created": time.strftime("%Y-%m-%d %H:%M", time.localtime(status.get("created", 0.0))),
-        })
-    return pd.DataFrame(rows)

@@ -20,11 +20,14 @@ from sslcore.runs.actions import RunBusyError, delete_run, describe, resume_bloc
 from sslcore.runs.archive import export_run
 from sslcore.runs.jobs import JobManager
 from sslcore.runs.store import MAX_NAME_CHARS, clean_run_name
+from sslcore.runs.summary import summary_stamps
 from sslcore.runs.weights import ENCODER_FILE
 from ui.jobs import job_manager
 from ui.forms import PREFILLED_KEY
+from ui.plain_text import escape_markdown
+from ui.runs_damaged import damaged_panel
+from ui.runs_table import cached_summary
 from ui.runs import FROM_PARAM, RUN_PARAM, find_run, forget_run, selected_run_id
-from ui.runs_table import file_stamps
 
 TRAIN_PAGE = "app_pages/train.py"
 #: Session keys: the runs chosen on the page, a delete awaiting confirmation, a message for the next run.
@@ -55,6 +58,8 @@ def again_name(name: str) -> str:
 
 def export_blocker(run: Run) -> str | None:
     """Why ``run`` cannot be exported now (checked before offering a download); None if it can."""
+    if (damage := cached_summary(run).damaged) is not None:
+        return f"run {run.id} is damaged: {damage}"
     if run.state in ACTIVE_STATES and run.is_alive():
         return f"run {run.id} is still {run.state}; stop it or let it finish before exporting"
     if not ((run.checkpoint_dir / "last.pt").exists() or (run.checkpoint_dir / ENCODER_FILE).exists()):
@@ -66,7 +71,7 @@ def export_bytes(run: Run) -> bytes:
     """The run as one zip (see ``sslcore.runs.archive``), rebuilt only when the run's files changed."""
     last = run.checkpoint_dir / "last.pt"
     checkpoint = last.stat().st_mtime_ns if last.exists() else None
-    return _export_bytes(str(run.path), file_stamps(run.path), checkpoint)
+    return _export_bytes(str(run.path), summary_stamps(run), checkpoint)
 
 
 @functools.lru_cache(maxsize=2)
@@ -95,12 +100,12 @@ def _really_delete(run_id: str) -> None:
         name = run.status().get("name", run_id)
         delete_run(store, run)  # a queued or running job is stopped first
     except (RunNotFoundError, RunBusyError, ValueError, OSError) as error:
-        flash("error", f"Nothing was deleted: {error}")
+        flash("error", f"Nothing was deleted: {escape_markdown(error)}")
         return
     st.session_state[CHOSEN_KEY] = [i for i in st.session_state.get(CHOSEN_KEY, []) if i != run_id]
     if selected_run_id() == run_id:
         forget_run()
-    flash("success", f"Deleted **{name}** (`{run_id}`).")
+    flash("success", f"Deleted **{escape_markdown(name)}** ({escape_markdown(run_id)}).")
 
 
 def _stop(run_id: str) -> None:
@@ -108,7 +113,7 @@ def _stop(run_id: str) -> None:
     try:
         manager.cancel(find_run(manager.store, run_id))
     except RunNotFoundError as error:
-        flash("error", str(error))
+        flash("error", escape_markdown(error))
         return
     flash("success", "Asked the run to stop; it ends as cancelled after a final checkpoint.")
 
@@ -117,9 +122,11 @@ def _stop(run_id: str) -> None:
 
 def actions_panel(manager: JobManager, run: Run, known_tags: Sequence[str] = ()) -> None:
     """Buttons and the name/tags form for ``run``; ``known_tags`` are offered in the tag picker."""
+    if damaged_panel(run, key="runs.actions"):  # only Delete makes sense
+        return
     name = run.status().get("name", run.id)
-    st.markdown(f"#### {name}")
-    st.caption(f"`{run.id}` · {describe(run)}")
+    st.markdown(f"#### {escape_markdown(name)}")
+    st.caption(f"{escape_markdown(run.id)} · {escape_markdown(describe(run))}")
     buttons = st.columns(5)
     if run.state in ACTIVE_STATES and run.is_alive():
         buttons[0].button("Stop", icon=":material/stop:", key="runs.stop", on_click=_stop, args=(run.id,),
@@ -154,7 +161,7 @@ def _resume(manager: JobManager, run: Run) -> None:
     try:
         manager.resume(run)
     except RuntimeError as error:
-        st.error(f"Could not resume: {error}")
+        st.error(f"Could not resume: {escape_markdown(error)}")
         return
     st.switch_page(TRAIN_PAGE, query_params={RUN_PARAM: run.id})
 
@@ -163,7 +170,8 @@ def _train_again(manager: JobManager, run: Run, name: str) -> None:
     try:
         config = run.config()
     except ConfigError as error:  # a run from an older sslcore whose config no longer validates
-        st.error(f"Cannot train {run.id} again as is: {error}. Use **Edit and train again**.")
+        st.error(f"Cannot train {escape_markdown(run.id)} again as is: {escape_markdown(error)}. "
+                 "Use **Edit and train again**.")
         return
     new = manager.submit(config, name=again_name(name))
     st.switch_page(TRAIN_PAGE, query_params={RUN_PARAM: new.id})
@@ -171,10 +179,11 @@ def _train_again(manager: JobManager, run: Run, name: str) -> None:
 
 def _confirm_delete(manager: JobManager, run: Run, name: str) -> None:
     stopping = " Its job is stopped first." if run.state in ACTIVE_STATES else ""
-    st.warning(f"Delete **{name}** ({describe(run)})? Its folder, with checkpoints, metrics, snapshots and "
-               f"evaluation, is removed for good.{stopping}", icon=":material/warning:")
+    shown = escape_markdown(name)
+    st.warning(f"Delete **{shown}** ({escape_markdown(describe(run))})? Its folder, with checkpoints, metrics, "
+               f"snapshots and evaluation, is removed for good.{stopping}", icon=":material/warning:")
     really, keep = st.columns([2, 1])
-    really.button(f"Really delete {name}", type="primary", key="runs.delete.confirm", on_click=_really_delete,
+    really.button(f"Really delete {shown}", type="primary", key="runs.delete.confirm", on_click=_really_delete,
                   args=(run.id,), width="stretch")
     keep.button("Keep it", key="runs.delete.keep", on_click=_keep, args=(run.id,), width="stretch")
 
@@ -196,7 +205,8 @@ def _edit_form(run: Run, name: str, known_tags: Sequence[str]) -> None:
         if clean != name:
             run.rename(clean)
     except ValueError as error:
-        st.error(str(error))
+        st.error(escape_markdown(error))
         return
-    flash("success", f"Saved: **{clean}**" + (f" · tags {', '.join(tags)}" if tags else " · no tags"))
+    tagged = f" · tags {escape_markdown(', '.join(tags))}" if tags else " · no tags"
+    flash("success", f"Saved: **{escape_markdown(clean)}**{tagged}")
     st.rerun()  # redraw the table with the new name

@@ -12,7 +12,6 @@ import pandas as pd
 import streamlit as st
 
 from sslcore.runs import Run
-from sslcore.runs.files import read_json
 from ui import charts
 from ui.collapse import compare_collapse
 from ui.runs import run_metrics
@@ -82,7 +81,7 @@ def compare_figure(runs: Sequence[Curves], mode: XMode = "epoch", height: int = 
     layout["xaxis2"] = {**layout["xaxis"], "title": {"text": x_title}, "anchor": "y2", "showticklabels": True}
     layout["xaxis2"].pop("matches")
     layout["yaxis2"] = {**layout["yaxis"], "domain": [0.0, 0.44], "title": {"text": "k-NN accuracy"},
-                        "tickformat": ".0%"}
+                        **charts.PERCENT_AXIS}
     return fig
 
 
@@ -141,7 +140,7 @@ def compare(runs: Sequence[Run]) -> None:
     st.plotly_chart(compare_figure(curves, mode), config={"displaylogo": False}, key="runs.compare.chart")
     compare_collapse([(labels[run.id], PALETTE[i % len(PALETTE)], run_metrics(run).epochs)
                       for i, run in enumerate(runs)])
-    diff = config_diff({labels[run.id]: read_json(run.path / "config.json", default={}) for run in runs})
+    diff = config_diff({labels[run.id]: run.config_dict() for run in runs})
     if diff.empty:
         st.caption("Their configs are identical, field for field.")
     else:

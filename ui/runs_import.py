@@ -51,13 +51,15 @@ def import_box(store: RunStore) -> str | None:
     done: dict[str, tuple[bool, str]] = st.session_state.setdefault(_DONE_KEY, {})
     fresh = upload.file_id not in done
     if fresh:
-        with st.spinner(f"Checking {upload.name}…"):
+        with st.spinner(f"Checking {escape_markdown(upload.name)}…"):
             done[upload.file_id] = import_upload(store, upload.name, upload.getvalue())
     ok, detail = done[upload.file_id]
     if not ok:
-        st.error(f"**{upload.name}** was not imported: {detail}", icon=":material/block:")
+        st.error(f"**{escape_markdown(upload.name)}** was not imported: {escape_markdown(detail)}",
+                 icon=":material/block:")
         return None
-    st.success(f"Imported **{upload.name}** as run `{detail}`.", icon=":material/check_circle:")
+    st.success(f"Imported **{escape_markdown(upload.name)}** as run {escape_markdown(detail)}.",
+               icon=":material/check_circle:")
     problem = dataset_problem(store.get(detail))
     if problem:
         st.warning(escape_markdown(f"Run {detail}: {problem}."), icon=":material/image_not_supported:")

@@ -1,14 +1,15 @@
-"""The Runs page's table: one summary row per run, filters over it, and how its columns are shown.
+"""Tables of runs (the Runs page's, Home's recent runs): one row per run from ``sslcore.runs.summary``, filters
+over them, and how their columns are shown.
 
-A page with a few hundred runs reruns on every click, so a run's row is computed from its folder only
-when one of its files changed: the summary is cached (in memory, shared by every session) under the
-run's path plus (mtime, size) of ``status.json``, ``metrics.jsonl``, ``progress.json`` and ``eval.json``.
-A rerun with nothing new costs a few ``stat`` calls per run (``benchmarks/bench_runs_table.py``).
+A page with a few hundred runs reruns on every click, so a run's summary is computed from its folder only
+when one of its files changed: it is cached (in memory, shared by every session) under the run's path plus
+(mtime, size) of the files it reads (``sslcore.runs.summary.summary_stamps``). A rerun with nothing new costs
+a few ``stat`` calls per run (``benchmarks/bench_runs_table.py``). A run that says queued or running is checked
+for a live process at every read, so a killed job shows as failed here exactly as in ``sslcore list``.
 """
 from __future__ import annotations
 
 import functools
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
@@ -17,109 +18,76 @@ import pandas as pd
 import streamlit as st
 
 from sslcore.runs import ACTIVE_STATES, Run
-from sslcore.runs.files import read_json, read_jsonl
+from sslcore.runs.store import reconcile_run
+from sslcore.runs.summary import (KNN_BEST_HELP, KNN_BEST_LABEL, KNN_LAST_HELP, KNN_LAST_LABEL, PROBE_HELP, RunSummary,
+                                  Stamps, summarize, summary_stamps)
 from ui.runs import RUN_PARAM
 
-#: Files whose change changes a run's row; their (mtime, size) form the cache key.
-SUMMARY_FILES = ("status.json", "metrics.jsonl", "progress.json", "eval.json")
 #: Columns a person can narrow the table by, with a multiselect each.
 FILTER_COLUMNS = ("dataset", "task", "encoder", "status")
-#: The table's columns, in display order (``id`` and ``open`` first: the run and a link to watch it).
-COLUMNS = ["id", "open", "name", "tags", "dataset", "task", "encoder", "status", "progress", "epochs",
-           "final loss", "best k-NN", "probe acc", "duration", "created"]
-_EPOCH_MARK = '"kind":"epoch"'  # metrics.jsonl is written compactly (sslcore.runs.files.append_jsonl)
+#: The table's columns, in display order: a link that opens the run, then what tells runs apart, so it is all in
+#: view on a 1280-pixel screen beside the sidebar; the details (the whole run id among them) follow to the right.
+COLUMNS = ["open", "name", "status", "epochs", KNN_LAST_LABEL, KNN_BEST_LABEL, "probe acc", "imported", "final loss",
+           "task", "dataset", "id", "encoder", "tags", "progress", "duration", "created", "problem"]
+#: Home's recent runs: the same figures under the same labels, fewer columns.
+RECENT_COLUMNS = ["open", "name", "status", "epochs", KNN_LAST_LABEL, KNN_BEST_LABEL, "final loss", "task",
+                  "dataset", "created"]
 
 
-def file_stamps(run_path: Path) -> tuple[tuple[int, int] | None, ...]:
-    """(mtime in ns, size) of each of SUMMARY_FILES, None for a missing one: the summary's cache key."""
-    stamps = []
-    for name in SUMMARY_FILES:
-        try:
-            stat = os.stat(run_path / name)
-        except FileNotFoundError:
-            stamps.append(None)
-            continue
-        stamps.append((stat.st_mtime_ns, stat.st_size))
-    return tuple(stamps)
-
-
-def changes_of(run_paths: Iterable[Path]) -> tuple[tuple[tuple[int, int] | None, ...], ...]:
+def changes_of(run_paths: Iterable[Path]) -> tuple[Stamps, ...]:
     """The summary files' stamps of each run: equal tuples mean no table cell of these runs has changed."""
-    return tuple(file_stamps(path) for path in run_paths)
+    return tuple(summary_stamps(Run(Path(path))) for path in run_paths)
 
 
-def epoch_records(path: Path) -> list[dict[str, Any]]:
-    """The per-epoch records of a metrics.jsonl, without decoding its (far more numerous) step lines."""
-    return [r for r in read_jsonl(path, containing=_EPOCH_MARK) if r.get("kind") == "epoch"]
-
-
-def probe_accuracy(evaluation: dict[str, Any] | None) -> float | None:
-    """Linear-probe test accuracy from eval.json: with all labels, else with the largest budget evaluated."""
-    rows = [r for r in (evaluation or {}).get("results", []) if r.get("method") == "linear_probe"]
-    if not rows:
-        return None
-    best = max(rows, key=lambda r: float("inf") if r.get("labels_per_class") == "all" else r.get("labels_per_class", 0))
-    return best.get("accuracy_mean")
-
-
-def _duration(status: dict[str, Any], progress: dict[str, Any], epochs: list[dict[str, Any]]) -> float | None:
-    """Training seconds: the latest heartbeat or epoch record (both survive a resume), else the status times."""
-    candidates = [progress.get("elapsed_s"), epochs[-1].get("elapsed") if epochs else None]
-    known = [float(c) for c in candidates if isinstance(c, (int, float))]
-    if known:
-        return max(known)
-    started, ended = status.get("started"), status.get("ended")
-    return float(ended - started) if started and ended and ended >= started else None
-
-
-def summarize_run(run_path: Path) -> dict[str, Any]:
-    """One table row for the run folder ``run_path`` (read from disk; see :func:`cached_summary`)."""
-    run = Run(run_path)
-    status = run.status()
-    # The raw JSON, not run.config(): an old run whose task was since renamed must still be listed.
-    config = read_json(run_path / "config.json", default={})
-    epochs = epoch_records(run.metrics_path)
-    losses = [r["loss"] for r in epochs if isinstance(r.get("loss"), (int, float))]
-    # Epoch 0 is the untrained baseline: the best score must be one the training reached.
-    knn = [r["knn_acc"] for r in epochs if r.get("epoch", 0) >= 1 and isinstance(r.get("knn_acc"), (int, float))]
-    done = max((int(r.get("epoch", 0)) for r in epochs), default=0)
-    planned = status.get("epochs") or config.get("train", {}).get("epochs") or 0
-    duration = _duration(status, run.progress(), epochs)
+def row_of(summary: RunSummary) -> dict[str, Any]:
+    """One table row (column -> value) for a run's summary."""
     return {
-        "id": run.id,
-        "open": f"train?{RUN_PARAM}={run.id}",
-        "name": status.get("name", run.id),
-        "tags": list(status.get("tags") or []),
-        "dataset": config.get("data", {}).get("dataset", "?"),
-        "task": config.get("task", {}).get("name", "?"),
-        "encoder": config.get("encoder", {}).get("name", "?"),
-        "status": status.get("state", "unknown"),
-        "progress": done / planned if planned else None,
-        "epochs": f"{done}/{planned or '?'}",
-        "final loss": losses[-1] if losses else None,
-        "best k-NN": max(knn) if knn else None,
-        "probe acc": probe_accuracy(run.eval_results()),
-        "duration": pd.Timedelta(seconds=duration) if duration is not None else pd.NaT,
-        "created": datetime.fromtimestamp(status.get("created") or 0.0),
+        "id": summary.id,
+        "open": f"train?{RUN_PARAM}={summary.id}",
+        "name": summary.name,
+        "status": summary.state,
+        "imported": summary.imported_from is not None,
+        "task": summary.task,
+        "dataset": summary.dataset,
+        "epochs": f"{summary.epochs_done}/{summary.epochs_planned or '?'}",
+        "final loss": summary.final_loss,
+        KNN_LAST_LABEL: summary.knn_last,
+        KNN_BEST_LABEL: summary.knn_best,
+        "probe acc": summary.probe_acc,
+        "encoder": summary.encoder,
+        "tags": list(summary.tags),
+        "progress": summary.progress,
+        "duration": pd.Timedelta(seconds=summary.duration_s) if summary.duration_s is not None else pd.NaT,
+        "created": datetime.fromtimestamp(summary.created or 0.0),
+        "problem": summary.damaged or "",
     }
 
 
 @functools.lru_cache(maxsize=4096)
-def _cached_summary(run_path: str, stamps: tuple[tuple[int, int] | None, ...]) -> dict[str, Any]:
+def _cached(run_path: str, stamps: Stamps) -> tuple[RunSummary, dict[str, Any]]:
     # stamps is only the cache key: any write to the files it covers makes a new entry. An lru_cache, not
     # st.cache_data: that one pickles every hit (~0.5 ms a row, 180 ms for 300 runs in the benchmark), this
-    # one hands back the same dict, which callers only read. It is shared by all sessions, like the files.
-    return summarize_run(Path(run_path))
+    # one hands back the same objects, which callers only read. It is shared by all sessions, like the files.
+    summary = summarize(Run(Path(run_path)), reconcile=False)
+    return summary, row_of(summary)
 
 
-def cached_summary(run: Run) -> dict[str, Any]:
-    """The run's row (read-only), recomputed only when one of its SUMMARY_FILES changed."""
-    return _cached_summary(str(run.path), file_stamps(run.path))
+def _cached_entry(run: Run) -> tuple[RunSummary, dict[str, Any]]:
+    entry = _cached(str(run.path), summary_stamps(run))
+    # A dead job changes no file: ask at every read whether its process still lives (a /proc lookup).
+    if entry[0].active and reconcile_run(run):
+        entry = _cached(str(run.path), summary_stamps(run))
+    return entry
 
 
-def runs_frame(runs: Iterable[Run]) -> pd.DataFrame:
+def cached_summary(run: Run) -> RunSummary:
+    """The run's summary, recomputed only when one of its SUMMARY_FILES changed (or its process died)."""
+    return _cached_entry(run)[0]
+
+
+def runs_frame(runs: Iterable[Run], columns: list[str] = COLUMNS) -> pd.DataFrame:
     """The table of ``runs`` (one row each, in the given order), built from cached summaries."""
-    return pd.DataFrame([cached_summary(run) for run in runs], columns=COLUMNS)
+    return pd.DataFrame([_cached_entry(run)[1] for run in runs], columns=columns)
 
 
 def filter_frame(frame: pd.DataFrame, query: str = "", chosen: dict[str, list[str]] | None = None) -> pd.DataFrame:
@@ -148,26 +116,36 @@ def active_count(frame: pd.DataFrame) -> int:
     return int(frame["status"].isin(ACTIVE_STATES).sum()) if len(frame) else 0
 
 
-def column_config() -> dict[str, Any]:
-    """How st.dataframe shows the table's columns (sorting is the table's own: click a header)."""
+def id_width(ids: Iterable[str]) -> int:
+    """Pixels that show the longest run id whole (ASCII, about 7 px a character in the table's font)."""
+    return min(480, 24 + 7 * max((len(i) for i in ids), default=20))
+
+
+def column_config(ids: Iterable[str] = ()) -> dict[str, Any]:
+    """How st.dataframe shows the columns (sorting is the table's own: click a header).
+
+    Widths are set so that the link, name, status and the figures fit 1280 pixels beside the sidebar, and the
+    run id column is as wide as the longest id (never cut).
+    """
     cc = st.column_config
     return {
-        "id": cc.TextColumn("run id", width="small"),
-        "open": cc.LinkColumn("", display_text="Open", width="small", help="Watch the run on the Train page"),
-        "name": cc.TextColumn("name", width="medium"),
+        "open": cc.LinkColumn("", display_text="Open", width=52, pinned=True, help="Watch the run on the Train page"),
+        "name": cc.TextColumn("name", width=150),
+        "status": cc.TextColumn("status", width=84),
+        "epochs": cc.TextColumn("epochs", width=62, help="done / planned"),
+        KNN_LAST_LABEL: cc.NumberColumn(KNN_LAST_LABEL, format="percent", width=122, help=KNN_LAST_HELP),
+        KNN_BEST_LABEL: cc.NumberColumn(KNN_BEST_LABEL, format="percent", width=158, help=KNN_BEST_HELP),
+        "probe acc": cc.NumberColumn("probe acc", format="percent", width=80, help=PROBE_HELP),
+        "imported": cc.CheckboxColumn("imported", width=74,
+                                      help="Imported from an exported .zip (a copy; the original lives elsewhere)"),
+        "final loss": cc.NumberColumn("final loss", format="%.4f", help="Mean training loss of the last epoch"),
+        "id": cc.TextColumn("run id", width=id_width(ids)),
         "tags": cc.ListColumn("tags"),
         "progress": cc.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent",
                                       help="Epochs done out of those planned"),
-        "epochs": cc.TextColumn("epochs", help="done / planned"),
-        "final loss": cc.NumberColumn("final loss", format="%.4f", help="Mean training loss of the last epoch"),
-        "best k-NN": cc.NumberColumn("best k-NN", format="percent",
-                                     help="Best online k-NN test accuracy over the trained epochs "
-                                          "(the feature-quality monitor)"),
-        "probe acc": cc.NumberColumn("probe acc", format="percent",
-                                     help="Linear-probe test accuracy from the Evaluate page, with all labels "
-                                          "(or the largest label budget evaluated); empty if not evaluated"),
         "duration": cc.NumberColumn("duration", format="compact", help="Training time (hh:mm:ss)"),
         "created": cc.DatetimeColumn("created", format="YYYY-MM-DD HH:mm"),
+        "problem": cc.TextColumn("problem", help="Why a file of this run cannot be read (see the note above)"),
     }
 
 

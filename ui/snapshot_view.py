@@ -20,6 +20,7 @@ from sslcore.engine.snapshots import Snapshot, SnapshotError, SnapshotFile, snap
 from sslcore.runs import ACTIVE_STATES, Run
 from ui import charts
 from ui.datasets import load_split
+from ui.plain_text import escape_markdown
 from ui.snapshots import image_caption, load_snapshot, strip_pngs
 
 POLL_SECONDS = 1.5
@@ -66,7 +67,7 @@ def _viewer(run_path: str, polling: bool) -> None:
     try:
         snapshot, first = load_snapshot(file), load_snapshot(files[0])
     except SnapshotError as error:
-        st.error(f"This snapshot cannot be shown: {error}")
+        st.error(f"This snapshot cannot be shown: {escape_markdown(error)}")  # its text may come from an imported file
         return
     _summary_tiles(snapshot, first, len(epochs))
     _image_grid(run, file, snapshot)

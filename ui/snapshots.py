@@ -16,6 +16,7 @@ from PIL import Image
 
 from sslcore.engine.snapshots import Snapshot, SnapshotFile, read_snapshot
 from ui.images import image_grid
+from ui.plain_text import escape_markdown
 
 
 @st.cache_data(max_entries=512, show_spinner=False)
@@ -36,7 +37,9 @@ def class_name(names: tuple[str, ...] | None, label: int) -> str:
 
 def image_caption(snapshot: Snapshot, i: int, names: tuple[str, ...] | None) -> str:
     """The line under image ``i``: its class and what the model made of it at this epoch (the task's caption)."""
-    return f"{class_name(names, int(snapshot.labels[i]))} · {snapshot.panels.caption_of(snapshot.arrays, i)}"
+    # Image captions render Markdown, and class names may come from a person's folder names.
+    name = escape_markdown(class_name(names, int(snapshot.labels[i])))
+    return f"{name} · {snapshot.panels.caption_of(snapshot.arrays, i)}"
 
 
 #: Transparent pixels between the pictures of one image, and on each side of a strip (strips sit in a row).

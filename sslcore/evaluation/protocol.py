@@ -26,8 +26,8 @@ from sslcore.evaluation.methods import (ALL_METHODS, COST, DETERMINISTIC, METHOD
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, prediction_key, save_predictions
 from sslcore.evaluation.probes import KNNProbe, LinearProbe, RawPixelProbe
 from sslcore.evaluation.results import budget_amount, format_results_table, method_label
-from sslcore.runs import Run
-from sslcore.runs.files import read_json, write_json_atomic
+from sslcore.runs import ACTIVE_STATES, Run
+from sslcore.runs.files import DamagedFileError, read_json_object, write_json_atomic
 
 __all__ = ["ALL_METHODS", "METHODS", "OPTIONAL_METHODS", "EVAL_VERSION", "Budget", "check_budgets", "evaluate_run",
            "format_results_table", "indices_hash", "label_subsets", "supervised_baseline"]
@@ -161,8 +161,11 @@ def _subset_records(subsets: dict[tuple[Budget, int], np.ndarray], seed: int) ->
 
 def _reusable(run: Run, protocol: dict[str, Any]) -> dict[str, Any] | None:
     """The stored eval.json if made with ``protocol`` from the current weights, predictions intact; else None."""
-    stored = read_json(run.path / "eval.json")
-    if not isinstance(stored, dict) or stored.get("version") != EVAL_VERSION or stored.get("protocol") != protocol:
+    try:
+        stored = read_json_object(run.path / "eval.json")
+    except DamagedFileError:  # recomputing replaces it
+        return None
+    if stored is None or stored.get("version") != EVAL_VERSION or stored.get("protocol") != protocol:
         return None
     try:
         weights = weights_path(run)
@@ -214,6 +217,8 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     ``checkpoint`` (file, sha256, size, step); ``predictions`` (file, sha256); ``environment``; ``timing``.
     An exception raised by ``progress`` aborts the evaluation and nothing is written (a way to cancel).
     """
+    if run.state in ACTIVE_STATES and run.is_alive():  # the checkpoint changes every epoch: no fixed weights to score
+        raise ValueError(f"run {run.id} is still {run.state}; evaluate it when training has ended (or stop it)")
     started = time.perf_counter()
     budgets, methods = check_budgets(budgets), check_methods(methods)
     config = run.config()

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import time
 
+from sslcore.config import ConfigError
 from sslcore.runs.jobs import JobManager
-from sslcore.runs.store import ACTIVE_STATES, STARTUP_GRACE_SECONDS, Run, RunStore
+from sslcore.runs.store import ACTIVE_STATES, Run, RunStore, reconcile_run
+from sslcore.runs.summary import essential_damage, summarize
 
 #: How long a delete waits for a stopped job to end (its final checkpoint takes a moment).
 STOP_TIMEOUT_SECONDS = 10.0
@@ -19,12 +21,25 @@ class RunBusyError(RuntimeError):
 
 
 def resume_blocker(run: Run) -> str | None:
-    """Why ``run`` cannot be resumed now, in words a person can act on; None if it can."""
+    """Why ``run`` cannot be resumed now, in words a person can act on; None if it can.
+
+    A run that says running but whose process is gone is first recorded as failed (interrupted), so it
+    can be resumed. To rule out a second process starting it meanwhile, ask while holding its training
+    lock (:mod:`sslcore.runs.training_lock`).
+    """
+    damaged = essential_damage(run)
+    if damaged:
+        return f"run {run.id} is damaged: {damaged}; it cannot be resumed, only deleted (sslcore delete {run.id})"
+    reconcile_run(run)
     status = run.status()
     state = status.get("state")
     again = f"train it again instead: python -m sslcore train --from {run.id}"
-    if state in ACTIVE_STATES and run.is_alive():
+    if state in ACTIVE_STATES and run.job_may_be_live():
         return f"run {run.id} is still {state}; stop it before resuming"
+    try:
+        run.config()
+    except ConfigError as e:
+        return f"run {run.id} cannot be resumed: {e}"
     has_checkpoint = (run.checkpoint_dir / "last.pt").exists()
     imported = status.get("imported_from")
     if imported and not has_checkpoint:
@@ -37,17 +52,6 @@ def resume_blocker(run: Run) -> str | None:
     return None
 
 
-def job_may_be_live(run: Run) -> bool:
-    """Whether a job process may still write to ``run``: alive, or queued and about to start."""
-    status = run.status()
-    if status.get("state") not in ACTIVE_STATES:
-        return False
-    if status.get("pid") is None:  # a worker that was just started has not written its pid yet
-        waiting_since = max(status.get("created", 0.0), status.get("queued_at") or 0.0)
-        return time.time() - waiting_since < STARTUP_GRACE_SECONDS
-    return run.is_alive()
-
-
 def delete_run(store: RunStore, run: Run, *, timeout: float = STOP_TIMEOUT_SECONDS) -> None:
     """Delete ``run``'s folder. A queued or running job is stopped first, as JobManager.cancel does (STOP
     file + SIGTERM), and the folder goes only once that process has ended, so nothing writes into it again.
@@ -56,11 +60,11 @@ def delete_run(store: RunStore, run: Run, *, timeout: float = STOP_TIMEOUT_SECON
     """
     if run.path.resolve().parent != store.root.resolve():
         raise ValueError(f"{run.path} is not a run folder of {store.root}/; refusing to delete it")
-    if job_may_be_live(run):
+    if run.job_may_be_live():
         JobManager(store.root).cancel(run)
         deadline = time.monotonic() + timeout
         # Until the process is gone, not just until its final status: an exiting job is still its folder's writer.
-        while job_may_be_live(run) or run.is_alive():
+        while run.job_may_be_live() or run.is_alive():
             if time.monotonic() > deadline:
                 raise RunBusyError(f"run {run.id} is still stopping after {timeout:g} s, so it was not deleted; "
                                    "try again in a moment")
@@ -70,5 +74,7 @@ def delete_run(store: RunStore, run: Run, *, timeout: float = STOP_TIMEOUT_SECON
 
 def describe(run: Run) -> str:
     """``'cancelled, 2/10 epochs'``: what a confirmation prompt shows about a run."""
-    done = max((r.get("epoch", 0) for r in run.metrics("epoch")), default=0)
-    return f"{run.state}, {done}/{run.status().get('epochs', '?')} epochs"
+    summary = summarize(run)
+    if summary.damaged:
+        return f"damaged: {summary.damaged}"
+    return f"{summary.state}, {summary.epochs_text}"

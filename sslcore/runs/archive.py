@@ -25,16 +25,21 @@ import numpy as np
 from safetensors.torch import save as save_safetensors
 
 from sslcore.atomic import write_atomic
-from sslcore.config import RunConfig
+from sslcore.config import DataConfig, RunConfig
 from sslcore.data import DatasetUnavailableError
 from sslcore.runs.archive_checks import (ArchiveError, ArchiveLimits, check_config, check_encoder, check_members,
                                          check_metrics, check_snapshot, check_status, read_json_object)
 from sslcore.runs.archive_readme import readme_text
-from sslcore.runs.files import write_json_atomic
+from sslcore.runs.eval_results import parse_eval_results
+from sslcore.runs.files import DamagedFileError, write_json_atomic
 from sslcore.runs.store import (ACTIVE_STATES, FINAL_STATES, INTERRUPTED_REASON, Run, RunStore, clean_run_name,
                                 new_run_id)
+from sslcore.runs.summary import essential_damage
 from sslcore.runs.weights import (ENCODER_FILE, IMAGE_SHAPE_KEY, build_config_encoder, final_encoder_state,
                                   format_image_shape, load_encoder, load_run_encoder, run_image_shape)
+
+#: The environment variable naming this machine's data folder (the dashboard reads the same one).
+DATA_ROOT_ENV = "SSL_DATA_ROOT"
 
 __all__ = ["ArchiveError", "ArchiveLimits", "export_run", "import_run", "load_encoder", "load_run_encoder"]
 
@@ -55,6 +60,9 @@ def export_run(run: Run, out: str | Path, *, overwrite: bool = False) -> Path:
     ArchiveError if the run is still training, has no weights yet, or ``out`` exists and not ``overwrite``.
     """
     out = Path(out)
+    damage = essential_damage(run)
+    if damage:  # its status or config cannot be read: nothing trustworthy to describe it with
+        raise ArchiveError(f"cannot export run {run.id}: it is damaged ({damage})")
     if run.state in ACTIVE_STATES and run.is_alive():
         raise ArchiveError(f"run {run.id} is still {run.state}; stop it or let it finish before exporting")
     if out.exists() and not overwrite:
@@ -97,7 +105,10 @@ def export_members(run: Run) -> dict[str, bytes | Path]:
         "metrics.jsonl": "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode(),
         "encoder.safetensors": encoder_bytes(encoder.state_dict(), config, image_shape),
     }
-    evaluation = run.eval_results()
+    try:
+        evaluation = run.eval_results()
+    except DamagedFileError as e:
+        raise ArchiveError(f"cannot export run {run.id}: {e}") from None
     if evaluation is not None:
         members["eval.json"] = _json_bytes(evaluation)
     for path in pick_snapshots(run.snapshot_files(), MAX_EXPORTED_SNAPSHOTS):
@@ -160,13 +171,16 @@ def _check_export_sizes(members: dict[str, bytes | Path]) -> None:
 # --------------------------------------------------------------------------------------------------
 
 def import_run(path: str | Path, store: RunStore, *, name: str | None = None,
-               limits: ArchiveLimits = ArchiveLimits()) -> Run:
+               limits: ArchiveLimits = ArchiveLimits(), data_root: str | None = None) -> Run:
     """Check the archive at ``path`` and add it to ``store`` as a new run; ArchiveError if it is refused.
 
     Nothing is written before the member list passes; the contents are then checked in a hidden staging
     folder inside the runs folder, which becomes the run in one rename. A refused archive leaves nothing.
+    data_root: this machine's data folder, which replaces the archive's ``data.root`` (a path on the machine
+    that exported it, or anything its author wrote); default ``$SSL_DATA_ROOT``, else the config default.
     """
     path = Path(path)
+    data_root = data_root or os.environ.get(DATA_ROOT_ENV) or DataConfig().root
     try:
         display_name = None if name is None else clean_run_name(name)
     except ValueError as e:
@@ -182,7 +196,7 @@ def import_run(path: str | Path, store: RunStore, *, name: str | None = None,
         made_root = not store.root.exists()
         store.root.mkdir(parents=True, exist_ok=True)
         try:
-            return _import_checked(zf, members, store, path.name, display_name, limits)
+            return _import_checked(zf, members, store, path.name, display_name, limits, data_root)
         except BaseException:
             if made_root:
                 with contextlib.suppress(OSError):
@@ -191,13 +205,15 @@ def import_run(path: str | Path, store: RunStore, *, name: str | None = None,
 
 
 def _import_checked(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], store: RunStore, source: str,
-                    name: str | None, limits: ArchiveLimits) -> Run:
+                    name: str | None, limits: ArchiveLimits, data_root: str) -> Run:
     # The staging folder's run sits one level down, so the store never lists a half-imported run.
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=store.root))
     try:
         folder = staging / "run"
         extract_members(zf, members, folder, limits)
         status, config = checked_status(folder, members, source, name, limits)
+        config = config.replace({"data.root": data_root})  # datasets are read from this machine's data root only
+        write_json_atomic(folder / "config.json", config.to_dict())
         write_json_atomic(folder / "status.json", status)
         return _move_into(store, folder, status["imported_from"]["run_id"], config)
     finally:
@@ -253,7 +269,10 @@ def checked_status(folder: Path, members: dict[str, zipfile.ZipInfo], source: st
     if "metrics.jsonl" in members:
         check_metrics(folder / "metrics.jsonl")
     if "eval.json" in members:
-        read_json_object(folder / "eval.json", "eval.json")
+        try:  # the same check every reader of eval.json relies on
+            parse_eval_results(read_json_object(folder / "eval.json", "eval.json"))
+        except DamagedFileError as e:
+            raise ArchiveError(f"eval.json is refused: {e}") from None
     for member in members:
         if member.startswith("snapshots/"):
             check_snapshot(folder / member, member, limits)

@@ -1,4 +1,9 @@
-"""Crash-safe file primitives for the run store: atomic JSON replace and append-only JSON lines."""
+"""Crash-safe file primitives for the run store: atomic JSON replace and append-only JSON lines.
+
+Run folders are also edited by hand, copied across file systems and imported from archives, so a reader
+must expect a file that is not UTF-8 or not JSON: :func:`read_json_object` says so with a
+:class:`DamagedFileError` naming the file, and :func:`read_jsonl` skips lines it cannot decode.
+"""
 from __future__ import annotations
 
 import json
@@ -14,12 +19,39 @@ def write_json_atomic(path: Path, obj: Any) -> None:
     write_atomic(path, lambda f: f.write(text.encode()), durable=True)
 
 
+class DamagedFileError(ValueError):
+    """A run file exists but is not what it should be (not UTF-8, not JSON, not a JSON object)."""
+
+
 def read_json(path: Path, default: Any = None) -> Any:
-    """The JSON in ``path``, or ``default`` if it does not exist."""
+    """The JSON in ``path``, or ``default`` if it does not exist (ValueError if it is not UTF-8 JSON)."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return default
+
+
+def read_json_object(path: Path, default: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The JSON object in ``path``, or ``default`` if the file does not exist.
+
+    DamagedFileError, naming the file and what is wrong in one line, if it is unreadable, not UTF-8,
+    not JSON or not an object.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return default
+    except OSError as e:
+        raise DamagedFileError(f"{path.name} cannot be read ({e.strerror or e})") from None
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise DamagedFileError(f"{path.name} is not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise DamagedFileError(f"{path.name} is not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if not isinstance(value, dict):
+        raise DamagedFileError(f"{path.name} holds a JSON {type(value).__name__}, not an object")
+    return value
 
 
 def append_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> None:
@@ -43,7 +75,8 @@ def read_jsonl(path: Path, containing: str | None = None) -> list[dict[str, Any]
     numerous step lines without parsing them; records are written compactly, see :func:`append_jsonl`).
     """
     try:
-        text = path.read_text()
+        # Undecodable bytes become U+FFFD, so such a line fails to parse and is skipped like a torn one.
+        text = path.read_bytes().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return []
     records = []

@@ -26,6 +26,11 @@ from sslcore.engine.callbacks import Callback
 from sslcore.engine.state import TrainState
 from sslcore.runs import launcher
 from sslcore.runs.store import ACTIVE_STATES, STARTUP_GRACE_SECONDS, Run, RunStore
+from sslcore.runs.training_lock import RunInUseError, training_lock
+from sslcore.runs.training_lock import acquire as acquire_training_lock
+
+#: How long a new worker waits for the run's training lock (a resume holds it while it checks and starts us).
+WORKER_LOCK_WAIT_SECONDS = 30.0
 
 POLL_SECONDS = 0.25
 
@@ -63,20 +68,25 @@ class JobManager:
 
     def resume(self, run: Run, processes: int | None = None) -> None:
         """Continue a cancelled or failed run from its last checkpoint, in the same folder and metric log,
-        on ``processes`` processes (default: as many as it had, within this machine's limit)."""
-        if run.state in ACTIVE_STATES and run.is_alive():
-            raise RuntimeError(f"run {run.id} is still {run.state}")
-        if not (run.checkpoint_dir / "last.pt").exists():
-            raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
-        batch_size = run.config().train.batch_size
-        if processes is None:  # as many as before, if this machine and the slots still allow them
-            processes = min(int(run.status().get("processes") or 1), self.process_limit())
-            processes = processes if batch_size % processes == 0 else 1
-        problem = self.processes_problem(processes, batch_size)
-        if problem:
-            raise RuntimeError(problem)
-        run.update_status(state="queued", pid=None, error=None, traceback=None, queued_at=time.time())
-        self._spawn(run, resume=True, processes=processes)
+        on ``processes`` processes (default: as many as it had, within this machine's limit).
+
+        RuntimeError (RunInUseError) if another process trains it or is starting it: the check and the
+        start happen under the run's training lock, so two resumes at once start one worker, not two.
+        """
+        with training_lock(run.path):
+            if run.state in ACTIVE_STATES and run.job_may_be_live():
+                raise RuntimeError(f"run {run.id} is still {run.state}")
+            if not (run.checkpoint_dir / "last.pt").exists():
+                raise RuntimeError(f"run {run.id} has no checkpoint to resume from")
+            batch_size = run.config().train.batch_size
+            if processes is None:  # as many as before, if this machine and the slots still allow them
+                processes = min(int(run.status().get("processes") or 1), self.process_limit())
+                processes = processes if batch_size % processes == 0 else 1
+            problem = self.processes_problem(processes, batch_size)
+            if problem:
+                raise RuntimeError(problem)
+            run.update_status(state="queued", pid=None, error=None, traceback=None, queued_at=time.time())
+            self._spawn(run, resume=True, processes=processes)
 
     def cancel(self, run: Run) -> None:
         """Ask a queued or running job to stop: it ends 'cancelled' (a running one after a final checkpoint)."""
@@ -172,15 +182,20 @@ class JobManager:
 
 
 def exit_reason(returncode: int) -> str:
-    """A plain-words reason for a worker that exited without recording how its run ended."""
+    """A plain-words reason for a worker that exited without recording how its run ended.
+
+    SIGKILL is what both ``kill -9`` and the kernel's out-of-memory killer send, and the exit status alone
+    cannot tell them apart, so the reason names both rather than guessing.
+    """
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
         except ValueError:
             name = f"signal {-returncode}"
         if -returncode == signal.SIGKILL:
-            return (f"the training process was killed ({name}), most likely by the system because it ran out of "
-                    "memory; try a smaller batch size or encoder, or resume from the last checkpoint")
+            return (f"the training process was killed ({name}): by hand (kill -9) or by the system's out-of-memory "
+                    "killer, which the exit status cannot tell apart (the system log says if it was memory); "
+                    "resume from the last checkpoint, with a smaller batch size or encoder if memory ran out")
         return f"the training process crashed ({name}); see the job log, or resume from the last checkpoint"
     return (f"the training process exited with code {returncode} before recording a result; "
             "see the job log, or resume from the last checkpoint")
@@ -310,16 +325,22 @@ def run_worker(run_dir: Path, *, resume: bool, slots: int, threads: int, process
 
     _Signals.install()
     run = Run(run_dir)
-    run.update_status(state="queued", pid=os.getpid())
-    held = wait_for_slot(run, slots, processes)
-    if held is None:
-        run.update_status(state="cancelled", ended=time.time(), error=None)
+    try:  # held while this worker waits and trains: no other process may start the run meanwhile
+        lock = acquire_training_lock(run.path, wait=WORKER_LOCK_WAIT_SECONDS)
+    except RunInUseError as e:  # another process trains it: leave its status alone
+        print(f"not started: {e}", file=sys.stderr)
         return 1
-    with contextlib.ExitStack() as stack:
-        for slot in held:
-            stack.enter_context(slot)
-        if processes > 1:
-            return launcher.launch_ranks(run, processes, threads=threads, resume=resume)
-        share = [] if run.config().train.threads else [CoreShare(run.path.parent / ".slots", slots, held[0])]
-        outcome = execute_run(run, resume=resume, console=sys.stdout, threads=threads, extra_callbacks=share)
+    with lock:
+        run.update_status(state="queued", pid=os.getpid())
+        held = wait_for_slot(run, slots, processes)
+        if held is None:
+            run.update_status(state="cancelled", ended=time.time(), error=None)
+            return 1
+        with contextlib.ExitStack() as stack:
+            for slot in held:
+                stack.enter_context(slot)
+            if processes > 1:  # the ranks run `sslcore rank`, which does not take the lock this worker holds
+                return launcher.launch_ranks(run, processes, threads=threads, resume=resume)
+            share = [] if run.config().train.threads else [CoreShare(run.path.parent / ".slots", slots, held[0])]
+            outcome = execute_run(run, resume=resume, console=sys.stdout, threads=threads, extra_callbacks=share)
     return 0 if outcome == "completed" else 1

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 import re
+import reprlib
 import secrets
 import shutil
 import time
@@ -17,11 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Collection, Iterator, Sequence
 
-from sslcore.config import RunConfig, config_from_dict
-from sslcore.runs.files import append_jsonl, read_json, read_jsonl, write_json_atomic
+from sslcore.config import ConfigError, RunConfig, config_from_dict
+from sslcore.runs.files import DamagedFileError, append_jsonl, read_json_object, read_jsonl, write_json_atomic
+from sslcore.runs.liveness import pid_alive, process_identity, worker_alive  # noqa: F401 - pid_alive re-exported
 
 ACTIVE_STATES = ("queued", "running")
 FINAL_STATES = ("completed", "failed", "cancelled")
+#: The state shown for a run whose status.json cannot be read; the reason is in the status's ``damaged``.
+DAMAGED = "damaged"
 #: How long a queued run may go without a worker pid before reconcile calls it interrupted (worker start-up).
 STARTUP_GRACE_SECONDS = 60.0
 INTERRUPTED_REASON = ("interrupted: the training process ended without saying why (killed, or the machine "
@@ -39,56 +43,13 @@ def clean_run_name(name: str) -> str:
     """``name`` trimmed; ValueError unless it has 1-100 printable characters (no newlines or control codes)."""
     clean = name.strip()
     if not clean or len(clean) > MAX_NAME_CHARS or not clean.isprintable():
-        raise ValueError(f"run name {name!r} is not allowed: expected 1 to {MAX_NAME_CHARS} printable characters")
+        shown = reprlib.repr(name) + (f" ({len(name):,} characters)" if len(name) > MAX_NAME_CHARS else "")
+        raise ValueError(f"run name {shown} is not allowed: expected 1 to {MAX_NAME_CHARS} printable characters")
     return clean
 
 
 class RunNotFoundError(LookupError):
     """No run with that id (or path) exists in the store."""
-
-
-def process_identity(pid: int | None) -> str | None:
-    """Boot id + start time of process ``pid`` (Linux only; None elsewhere or if it does not exist).
-
-    A pid alone is not a process: after a restart (or enough process churn) the number belongs to
-    someone else, and a run would look alive forever. Status files record this identity next to the pid.
-    """
-    if not pid:
-        return None
-    try:
-        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(") ", 1)[-1].split()  # after "pid (comm) ", so fields[0] is field 3 of proc(5)
-    return f"{boot_id}:{fields[19]}" if len(fields) > 19 else None  # field 22: start time in clock ticks
-
-
-def _is_zombie(pid: int) -> bool:
-    with contextlib.suppress(FileNotFoundError, IndexError):
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] == "Z"
-    return False
-
-
-def pid_alive(pid: int | None, identity: str | None = None) -> bool:
-    """Whether process ``pid`` exists (and is not a zombie we forgot to reap).
-
-    With ``identity`` (from :func:`process_identity`), a live process with that pid but another start
-    time or boot (a reused pid) does not count.
-    """
-    if not pid:
-        return False
-    try:
-        with contextlib.suppress(PermissionError):  # another user's process: it exists all the same
-            os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    if _is_zombie(pid):  # a finished child that has not been reaped still answers kill(0)
-        return False
-    if identity is not None:
-        current = process_identity(pid)
-        return current is None or current == identity
-    return True
 
 
 @dataclass(frozen=True)
@@ -124,11 +85,36 @@ class Run:
 
     # -- config and status ---------------------------------------------------------------------
     def config(self) -> RunConfig:
-        """The run's config; its dataset may be missing here (a user dataset removed since), see ``stored``."""
-        return config_from_dict(read_json(self.path / "config.json"), stored=True)
+        """The validated config; ConfigError (one line) if config.json is missing, damaged or invalid.
+
+        Its dataset may be missing here (a user dataset removed since): see ``config_from_dict``'s ``stored``.
+        """
+        try:
+            data = read_json_object(self.path / "config.json")
+        except DamagedFileError as e:
+            raise ConfigError(f"run {self.id} is damaged: {e}") from None
+        if data is None:
+            raise ConfigError(f"run {self.id} has no config.json")
+        return config_from_dict(data, stored=True)
+
+    def config_dict(self) -> dict[str, dict[str, Any]]:
+        """config.json as stored, for display only: its sections that are objects; {} if damaged or missing.
+
+        Not :meth:`config`: an old run whose task was since renamed must still be listed and shown.
+        """
+        try:
+            data = read_json_object(self.path / "config.json", default={}) or {}
+        except DamagedFileError:
+            return {}
+        return {k: v for k, v in data.items() if isinstance(v, dict)}
 
     def status(self) -> dict[str, Any]:
-        return read_json(self.path / "status.json", default={"state": "unknown"})
+        """status.json; for a damaged one ``{"state": "damaged", "damaged": reason}``, so a listing never fails."""
+        try:
+            status = read_json_object(self.path / "status.json", default={"state": "unknown"})
+        except DamagedFileError as e:
+            return {"state": DAMAGED, "damaged": str(e)}
+        return status if isinstance(status.get("state", ""), str) else {**status, "state": "unknown"}
 
     @property
     def state(self) -> str:
@@ -140,11 +126,13 @@ class Run:
         The job writes its state here while a person may rename or tag the run from another process, so
         the read-merge-write holds an exclusive lock: neither can undo the other's change.
         Setting ``pid`` also records that process's identity, so a reused pid is never taken for the job.
+        A damaged status.json is refused (DamagedFileError), not silently replaced by these fields alone.
         """
         if "pid" in fields:
             fields["pid_identity"] = process_identity(fields["pid"])
         with self._status_lock():
-            status = {**self.status(), **fields}
+            current = read_json_object(self.path / "status.json", default={}) or {}
+            status = {**current, **fields}
             write_json_atomic(self.path / "status.json", status)
         return status
 
@@ -180,8 +168,16 @@ class Run:
         return clean
 
     def progress(self) -> dict[str, Any]:
-        """The latest heartbeat: epoch, step, total_steps, loss, eta_s, time; {} before the first."""
-        return read_json(self.path / "progress.json", default={})
+        """The latest heartbeat: epoch, step, total_steps, loss, eta_s, time; {} before the first (or if damaged)."""
+        try:
+            return read_json_object(self.path / "progress.json", default={}) or {}
+        except DamagedFileError:
+            return {}
+
+    def heartbeat_time(self) -> float | None:
+        """When the job last beat (seconds since the epoch), or None."""
+        beat = self.progress().get("time")
+        return float(beat) if isinstance(beat, (int, float)) and not isinstance(beat, bool) else None
 
     def write_progress(self, progress: dict[str, Any]) -> None:
         write_json_atomic(self.path / "progress.json", progress)
@@ -204,15 +200,34 @@ class Run:
         return self.stop_path.exists()
 
     def is_alive(self) -> bool:
+        """Whether the process recorded in status.json may still work on the run (see :mod:`.liveness`)."""
+        return worker_alive(self.status(), self.heartbeat_time)
+
+    def job_may_be_live(self) -> bool:
+        """Whether a job process may still write to the run: alive, or queued and about to start."""
         status = self.status()
-        return pid_alive(status.get("pid"), status.get("pid_identity"))
+        if status.get("state") not in ACTIVE_STATES:
+            return False
+        if status.get("pid") is None:  # a worker that was just started has not written its pid yet
+            return _waiting_since(status) > time.time() - STARTUP_GRACE_SECONDS
+        return worker_alive(status, self.heartbeat_time)
 
     def eval_results(self) -> dict[str, Any] | None:
-        return read_json(self.path / "eval.json")
+        """eval.json as stored, or None if never evaluated; DamagedFileError if it cannot be read.
+
+        For typed access use :func:`sslcore.runs.eval_results.read_eval_results`.
+        """
+        return read_json_object(self.path / "eval.json")
 
     def snapshot_files(self) -> list[Path]:
         """Snapshot files in epoch order (``snapshots/epoch_0000.npz`` ...)."""
         return sorted(self.snapshot_dir.glob("epoch_*.npz"))
+
+
+def _waiting_since(status: dict[str, Any]) -> float:
+    # queued_at: a resumed run is queued again long after it was created
+    times = [t for t in (status.get("created"), status.get("queued_at")) if isinstance(t, (int, float))]
+    return max(times, default=0.0)
 
 
 def new_run_id(config: RunConfig) -> str:
@@ -227,13 +242,16 @@ class RunStore:
         self.root = Path(root)
 
     def create(self, config: RunConfig, name: str | None = None) -> Run:
-        """A new run folder in state 'queued' with the full resolved config."""
+        """A new run folder in state 'queued' with the full resolved config.
+
+        ``name`` follows :func:`clean_run_name` (ValueError before anything is written).
+        """
+        name = clean_run_name(name) if name is not None else f"{config.task.name} on {config.data.dataset}"
         self.root.mkdir(parents=True, exist_ok=True)
         run = Run(self.root / new_run_id(config))
         run.path.mkdir()
         write_json_atomic(run.path / "config.json", config.to_dict())
-        run.update_status(state="queued", created=time.time(), name=name or f"{config.task.name} on {config.data.dataset}",
-                          epochs=config.train.epochs)
+        run.update_status(state="queued", created=time.time(), name=name, epochs=config.train.epochs)
         return run
 
     def get(self, run_id: str | Path) -> Run:
@@ -249,31 +267,16 @@ class RunStore:
         if not self.root.exists():
             return []
         runs = [Run(p) for p in self.root.iterdir() if (p / "config.json").exists()]
-        return sorted(runs, key=lambda r: r.status().get("created", 0.0), reverse=True)
+        return sorted(runs, key=_created, reverse=True)
 
     def reconcile(self, exclude: Collection[Path] = ()) -> list[Run]:
         """Mark runs whose job process is gone but which still say queued/running as failed ("interrupted").
 
-        Called when the app starts; such runs keep their checkpoints and can be resumed. A run queued in
-        the last minute whose worker has not written its pid yet is left alone, and so are the runs whose
-        folders are in ``exclude`` (a job manager judges its own children by their exit status).
+        Such runs keep their checkpoints and can be resumed. The runs whose folders are in ``exclude`` are
+        left alone (a job manager judges its own children by their exit status). See :func:`reconcile_run`.
         """
-        interrupted = []
         skip = {Path(p) for p in exclude}
-        for run in self.list():
-            status = run.status()
-            if status.get("state") not in ACTIVE_STATES or run.path in skip:
-                continue
-            # queued_at: a resumed run is queued again long after it was created
-            waiting_since = max(status.get("created", 0.0), status.get("queued_at") or 0.0)
-            just_queued = status.get("pid") is None and time.time() - waiting_since < STARTUP_GRACE_SECONDS
-            if just_queued or pid_alive(status.get("pid"), status.get("pid_identity")):
-                continue
-            # Read again now that the process is known to be gone: it may have recorded its end just before.
-            if run.state in ACTIVE_STATES:
-                run.update_status(state="failed", error=INTERRUPTED_REASON, ended=time.time())
-                interrupted.append(run)
-        return interrupted
+        return [run for run in self.list() if run.path not in skip and reconcile_run(run)]
 
     def delete(self, run: Run) -> None:
         """Remove the run's folder. It is first renamed to a hidden name, so an interrupted delete never
@@ -281,3 +284,35 @@ class RunStore:
         doomed = self.root / f".deleting-{run.id}-{secrets.token_hex(4)}"
         os.rename(run.path, doomed)
         shutil.rmtree(doomed)
+
+
+def _created(run: Run) -> float:
+    """A run's creation time for sorting; the folder's time for a run whose status.json is damaged."""
+    created = run.status().get("created")
+    if isinstance(created, (int, float)) and not isinstance(created, bool):
+        return float(created)
+    with contextlib.suppress(OSError):
+        return run.path.stat().st_mtime
+    return 0.0
+
+
+def reconcile_run(run: Run) -> bool:
+    """If ``run`` says queued/running but its process is gone, record it as failed ("interrupted"); True if so.
+
+    Called wherever runs are read (listings in the app and the CLI, the job manager), so all agree on a run
+    whose process was killed. Whether the process is gone is decided by :func:`sslcore.runs.liveness.worker_alive`
+    (pid + start identity, or the heartbeat's age for a run of another machine). A run queued in the last
+    minute whose worker has not written its pid yet is left alone.
+    """
+    if run.state not in ACTIVE_STATES or run.job_may_be_live():
+        return False
+    with run._status_lock():  # the job may record its own end right now: decide on what it last wrote
+        try:
+            status = read_json_object(run.path / "status.json", default={}) or {}
+        except DamagedFileError:
+            return False
+        if status.get("state") not in ACTIVE_STATES or run.job_may_be_live():
+            return False
+        write_json_atomic(run.path / "status.json", {**status, "state": "failed", "error": INTERRUPTED_REASON,
+                                                     "ended": time.time()})
+    return True

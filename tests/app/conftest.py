@@ -1,6 +1,7 @@
 """AppTest fixtures: the app on an isolated runs folder, and a job manager to wait on and clean up runs."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -37,3 +38,8 @@ def open_page(page: str, run_id: str | None = None) -> AppTest:
         at.query_params["run"] = run_id
     at.run()
     return at.switch_page(page).run()
+
+
+def shown(markdown: str) -> str:
+    """The text a Markdown element shows: its backslash escapes undone (``ui.plain_text.plain`` adds them)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)

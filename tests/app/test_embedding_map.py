@@ -132,3 +132,12 @@ def test_the_page_is_redrawn_when_a_running_tsne_job_ends() -> None:
     assert job_ended(["running", "running"], ["running", "failed"])
     assert not job_ended(["running", "ready"], ["running", "ready"])  # still computing
     assert not job_ended(["failed", "ready"], ["missing", "ready"])  # nothing was running: nothing to wait for
+
+
+def test_neighbour_captions_show_class_names_as_written_not_as_markdown() -> None:
+    # Image captions render Markdown; a class name is a person's folder name (an imported dataset).
+    features = np.array([[1.0, 0.0], [0.9, 0.1]])
+    images = np.zeros((2, 1, 8, 8), dtype=np.uint8)
+    strip = neighbour_strip(features, images, np.array([0, 1]), ["![x](http://host/b.png)", "a*b*"], query=0, k=1)
+    assert strip.captions[0] == r"query: \!\[x\]\(http\:\/\/host\/b\.png\)"
+    assert strip.captions[1].startswith(r"a\*b\* · d=")

@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 from sslcore.engine.job import execute_run
 from sslcore.recipes import quick_demo_config
 from sslcore.runs.jobs import JobManager
+from sslcore.runs.summary import KNN_BEST_LABEL, KNN_LAST_LABEL
 from tests.app.conftest import APP, TIMEOUT
 from tests.conftest import tiny_config
 
@@ -24,9 +25,9 @@ def test_home_explains_the_three_steps_and_lists_recent_runs(jobs: JobManager) -
     assert [b.label for b in at.button] == ["Quick demo"]
     table = at.dataframe[0].value
     row = table[table["name"] == "finished tiny run"].iloc[0]
-    assert (row["state"], row["dataset"], row["task"], row["epoch"]) == ("completed", "digits", "simclr", "1/1")
+    assert (row["status"], row["dataset"], row["task"], row["epochs"]) == ("completed", "digits", "simclr", "1/1")
     assert row["open"] == f"train?run={run.id}"
-    assert 0.0 < row["k-NN acc"] <= 1.0
+    assert 0.0 < row[KNN_LAST_LABEL] <= 1.0 and row[KNN_BEST_LABEL] == row[KNN_LAST_LABEL]  # one trained epoch
 
 
 def test_home_without_runs_says_how_to_start(jobs: JobManager) -> None:

@@ -13,6 +13,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -23,9 +24,11 @@ from sslcore.evaluation.protocol import evaluate_run
 from sslcore.runs import Run, RunStore
 from sslcore.runs.archive import ArchiveError, import_run
 from sslcore.runs.jobs import JobManager
-from tests.app.conftest import open_page
+from sslcore.cli import main
+from sslcore.runs.summary import KNN_BEST_LABEL, KNN_LAST_LABEL, percent
+from tests.app.conftest import APP, TIMEOUT, open_page, shown
 from tests.conftest import tiny_config
-from tests.runs.jobs_support import TIMEOUT
+from tests.runs.jobs_support import TIMEOUT as JOB_TIMEOUT
 from ui.runs_actions import export_bytes
 
 RUNS = "app_pages/runs.py"
@@ -82,11 +85,37 @@ def test_the_table_lists_every_run_with_its_summary(runs: dict[str, Run]) -> Non
     assert (rows.loc["beta", "task"], rows.loc["beta", "status"], rows.loc["beta", "epochs"]) == (
         "rotation", "completed", "1/1")
     assert rows.loc["gamma", "progress"] == 0.5 and rows.loc["alpha", "progress"] == 1.0
-    assert all(0.0 < v <= 1.0 for v in rows["best k-NN"]) and all(rows["final loss"] > 0)
+    assert all(0.0 < v <= 1.0 for v in rows[KNN_BEST_LABEL]) and all(rows["final loss"] > 0)
+    assert all(0.0 < v <= 1.0 for v in rows[KNN_LAST_LABEL])
     assert rows.loc["alpha", "open"] == f"train?run={runs['alpha'].id}"
     assert rows["duration"].dt.total_seconds().gt(0).all()
     [probe] = [r["accuracy_mean"] for r in runs["alpha"].eval_results()["results"] if r["method"] == "linear_probe"]
     assert rows.loc["alpha", "probe acc"] == probe and rows["probe acc"].isna().sum() == 2
+
+
+def test_runs_page_home_and_sslcore_list_show_the_same_figures_under_the_same_labels(
+        runs: dict[str, Run], jobs: JobManager, capsys: pytest.CaptureFixture) -> None:
+    figures = ["status", "epochs", "final loss", KNN_LAST_LABEL, KNN_BEST_LABEL]
+    runs_page = table(open_page(RUNS)).set_index("id")
+    home = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    home_rows = home.dataframe[0].value
+    home_rows.index = [url.rsplit("=", 1)[-1] for url in home_rows["open"]]
+    assert main(["list", "--runs-dir", str(jobs.store.root)]) == 0
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert KNN_LAST_LABEL in header and KNN_BEST_LABEL in header  # the CLI labels its k-NN figures the same way
+    listed = {line.split()[0]: line.split() for line in lines}
+
+    for name, run in runs.items():
+        page, front = runs_page.loc[run.id], home_rows.loc[run.id]
+        assert page[figures].tolist() == front[figures].tolist(), name
+        # The CLI prints: id, state, epochs, final loss, k-NN (last epoch), best k-NN, probe acc, name.
+        _, state, epochs, loss, knn_last, knn_best, probe, *_ = listed[run.id]
+        assert [state, epochs, loss, knn_last, knn_best, probe] == [
+            page["status"], page["epochs"], f"{page['final loss']:.4f}", percent(page[KNN_LAST_LABEL]),
+            percent(page[KNN_BEST_LABEL]), percent(None if pd.isna(page["probe acc"]) else page["probe acc"])], name
+    # gamma stopped after epoch 1 of 2: both k-NN figures are that epoch's, in every listing
+    gamma = runs_page.loc[runs["gamma"].id]
+    assert gamma[KNN_LAST_LABEL] == gamma[KNN_BEST_LABEL] == runs["gamma"].metrics("epoch")[-1]["knn_acc"]
 
 
 def test_search_and_filters_narrow_the_table(runs: dict[str, Run]) -> None:
@@ -160,7 +189,7 @@ def test_rename_and_tag_are_saved_and_a_bad_tag_changes_nothing(runs: dict[str, 
     at.text_input(key=f"runs.name.{beta.id}").set_value("not saved")
     at.multiselect(key=f"runs.tags.{beta.id}").set_value(["bad tag!"])
     button(at, "Save name and tags").click().run()
-    assert any("tag 'bad tag!' is not allowed" in e.value for e in at.error)
+    assert any("tag 'bad tag!' is not allowed" in shown(e.value) for e in at.error)
     assert beta.status()["name"] == "beta, renamed" and beta.tags() == ["baseline", "lr:0.01"]
 
 
@@ -169,7 +198,7 @@ def test_an_exported_zip_imports_as_a_new_run_and_a_bad_zip_is_refused(runs: dic
     at = open_page(RUNS)
     at.file_uploader(key="runs.import").set_value(("gamma.zip", data, "application/zip")).run()
     assert not at.exception
-    assert any("Imported **gamma.zip**" in s.value for s in at.success)
+    assert any("Imported **gamma.zip**" in shown(s.value) for s in at.success)
     assert len(table(at)) == 4 and table(at)["name"].tolist().count("gamma") == 2
     [imported] = at.multiselect(key="runs.chosen").value
     assert imported != runs["gamma"].id
@@ -185,7 +214,7 @@ def test_an_exported_zip_imports_as_a_new_run_and_a_bad_zip_is_refused(runs: dic
     with pytest.raises(ArchiveError) as refused:
         import_run(tmp_path / "bad.zip", RunStore(tmp_path / "elsewhere"))
     at.file_uploader(key="runs.import").set_value(("bad.zip", crafted.getvalue(), "application/zip")).run()
-    assert [e.value for e in at.error] == [f"**bad.zip** was not imported: {refused.value}"]
+    assert [shown(e.value) for e in at.error] == [f"**bad.zip** was not imported: {refused.value}"]
     assert len(table(at)) == 4
 
 
@@ -207,7 +236,7 @@ def test_resume_continues_a_cancelled_run_in_the_same_folder(runs: dict[str, Run
     button(at, "Resume").click().run()
     assert not at.exception
     assert at.query_params["run"] == gamma.id  # now on the Train page, watching it
-    assert jobs.wait(gamma, TIMEOUT) == "completed"
+    assert jobs.wait(gamma, JOB_TIMEOUT) == "completed"
     assert [r["epoch"] for r in gamma.metrics("epoch")] == [0, 1, 2]  # one log, epoch 1 not repeated
 
 

@@ -13,13 +13,15 @@ import pytest
 
 from sslcore.runs import RunStore
 from sslcore.runs.files import write_json_atomic
+from sslcore.runs.eval_results import parse_eval_results
 from sslcore.runs.store import MAX_NAME_CHARS
+from sslcore.runs.summary import KNN_BEST_LABEL, KNN_LAST_LABEL, epoch_records, summarize
 from tests.conftest import tiny_config
 from ui.forms import form_state
 from ui.runs_actions import again_name, export_blocker
 from ui.runs_compare import MISSING, Curves, compare_figure, config_diff, steps_per_epoch
 from ui.runs_import import upload_file_name
-from ui.runs_table import cached_summary, epoch_records, filter_frame, probe_accuracy, summarize_run
+from ui.runs_table import cached_summary, filter_frame, row_of
 
 
 def _fake_run(store: RunStore, name: str, epochs: list[dict], **config: object):
@@ -28,50 +30,60 @@ def _fake_run(store: RunStore, name: str, epochs: list[dict], **config: object):
     return run
 
 
+PROTOCOL = {"budgets": [4, 10, "all"], "repeats": 1, "train_size": 1437}
+
+
+def eval_row(method: str, budget: int | str, accuracy: float) -> dict:
+    """A results row as evaluate_run writes it (one repeat)."""
+    return {"method": method, "labels_per_class": budget, "accuracy_mean": accuracy, "accuracy_std": 0.0,
+            "accuracies": [accuracy], "seconds": [0.1], "indices_sha256": ["0" * 64]}
+
+
 def test_a_row_summarises_the_run_from_its_files(tmp_path: Path) -> None:
     run = _fake_run(RunStore(tmp_path), "mine", [
         {"kind": "epoch", "epoch": 0, "step": 0, "time": 1.0, "elapsed": 0.5, "knn_acc": 0.99},  # untrained
         {"kind": "step", "step": 1, "epoch": 0, "loss": 9.0, "time": 2.0},
-        {"kind": "epoch", "epoch": 1, "step": 11, "time": 3.0, "elapsed": 2.0, "loss": 4.0, "knn_acc": 0.7},
+        {"kind": "epoch", "epoch": 1, "step": 11, "time": 3.0, "elapsed": 2.0, "loss": 4.0, "knn_acc": 0.85},
         {"kind": "epoch", "epoch": 2, "step": 22, "time": 4.0, "elapsed": 3.5, "loss": 3.0, "knn_acc": 0.8},
     ])
-    row = summarize_run(run.path)
+    row = row_of(summarize(run))
     assert (row["name"], row["dataset"], row["task"], row["encoder"], row["status"]) == (
         "mine", "digits", "simclr", "convnet", "queued")
     assert (row["epochs"], row["progress"], row["final loss"]) == ("2/2", 1.0, 3.0)
-    assert row["best k-NN"] == 0.8  # epoch 0's score is the untrained baseline, not something training reached
+    # Two k-NN figures, each under its own label: the last epoch's, and the best one training reached (epoch 0's
+    # score is the untrained baseline, so it never counts as the best).
+    assert (row[KNN_LAST_LABEL], row[KNN_BEST_LABEL]) == (0.8, 0.85)
     assert row["duration"] == pd.Timedelta(seconds=3.5) and row["probe acc"] is None
+    assert row["imported"] is False and row["problem"] == ""
 
 
-def test_epoch_records_skip_step_lines_and_a_torn_last_line(tmp_path: Path) -> None:
-    path = tmp_path / "metrics.jsonl"
-    path.write_text('{"kind":"step","step":1}\n{"kind":"epoch","epoch":1,"loss":2.0}\n{"kind":"epoch","epo')
-    assert epoch_records(path) == [{"kind": "epoch", "epoch": 1, "loss": 2.0}]
+def test_epoch_records_skip_step_lines_a_torn_last_line_and_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    run = RunStore(tmp_path).create(tiny_config())
+    run.metrics_path.write_bytes(b'{"kind":"step","step":1}\n{"kind":"epoch","epoch":1,"loss":2.0}\n'
+                                 b'{"kind":"epoch","epoch":2,"loss":\xff}\n{"kind":"epoch","epo')
+    assert epoch_records(run) == [{"kind": "epoch", "epoch": 1, "loss": 2.0}]
 
 
 def test_probe_accuracy_prefers_all_labels_then_the_largest_budget() -> None:
-    rows = [{"method": "linear_probe", "labels_per_class": 4, "accuracy_mean": 0.8},
-            {"method": "knn", "labels_per_class": "all", "accuracy_mean": 0.9},
-            {"method": "linear_probe", "labels_per_class": 10, "accuracy_mean": 0.85}]
-    assert probe_accuracy({"results": rows}) == 0.85
-    rows.append({"method": "linear_probe", "labels_per_class": "all", "accuracy_mean": 0.97})
-    assert probe_accuracy({"results": rows}) == 0.97
-    assert probe_accuracy(None) is None and probe_accuracy({"results": []}) is None
+    rows = [eval_row("linear_probe", 4, 0.8), eval_row("knn", "all", 0.9), eval_row("linear_probe", 10, 0.85)]
+    assert parse_eval_results({"results": rows, "protocol": PROTOCOL}).probe_accuracy() == 0.85
+    rows.append(eval_row("linear_probe", "all", 0.97))
+    assert parse_eval_results({"results": rows, "protocol": PROTOCOL}).probe_accuracy() == 0.97
+    assert parse_eval_results({"results": [], "protocol": PROTOCOL}).probe_accuracy() is None
 
 
 def test_the_cached_row_changes_when_the_run_writes_and_not_otherwise(tmp_path: Path) -> None:
     run = _fake_run(RunStore(tmp_path), "cached", [{"kind": "epoch", "epoch": 1, "step": 5, "loss": 2.0, "time": 1.0}])
     first = cached_summary(run)
-    assert cached_summary(run) == first
+    assert cached_summary(run) is first
     time.sleep(0.01)
     run.append_metrics({"kind": "epoch", "epoch": 2, "step": 10, "loss": 1.5, "time": 2.0})
-    assert cached_summary(run)["final loss"] == 1.5
+    assert cached_summary(run).final_loss == 1.5
     run.rename("renamed")
-    assert cached_summary(run)["name"] == "renamed"
-    write_json_atomic(run.path / "eval.json", {"results": [{"method": "linear_probe", "labels_per_class": "all",
-                                                            "accuracy_mean": 0.9}]})
+    assert cached_summary(run).name == "renamed"
+    write_json_atomic(run.path / "eval.json", {"results": [eval_row("linear_probe", "all", 0.9)], "protocol": PROTOCOL})
     os.utime(run.path / "eval.json", ns=(time.time_ns(), time.time_ns()))
-    assert cached_summary(run)["probe acc"] == 0.9
+    assert cached_summary(run).probe_acc == 0.9
 
 
 def test_filters_search_name_tags_and_id_and_restrict_columns() -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import string
 
 import numpy as np
 import plotly.graph_objects as go
@@ -17,6 +19,8 @@ from ui.forms import describe_bounds, float_step, planned_lr
 from ui.images import image_grid, upscale_factor
 from ui.live import format_seconds, progress_text, where_trained
 from ui.live_charts import PAGE, Chart, chart_args, component_dir
+from ui.plain_text import escape_markdown
+from ui.runs_compare import Curves, compare_figure
 from tests.conftest import tiny_config
 
 FIGURES = {
@@ -35,6 +39,30 @@ def test_figures_are_valid_plotly_with_a_ui_revision_and_svg_traces(name: str) -
     assert fig["layout"]["uirevision"]
     assert all(trace["type"] == "scatter" for trace in fig["data"])  # SVG, not scattergl
     json.dumps(fig, allow_nan=False)
+
+
+@pytest.mark.parametrize("scores", [[0.95], [0.3, 0.99, 1.0], [0.1, 0.12]])
+def test_accuracy_axes_run_from_0_to_100_percent_never_past(scores: list[float]) -> None:
+    # With plotly's automatic range a single score near 95% drew an axis up to 150%.
+    epochs = list(range(len(scores)))
+    live = charts.epoch_figure(epochs, scores, title="k-NN", y_title="acc", revision="r", percent=True)
+    assert live["layout"]["yaxis"]["range"] == [0.0, 1.0] and live["layout"]["yaxis"]["autorange"] is False
+    assert live["data"][0]["cliponaxis"] is False  # a score of exactly 100% is drawn whole
+    curves = Curves("a", [1, 2], [2.0, 1.0], [1.0, 2.0], epochs, [10 * e for e in epochs], [float(e) for e in epochs],
+                    scores)
+    compared = compare_figure([curves])
+    assert compared["layout"]["yaxis2"]["range"] == [0.0, 1.0] and compared["layout"]["yaxis2"]["autorange"] is False
+    go.Figure(live), go.Figure(compared)  # valid plotly
+
+
+@pytest.mark.parametrize("text", ["![x](http://host/beacon.png)", "**bold** _it_ `code` ~~s~~",
+                                  ":red[x] :material/home:", "$\\href{http://x}{y}$", "# heading",
+                                  "<img src=x onerror=alert(1)>", "a\\b", "plain"])
+def test_plain_text_escapes_every_markdown_character_and_reads_as_written(text: str) -> None:
+    escaped = escape_markdown(text)
+    assert re.sub(r"\\(.)", r"\1", escaped) == text  # backslash escapes undone: the text as written
+    unescaped = re.sub(r"\\.", "", escaped)  # what is left outside escapes holds no Markdown syntax at all
+    assert not set(unescaped) & set(string.punctuation)
 
 
 def test_loss_figure_draws_raw_steps_faint_and_the_smoothed_trend_bold() -> None:

@@ -1,6 +1,7 @@
 """The command line: listings, a real training run, and one clear line for bad input."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,12 +35,39 @@ def test_listings_show_one_line_each(what: str, expected: str, capsys) -> None:
     (["--set", "task.bogus=1"], "task.bogus is not a field"),
     (["--set", "train.epochs"], "must look like section.field=value"),
     (["--config", "/nonexistent.json"], "config file /nonexistent.json does not exist"),
+    # --name follows the rule rename follows: 1 to 100 printable characters, no newlines or control codes
+    (["--name", "x" * 10_000], "--name: run name 'xxxxxxxxxxxx...xxxxxxxxxxxxx' (10,000 characters) is not allowed"),
+    (["--name", "two\nlines"], "--name: run name 'two\\nlines' is not allowed"),
+    (["--name", "bell\a"], "is not allowed: expected 1 to 100 printable characters"),
 ])
 def test_bad_input_exits_nonzero_with_one_clear_line(args: list[str], fragment: str, capsys, tmp_path) -> None:
     assert main(["train", "--runs-dir", str(tmp_path), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err
     assert not any(tmp_path.iterdir()), "nothing is created for a refused config"
+
+
+def test_a_config_section_that_is_not_an_object_is_refused_not_dropped(capsys, tmp_path: Path) -> None:
+    config = tmp_path / "c.json"
+    config.write_text('{"data": {"dataset": "digits"}, "train": "fast"}')
+    assert main(["train", "--config", str(config), "--runs-dir", str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "config section train = 'fast' is not allowed: expected an object" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_eval_of_a_run_that_is_still_training_is_refused(capsys, tmp_path: Path) -> None:
+    from sslcore.runs import RunStore
+    from tests.conftest import tiny_config
+
+    run = RunStore(tmp_path).create(tiny_config())
+    run.update_status(state="running", pid=os.getpid())  # this test's own process: alive
+    run.checkpoint_dir.mkdir()
+    (run.checkpoint_dir / "last.pt").write_bytes(b"")  # a checkpoint exists, and is replaced every epoch
+    assert main(["eval", run.id, "--runs-dir", str(tmp_path), "--labels-per-class", "all"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"run {run.id} is still running; evaluate it when training has ended" in err
+    assert not (run.path / "eval.json").exists()
 
 
 def test_missing_dataset_files_say_where_to_put_them(tmp_path: Path) -> None:

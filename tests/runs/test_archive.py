@@ -28,7 +28,10 @@ from sslcore.runs.files import write_json_atomic
 from tests.conftest import tiny_config
 
 CONFIG = tiny_config("simclr", **{"train.epochs": 1, "data.train_limit": 512})
-EVAL = {"version": 1, "results": [{"method": "linear_probe", "budget": "all", "accuracy": 0.9}]}
+EVAL = {"version": 1, "results": [{"method": "linear_probe", "labels_per_class": "all", "accuracy_mean": 0.9,
+                                   "accuracy_std": 0.0, "accuracies": [0.9], "seconds": [0.5],
+                                   "indices_sha256": ["0" * 64]}],
+        "protocol": {"budgets": ["all"], "repeats": 1, "train_size": 512}}
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +112,16 @@ def test_the_readme_snippets_load_the_encoder(archive: Path, tmp_path: Path, mon
         expected = reference(plain["images"])
         assert torch.equal(plain["features"], expected)
         assert torch.equal(helper["encoder"](plain["images"]), expected)
+
+
+def test_an_imported_data_root_is_replaced_by_this_machines(trained: Run, tmp_path: Path) -> None:
+    # An archive's data.root is a path on another machine, or whatever its author wrote (here: /etc).
+    foreign = rezip(export_run(trained, tmp_path / "run.zip"), tmp_path / "foreign.zip", drop=("config.json",),
+                    add=[("config.json", json.dumps({**CONFIG.to_dict(), "data": {
+                        **CONFIG.to_dict()["data"], "root": "/etc"}}).encode())])
+    imported = import_run(foreign, RunStore(tmp_path / "runs"), data_root=str(tmp_path / "my-data"))
+    assert imported.config().data.root == str(tmp_path / "my-data")
+    assert imported.config().replace({"data.root": "data"}) == CONFIG.replace({"data.root": "data"})  # the rest as is
 
 
 def test_an_imported_run_cannot_be_resumed_and_says_why(archive: Path, tmp_path: Path) -> None:
@@ -216,6 +229,12 @@ CRAFTED = {
                      "metrics.jsonl is refused: line 2 is not a JSON object"),
     "bad status": (dict(drop=("status.json",), add=[("status.json", b'{"state": "exploded"}')]),
                    "status.json is refused: state = 'exploded'"),
+    # A section that is not an object was silently dropped, so the run trained with defaults it never asked for.
+    "config section not an object": (dict(drop=("config.json",), add=[("config.json", json.dumps(
+        {**CONFIG.to_dict(), "train": "fast"}).encode())]), "config.json is refused: config section train = 'fast'"),
+    # Pages index into eval.json's rows: a malformed one is refused here, not left to break the Evaluate page.
+    "malformed eval": (dict(drop=("eval.json",), add=[("eval.json", b'{"results": [{"method": "knn"}]}')]),
+                       r"eval.json is refused: eval.json: results\[0\] has no valid method and labels_per_class"),
 }
 
 
