@@ -13,7 +13,7 @@ from typing import Sequence, TextIO
 import torch
 
 from sslcore.config import RunConfig
-from sslcore.data import DatasetSplit, DatasetUnavailableError, load_dataset
+from sslcore.data import DatasetSplit, DatasetUnavailableError, load_run_data
 from sslcore.engine.callbacks import Callback, ConsoleProgress, NaNGuard
 from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.device import configure_threads, pick_device
@@ -63,9 +63,7 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
     configure_threads(config.train.threads or threads or 0)
     device = pick_device(config.train.device)
     torch.manual_seed(config.train.seed)  # weight initialisation
-    data = load_dataset(config.data.dataset, root=config.data.root, download=config.data.download,
-                        test_fraction=config.data.test_fraction, seed=config.data.split_seed,
-                        train_limit=config.data.train_limit)
+    data = load_run_data(config.data)
     record = dataset_record(config.data)
     if resume and (problem := _changed_data(run, record)):
         raise DatasetUnavailableError(problem)
@@ -75,7 +73,7 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
         checkpoint = load_checkpoint(run.checkpoint_dir / "last.pt", map_location=device)
         truncate_torn_tail(run.metrics_path)
         drop_metrics_after(run, checkpoint["state"]["step"])
-    run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.image_shape),
+    run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.sample_shape),
                       dataset=record)
     callbacks = [*extra_callbacks, *run_callbacks(run, config, data, console)]
     trainer = Trainer.create(config, task, data, device, callbacks, checkpoint)

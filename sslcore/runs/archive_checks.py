@@ -136,7 +136,7 @@ def check_config(path: Path) -> RunConfig:
         raise ArchiveError(f"config.json is refused: {e}") from None
 
 
-def check_encoder(path: Path, config: RunConfig) -> tuple[int, int, int]:
+def check_encoder(path: Path, config: RunConfig) -> tuple[int, ...]:
     """Check the weights load and fit ``config``'s encoder (keys, shapes, dtypes); returns the image shape."""
     try:
         with safe_open(str(path), framework="pt") as f:
