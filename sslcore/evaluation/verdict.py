@@ -18,7 +18,7 @@ _SSL_METHODS = ("linear_probe", "knn")
 _BASELINES = (("supervised", "training from scratch"), ("raw_pixels", "raw pixels"),
               ("raw_columns", "logistic regression on the raw columns"))
 #: On tables, trees on the raw columns are the model to beat; when evaluated, the verdict always says how they did.
-_TREES = ("gradient_boosting", "gradient-boosted trees on the raw columns")
+_TREES = ("gradient_boosting", "gradient boosting on the raw columns")
 
 Row = dict[str, Any]
 

@@ -10,6 +10,11 @@ from sslcore.engine.trainer import Trainer, build_task
 from sslcore.tasks import TASKS
 from tests.conftest import dataset_for, tiny_config
 
+#: Settings a task needs for the generic "loss falls by a fifth" check. SCARF's default temperature of 1 (the
+#: paper's, and the best linear probe on synthetic_table) keeps NT-Xent above ~60% of its starting value, so a
+#: 20% fall within a few epochs is checked at a lower temperature.
+LOSS_CHECK = {"scarf": {"task.temperature": 0.2}}
+
 
 class LossRecorder:
     """A callback that keeps every step's loss."""
@@ -29,7 +34,7 @@ class LossRecorder:
 def test_each_task_loss_falls_on_digits(task_name: str) -> None:
     dataset = dataset_for(task_name)
     config = tiny_config(task_name, **{"data.dataset": dataset, "train.epochs": 4, "train.batch_size": 64,
-                                       "train.lr": 3e-3})
+                                       "train.lr": 3e-3, **LOSS_CHECK.get(task_name, {})})
     data = load_dataset(dataset)
     torch.manual_seed(0)
     recorder = LossRecorder()
@@ -51,7 +56,7 @@ def test_views_and_snapshots_have_image_shapes(task_name: str) -> None:
     with torch.no_grad():
         snap = task.snapshot(images, torch.Generator().manual_seed(0))
     assert set(task.panels.required_arrays()) <= set(snap)  # what the viewer draws is there
-    image_arrays = [a for a in snap.values() if a.shape[1:] == data.sample_shape]
+    image_arrays = [a for a in snap.values() if a.shape[1:] == data.sample_shape and a.dtype != bool]
     dtype = np.uint8 if data.kind == "image" else np.float32
     assert image_arrays and all(a.dtype == dtype and a.shape == (5, *data.sample_shape) for a in image_arrays)
 
