@@ -19,7 +19,7 @@ from sslcore.registry import UnknownNameError
 from sslcore.engine.snapshots import Snapshot, SnapshotError, SnapshotFile, snapshot_files
 from sslcore.runs import ACTIVE_STATES, Run
 from ui import charts
-from ui.datasets import load_split
+from ui.datasets import load_config_split
 from ui.snapshots import image_caption, load_snapshot, strip_pngs
 
 POLL_SECONDS = 1.5
@@ -45,7 +45,7 @@ def class_names(run_path: str) -> tuple[str, ...] | None:
     """The run's dataset class names, or None when they cannot be had (its files are gone, an old config)."""
     try:
         d = Run(Path(run_path)).config().data
-        return load_split(d.dataset, d.root, d.test_fraction, d.split_seed, d.train_limit).class_names
+        return load_config_split(d).class_names
     except (ConfigError, UnknownNameError, DatasetUnavailableError, OSError):
         return None  # the images still show, labelled 'class 3'
 
