@@ -6,7 +6,8 @@ loss whatever its scale. Corruption is a batched tensor operation on the trainin
 index per cell, gathered in one call; there is no Python loop over rows or cells.
 
 Snapshots of table tasks hold standardised values, float32 (N, F): ``original``, ``input`` (what the
-encoder saw), ``changed`` (bool (N, F): the corrupted cells), plus the task's own arrays.
+encoder saw), ``masked`` (bool (N, F): the cells chosen for corruption), plus the task's own arrays; the
+Reconstructions & views page draws them as heat maps (see :data:`RECONSTRUCTION_PANELS`).
 """
 from __future__ import annotations
 
@@ -18,7 +19,23 @@ from sslcore.config import TaskConfig
 from sslcore.models import Encoder
 from sslcore.pairing import TABLE, DataRequirements
 from sslcore.tasks.base import PretextTask
+from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, Value
 
+#: What the viewer draws of a table task that rebuilds rows: heat maps of a few test rows (original, what the
+#: encoder saw with the corrupted cells outlined, the rebuilt values) and the error of each column.
+RECONSTRUCTION_PANELS = SnapshotPanels(
+    images=(),
+    rows=(ImageColumn("original", "original"), ImageColumn("input", "corrupted input", hide_if_same_as="original"),
+          ImageColumn("reconstruction", "reconstruction")),
+    marked="masked", column_error=("original", "reconstruction"),
+    values=(Value("error", "error", "{:.4f}", higher_is_better=False),),
+    caption="error {error:.4f}",
+    worst_first="error", worst_label="Worst rebuilt rows first",
+    summary=Summary("error", "Mean reconstruction error", axis="error", fmt="{:.4f}"),
+    explanation="Each row of a heat map is one test row, each column one column of the table, in standard "
+                "deviations from the train mean. The model has to rebuild the original row from its features; "
+                "the error is the mean squared difference over all cells, and the bars show it per column: a "
+                "column the others explain is rebuilt well, a column of pure noise cannot be.")
 
 def bernoulli_cells(shape: tuple[int, int], rate: float, generator: torch.Generator,
                     device: torch.device) -> torch.Tensor:
@@ -63,7 +80,7 @@ class TableTask(PretextTask):
         return self.encoder.normalise(rows.float())
 
     def shown(self, rows: torch.Tensor, inputs: torch.Tensor, cells: torch.Tensor) -> dict[str, np.ndarray]:
-        """The snapshot arrays every table task has: standardised original and input, and the changed cells."""
+        """The snapshot arrays every table task has: standardised original and input, and the corrupted cells."""
         return {"original": self.standardise(rows).cpu().numpy().astype(np.float32),
                 "input": self.standardise(inputs).cpu().numpy().astype(np.float32),
-                "changed": (cells & (inputs != rows)).cpu().numpy()}
+                "masked": cells.cpu().numpy()}

@@ -19,6 +19,7 @@ from sslcore.losses import nt_xent_loss
 from sslcore.models import Encoder, projection_mlp
 from sslcore.tasks._table import TableTask, exact_cells, marginal_swap
 from sslcore.tasks.base import StepOutput, batched_eval, register_task
+from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, Value
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,18 @@ class SCARFConfig(TaskConfig):
 class SCARF(TableTask):
     Config = SCARFConfig
     config: SCARFConfig
-    snapshot_kind = "table_views"
+    display_name = "SCARF"
+    panels = SnapshotPanels(
+        images=(), rows=(ImageColumn("original", "original"), ImageColumn("input", "corrupted copy")), marked="masked",
+        values=(Value("pair_similarity", "similarity", "{:.2f}", higher_is_better=True),),
+        caption="similarity {pair_similarity:.2f}",
+        worst_first="pair_similarity", worst_label="Least similar pairs first",
+        summary=Summary("pair_similarity", "Mean pair similarity", axis="similarity", fmt="{:.3f}"),
+        explanation="Each heat-map row is one test row in standard deviations from the train mean, and below it "
+                    "the copy the model is shown as its partner: a share of its cells (outlined) replaced by the "
+                    "same column's value in random other rows. The model is trained to give a row and its copy the "
+                    "same features and other rows different ones; similarity is the cosine between the encoder "
+                    "features of the two (1 = identical).")
 
     def __init__(self, encoder: Encoder, config: SCARFConfig, sample_shape: tuple[int, ...]) -> None:
         super().__init__(encoder, config, sample_shape)
@@ -56,6 +68,13 @@ class SCARF(TableTask):
         corrupted, _ = self.corrupt(rows, generator)
         loss, accuracy = self.pair_loss(rows, corrupted)
         return StepOutput(loss=loss, metrics={"pair_acc": accuracy})
+
+    def two_views(self, rows: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """The row and its corrupted copy: what the loss pulls together (for the collapse diagnostics)."""
+        return rows, self.corrupt(rows, generator)[0]
+
+    def projection(self, features: torch.Tensor) -> torch.Tensor:
+        return self.projector(features)
 
     def make_views(self, rows: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         corrupted, _ = self.corrupt(rows, generator)

@@ -15,7 +15,7 @@ import torch
 
 from sslcore.config import TaskConfig, param
 from sslcore.models import Encoder
-from sslcore.tasks._table import TableTask, bernoulli_cells, marginal_swap, value_head
+from sslcore.tasks._table import RECONSTRUCTION_PANELS, TableTask, bernoulli_cells, marginal_swap, value_head
 from sslcore.tasks.base import StepOutput, batched_eval, register_task
 
 
@@ -34,7 +34,8 @@ class TabularAutoencoderConfig(TaskConfig):
 class TabularAutoencoder(TableTask):
     Config = TabularAutoencoderConfig
     config: TabularAutoencoderConfig
-    snapshot_kind = "table_reconstruction"
+    display_name = "tabular autoencoder"
+    panels = RECONSTRUCTION_PANELS
 
     def __init__(self, encoder: Encoder, config: TabularAutoencoderConfig, sample_shape: tuple[int, ...]) -> None:
         super().__init__(encoder, config, sample_shape)

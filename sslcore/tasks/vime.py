@@ -8,6 +8,7 @@ and the original values of every cell (squared error in standardised units, weig
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,8 +17,14 @@ import torch.nn.functional as F
 
 from sslcore.config import TaskConfig, param
 from sslcore.models import Encoder
-from sslcore.tasks._table import TableTask, bernoulli_cells, marginal_swap, value_head
+from sslcore.tasks._table import RECONSTRUCTION_PANELS, TableTask, bernoulli_cells, marginal_swap, value_head
 from sslcore.tasks.base import StepOutput, batched_eval, register_task
+from sslcore.tasks.panels import Value
+
+
+def _mask_accuracy(arrays: dict[str, np.ndarray]) -> np.ndarray:
+    """(N,): the share of each row's cells whose replaced-or-not the mask head called right."""
+    return ((arrays["mask_probability"] > 0.5) == arrays["masked"]).mean(axis=1)
 
 
 @dataclass(frozen=True)
@@ -34,7 +41,17 @@ class VIMEConfig(TaskConfig):
 class VIME(TableTask):
     Config = VIMEConfig
     config: VIMEConfig
-    snapshot_kind = "table_reconstruction"
+    display_name = "VIME"
+    panels = dataclasses.replace(
+        RECONSTRUCTION_PANELS, required=("mask_probability",),
+        values=(*RECONSTRUCTION_PANELS.values,
+                Value("mask_acc", "mask found", "{:.0%}", higher_is_better=True, compute=_mask_accuracy)),
+        caption="error {error:.4f} · mask found {mask_acc:.0%}",
+        explanation="Each heat-map row is one test row in standard deviations from the train mean. About "
+                    "mask_rate of its cells (outlined) were replaced by the same column's value in another row; "
+                    "from the corrupted row the model rebuilds every original value (the error, per row and per "
+                    "column in the bars) and says which cells were replaced (mask found: the share of cells it "
+                    "called right).")
 
     def __init__(self, encoder: Encoder, config: VIMEConfig, sample_shape: tuple[int, ...]) -> None:
         super().__init__(encoder, config, sample_shape)

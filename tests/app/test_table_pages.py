@@ -1,6 +1,7 @@
 """AppTest: the table variants of the Train, Evaluate and Embeddings pages, on a small table run."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -101,10 +102,29 @@ def test_embeddings_maps_a_table_next_to_its_standardised_columns(table_run: Run
     headings = [m.value for m in at.markdown]
     assert "##### Raw columns, standardised (no learning)" in headings
     [component] = at.get("component_instance")
-    import json
-
     args = json.loads(component.proto.json_args)
     assert args["thumbs"][0] == "" and args["texts"][0].startswith("alcohol  ")
     assert len(args["texts"]) == len(args["ids"]) == 36
     neighbours = [d.value for d in at.dataframe]
     assert len(neighbours) == 2 and list(neighbours[0].columns[:3]) == ["row", "class", "distance"]
+
+
+def test_views_draws_original_corrupted_and_rebuilt_rows_as_heat_maps(jobs: JobManager) -> None:
+    config = default_config(**{"data.dataset": "wine", "task.name": "vime", "train.epochs": 1, "train.batch_size": 32,
+                               "train.threads": 1, "train.snapshot_images": 6, "train.knn_k": 0})
+    run = jobs.store.create(config)
+    assert execute_run(run) == "completed"
+    at = open_page("app_pages/views.py", run_id=run.id)
+    assert not at.exception and not at.error
+    heat, errors = [json.loads(c.proto.spec) for c in at.get("plotly_chart")][:2]
+    maps = [t for t in heat["data"] if t["type"] == "heatmap"]
+    assert len(maps) == 3 and all(len(t["z"]) == 6 and len(t["z"][0]) == 13 for t in maps)  # 6 rows x 13 columns
+    titles = [a["text"] for a in heat["layout"]["annotations"]]
+    assert titles == ["<b>original</b>", "<b>corrupted input</b>", "<b>reconstruction</b>"]
+    assert maps[0]["x"][:2] == ["alcohol", "malic_acid"]
+    outlined = [t for t in heat["data"] if t["type"] == "scatter"]
+    assert outlined and outlined[0]["marker"]["symbol"] == "square-open"  # the replaced cells
+    assert errors["data"][0]["type"] == "bar" and len(errors["data"][0]["y"]) == 13  # error per column
+    lines = at.dataframe[0].value
+    assert len(lines) == 6 and lines["at this epoch"][0].startswith("error ")
+    assert "mask found" in lines["at this epoch"][0]
