@@ -73,7 +73,8 @@ def settings_form(runs: Sequence[Run]) -> EvalRequest | None:
     trees on the raw columns instead of raw pixels).
     """
     kind = data_kind(runs)
-    with st.form(f"evaluate.settings.{kind}", border=True):
+    suffix = "" if kind == "image" else f".{kind}"  # another kind's methods: its own widget state
+    with st.form(f"evaluate.settings{suffix}", border=True):
         left, right = st.columns([3, 1])
         text = left.text_input("Label budgets (labels per class)", ", ".join(str(b) for b in DEFAULT_BUDGETS),
                                help="Comma-separated whole numbers of labelled images per class, and 'all'.",
@@ -81,7 +82,7 @@ def settings_form(runs: Sequence[Run]) -> EvalRequest | None:
         repeats = right.number_input("Repeats", 1, MAX_REPEATS, DEFAULT_REPEATS,
                                      help="Labelled subsets per budget, each drawn with its own seed.", key="evaluate.repeats")
         methods = st.multiselect("Methods", list(available_methods(kind)), list(default_methods(kind)),
-                                 format_func=method_label, key=f"evaluate.methods.{kind}",
+                                 format_func=method_label, key=f"evaluate.methods{suffix}",
                                  help="Fine-tuning trains a network per subset, like the supervised baseline: "
                                       "it roughly doubles the time.")
         label = "Evaluate" if len(runs) == 1 else f"Evaluate {len(runs)} runs"

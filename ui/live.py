@@ -98,7 +98,8 @@ def _header(run: Run, status: dict[str, Any]) -> None:
     if status.get("device"):
         details.append(f"device {status['device']}")
     if status.get("dataset_size"):
-        details.append(f"{status['dataset_size']:,} training images")
+        unit = "rows" if len(status.get("image_shape") or ()) == 1 else "images"  # a table's shape is (F,)
+        details.append(f"{status['dataset_size']:,} training {unit}")
     st.caption(" · ".join(details))
 
 
