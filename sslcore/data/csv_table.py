@@ -42,12 +42,14 @@ class CSVError(ValueError):
 
 @dataclass(frozen=True)
 class ParsedCSV:
-    """A parsed CSV: the table (labels all 0 and no class names when unlabelled), the column types chosen
-    (name -> "numeric" | "categorical"), the target column (None = unlabelled) and notes for the person."""
+    """A parsed CSV: the table (labels all -1 and no class names when unlabelled), the column types chosen
+    (name -> "numeric" | "categorical"), the target column (None = unlabelled), each row's line in the file
+    and notes for the person."""
 
     table: RawTable
     types: dict[str, str]
     target: str | None
+    lines: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -74,7 +76,7 @@ def read_csv_table(source: Path | bytes, *, name: str, target: str | None = None
         raise CSVError(f"column {sorted(both)[0]!r} cannot be both categorical and numeric")
     columns = {c: [r[i] for r in rows] for i, c in enumerate(header) if c not in set(wanted["drop"])}
     labels, class_names = (_target(columns.pop(target), target, lines) if target
-                           else (np.zeros(len(rows), np.int64), ()))
+                           else (np.full(len(rows), -1, np.int64), ()))
     types, notes = {}, []
     numeric_values, numeric_names, codes, cat_names, levels = [], [], [], [], []
     for column, cells in columns.items():
@@ -94,7 +96,7 @@ def read_csv_table(source: Path | bytes, *, name: str, target: str | None = None
                        "a table needs at least one column of numbers")
     table = RawTable(name, np.stack(numeric_values, axis=1), tuple(numeric_names), torch.from_numpy(labels),
                      class_names, np.stack(codes, axis=1) if codes else None, tuple(cat_names), tuple(levels))
-    return ParsedCSV(table, types, target, notes)
+    return ParsedCSV(table, types, target, lines, notes)
 
 
 def _text(source: Path | bytes, max_bytes: int) -> str:

@@ -128,3 +128,52 @@ def test_views_draws_original_corrupted_and_rebuilt_rows_as_heat_maps(jobs: JobM
     lines = at.dataframe[0].value
     assert len(lines) == 6 and lines["at this epoch"][0].startswith("error ")
     assert "mask found" in lines["at this epoch"][0]
+
+
+CSV = b"id,x,colour,label\n" + b"".join(f"u{i},{i % 7 + (i % 2) * 5},{'red' if i % 3 else 'blue'},{'yes' if i % 2 else 'no'}\n".encode()
+                                       for i in range(40))
+
+
+def upload_csv(data: bytes) -> AppTest:
+    at = open_page("app_pages/data.py")
+    at.radio(key="data.source").set_value("Upload a CSV table").run()
+    at.file_uploader(key="data.csv").set_value(("mine.csv", data, "text/csv")).run()
+    return at
+
+
+def test_the_data_page_stores_a_csv_table_that_the_train_page_offers(jobs: JobManager) -> None:
+    from sslcore.data import DATASETS
+
+    at = upload_csv(CSV)
+    assert at.selectbox(key="data.csv.target").options[:2] == ["(none: unlabelled)", "id"]
+    at.selectbox(key="data.csv.target").select("label").run()
+    at.multiselect(key="data.csv.drop").select("id").run()
+    [b for b in at.button if b.label == "Preview"][0].click().run()
+    assert not at.exception and not at.error
+    assert any("40 rows × 2 columns in 2 classes" in m.value for m in at.markdown)
+    first = [d.value for d in at.dataframe if "colour" in d.value.columns][0]
+    assert list(first.columns) == ["class", "x", "colour"] and first["colour"][0] == "blue"
+    [b for b in at.button if b.label == "Store"][0].click().run()
+    assert not at.exception
+    try:
+        train = open_page(TRAIN)
+        train.selectbox(key="form.data.dataset").select("mine").run()
+        assert not train.exception
+        assert options(train, "form.task.name") == ["scarf", "tabular_autoencoder", "vime"]
+        assert "**32** training + **8** test rows · **2** classes" in train.markdown[0].value
+    finally:
+        for entry in list(DATASETS):
+            if entry.obj.user:
+                DATASETS.unregister(entry.name)
+
+
+def test_a_bad_csv_is_refused_on_the_data_page_and_nothing_is_stored(jobs: JobManager) -> None:
+    at = upload_csv(b"a,label\n1,x\n2,x\n3,x\n")
+    at.selectbox(key="data.csv.target").select("label").run()
+    [b for b in at.button if b.label == "Preview"][0].click().run()
+    assert not at.exception
+    assert any("Nothing was stored" in e.value and "single class" in e.value for e in at.error)
+    from tests.app.test_data_page import data_root
+
+    store = data_root() / "user"
+    assert not store.exists() or not any(store.iterdir())

@@ -44,6 +44,7 @@ def test_split_imputes_with_the_train_median_and_adds_missing_indicators() -> No
 def test_without_a_target_the_table_is_unlabelled() -> None:
     parsed = parse(GOOD)
     assert not parsed.labelled and parsed.table.class_names == () and parsed.types["label"] == "categorical"
+    assert parsed.table.labels.tolist() == [-1] * 4 and parsed.lines == [2, 3, 4, 5]
 
 
 def test_types_can_be_overridden_and_columns_dropped() -> None:
