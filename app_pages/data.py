@@ -1,7 +1,8 @@
-"""Data: bring your own images (a zip, or a folder inside the data root), preview them, store them, manage them.
+"""Data: bring your own images (a zip, or a folder inside the data root) or a CSV table, preview them, store them,
+manage them.
 
 Before anything is stored the page shows the image count per class, a sample grid, the skipped files and
-why, the size in memory and the split. A stored dataset appears wherever the built-in ones do (Train,
+why, the size in memory and the split (for a table: rows per class, the column types and the first rows). A stored dataset appears wherever the built-in ones do (Train,
 Embeddings, Evaluate, ``sslcore datasets``). Decoding runs in its own process (see ``ui.data_import``).
 """
 from __future__ import annotations
@@ -15,35 +16,41 @@ from sslcore.data import DATASETS
 from sslcore.userdata import store
 from sslcore.userdata.discovery import refresh_user_datasets
 from sslcore.userdata.importer import ImportOptions, import_options
-from ui import data_import, data_list, forms
+from ui import data_import, data_list, data_table, forms
 from ui.jobs import data_root, runs_dir
 from ui.plain_text import escape_markdown
 
-UPLOAD, FOLDER = "Upload a zip", "A folder in the data root"
+UPLOAD, FOLDER, TABLE = "Upload a zip", "A folder in the data root", "Upload a CSV table"
 
 root = Path(data_root())
 store.sweep_stale(root)
 refresh_user_datasets(root)
 st.title("Data")
 st.caption("Your own pictures, as a zip or a folder: sub-folders are classes (cats/…, dogs/…), a flat folder is "
-           "an unlabelled set. PNG, JPEG, WebP, BMP and GIF; every image is resized to one square size.")
+           "an unlabelled set. PNG, JPEG, WebP, BMP and GIF; every image is resized to one square size. Or a CSV "
+           "table: one row per sample, numeric and categorical columns, and a target column for the classes.")
 data_list.show_flash()
 
 
-def choose_source() -> tuple[Path | None, bytes | None, str]:
-    """(folder, None, name) or (None, zip bytes, name) or (None, None, '') when nothing is chosen yet."""
-    kind = st.radio("Images from", [UPLOAD, FOLDER], horizontal=True, key="data.source")
-    if kind == UPLOAD:
-        cap = data_import.upload_cap_bytes()
-        upload = st.file_uploader("Zip of images", type="zip", key="data.upload",
-                                  help=f"At most {cap // 2**20} MB (the server's upload limit).")
-        if upload is None:
-            return None, None, ""
-        data = upload.getvalue()
-        if len(data) > cap:
-            st.error(f"The zip is {len(data) / 2**20:.1f} MB, over the {cap // 2**20} MB upload limit.")
-            return None, None, ""
-        return None, data, Path(upload.name).stem
+def upload(label: str, kind: str, key: str) -> tuple[bytes | None, str]:
+    """An uploaded file's bytes and name stem, or (None, '') when none is chosen or it is over the cap."""
+    cap = data_import.upload_cap_bytes()
+    chosen = st.file_uploader(label, type=kind, key=key, help=f"At most {cap // 2**20} MB (the server's upload limit).")
+    if chosen is None:
+        return None, ""
+    data = chosen.getvalue()
+    if len(data) > cap:
+        st.error(f"The {kind} file is {len(data) / 2**20:.1f} MB, over the {cap // 2**20} MB upload limit.")
+        return None, ""
+    return data, Path(chosen.name).stem
+
+
+def choose_source(kind: str) -> tuple[Path | None, bytes | None, str]:
+    """(folder, None, name) or (None, zip/CSV bytes, name) or (None, None, '') when nothing is chosen yet."""
+    if kind in (UPLOAD, TABLE):
+        data, name = upload("Zip of images", "zip", "data.upload") if kind == UPLOAD else \
+            upload("CSV table", "csv", "data.csv")
+        return None, data, name
     folders = data_import.folder_choices(root)
     if not folders:
         st.info(f"No folders in the data root ({root.resolve()}): copy a folder of images there, or upload a zip.")
@@ -52,13 +59,15 @@ def choose_source() -> tuple[Path | None, bytes | None, str]:
     return root / folder, None, folder
 
 
-def preview(folder: Path | None, upload: bytes | None, source: str, options: ImportOptions) -> None:
-    """Decode the chosen images into a staging folder (replacing an earlier preview)."""
+def preview(folder: Path | None, upload: bytes | None, source: str, options: ImportOptions | None,
+            table: data_table.TableChoices | None = None) -> None:
+    """Decode the chosen images (or parse the CSV) into a staging folder (replacing an earlier preview)."""
     data_import.forget_staged()
-    path = folder if folder is not None else data_import.save_upload(root, upload or b"")
+    suffix = ".csv" if table is not None else ".zip"
+    path = folder if folder is not None else data_import.save_upload(root, upload or b"", suffix)
     try:
-        with st.spinner("Decoding the images…"):
-            staging, error = data_import.stage(path, root, options)
+        with st.spinner("Reading the table…" if table is not None else "Decoding the images…"):
+            staging, error = data_import.stage(path, root, options, table.args() if table is not None else None)
     finally:
         if folder is None:
             path.unlink(missing_ok=True)
@@ -80,22 +89,33 @@ def store_staged(staged: data_import.Staged, name: str) -> None:
     st.rerun()
 
 
-st.subheader("Add images")
-folder, upload, source = choose_source()
-try:
-    options = import_options(**forms.section_form(ImportOptions, "import", key_prefix="data.options"))
-except ConfigError as error:
-    st.error(str(error))
-    options = None
-if st.button("Preview", type="primary", icon=":material/preview:",
-             disabled=options is None or (folder is None and upload is None)):
-    preview(folder, upload, source, options)
+st.subheader("Add images or a table")
+kind = st.radio("From", [UPLOAD, FOLDER, TABLE], horizontal=True, key="data.source")
+folder, upload, source = choose_source(kind)
+options, table, ready = None, None, folder is not None or upload is not None
+if kind == TABLE:
+    columns, problem = data_table.header_columns(upload) if upload is not None else ([], None)
+    if problem:
+        st.error(f"This CSV cannot be read: {problem}.")
+    table = data_table.choose_columns(columns) if columns else None
+    ready = table is not None
+else:
+    try:
+        options = import_options(**forms.section_form(ImportOptions, "import", key_prefix="data.options"))
+    except ConfigError as error:
+        st.error(str(error))
+        ready = False
+if st.button("Preview", type="primary", icon=":material/preview:", disabled=not ready):
+    preview(folder, upload, source, options, table)
 
 current = data_import.staged()
 if current is not None:
     st.subheader("Preview")
     st.caption("Nothing is stored yet. Check the classes, the pictures and what was skipped, then store it.")
-    data_import.show_preview(Path(current.path))
+    if store.read_manifest(Path(current.path))["kind"] == "table":
+        data_table.show_table_preview(Path(current.path))
+    else:
+        data_import.show_preview(Path(current.path))
     default = "".join(c if c.isalnum() or c in "_-" else "_" for c in current.source).strip("_")[:40] or "my_images"
     name = st.text_input("Name", value=default, key="data.name", max_chars=40,
                          help="Letters, digits, _ and -; it must differ from every other dataset's name.")

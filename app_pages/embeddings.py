@@ -2,7 +2,8 @@
 
 Two maps side by side (encoder features | raw pixels of the same images), coloured by class, each with
 its k-NN accuracy and silhouette. Hovering a point shows its image; clicking it (or typing an image id)
-shows its nearest neighbours. PCA is drawn at once; t-SNE runs in a background process and is swapped
+shows its nearest neighbours. For a table the raw map is of the standardised columns, hovering shows the
+row's values and the neighbours are listed as rows. PCA is drawn at once; t-SNE runs in a background process and is swapped
 in when ready. Everything is read from, and cached in, the run folder; nothing is trained here.
 """
 from __future__ import annotations
@@ -13,12 +14,13 @@ import numpy as np
 import streamlit as st
 
 from sslcore.data import DatasetUnavailableError
+from sslcore.evaluation.embedding_quality import nearest_neighbours
 from sslcore.evaluation.embeddings import PIXELS, Source, Split, available_epochs
 from sslcore.runs import Run
 from ui import embedding_data as data
 from ui.embedding_data import METHOD_NAMES, MapView, Points
 from ui.embedding_map import MapPanel, embedding_map, map_args, map_figure, new_click
-from ui.embedding_neighbours import K, Strip, neighbour_strip
+from ui.embedding_neighbours import K, Strip, neighbour_rows, neighbour_strip
 from ui.jobs import job_manager
 from ui.plain_text import escape_markdown
 from ui.runs import run_picker
@@ -71,14 +73,14 @@ def query_position(key: str, ids: np.ndarray) -> int | None:
     return int(found[0]) if len(found) else None
 
 
-def metric_tiles(quality: dict[str, float], baseline: dict[str, float] | None) -> None:
-    """k-NN accuracy and silhouette; with ``baseline`` (raw pixels), their change against it."""
+def metric_tiles(quality: dict[str, float], baseline: dict[str, float] | None, raw: str = "pixels") -> None:
+    """k-NN accuracy and silhouette; with ``baseline`` (raw pixels or columns), their change against it."""
     knn, silhouette = quality["knn_acc"], quality["silhouette"]
     knn_delta = silhouette_delta = None
     if baseline is not None:
-        knn_delta = f"{(knn - baseline['knn_acc']) * 100:+.1f} pts vs pixels"
+        knn_delta = f"{(knn - baseline['knn_acc']) * 100:+.1f} pts vs {raw}"
         if math.isfinite(silhouette) and math.isfinite(baseline["silhouette"]):
-            silhouette_delta = f"{silhouette - baseline['silhouette']:+.3f} vs pixels"
+            silhouette_delta = f"{silhouette - baseline['silhouette']:+.3f} vs {raw}"
     knn_box, silhouette_box = st.columns(2)
     knn_box.metric(MAP_KNN_LABEL, f"{knn:.1%}", delta=knn_delta,
                    help="Each shown image's label predicted by a vote of its 20 nearest other images (cosine "
@@ -91,8 +93,9 @@ def metric_tiles(quality: dict[str, float], baseline: dict[str, float] | None) -
                                "are on average closer to their own class than to the nearest other class.")
 
 
-def panel_title(source: Source, view: MapView) -> str:
-    what = "Raw pixels" if source == PIXELS else f"Encoder features · {data.source_label(source)}"
+def panel_title(source: Source, view: MapView, table: bool = False) -> str:
+    raw = "Raw columns (standardised)" if table else "Raw pixels"
+    what = raw if source == PIXELS else f"Encoder features · {data.source_label(source)}"
     shown = METHOD_NAMES[view.method]
     if view.tsne == "running" and view.method != "tsne":
         shown += " (t-SNE computing…)"
@@ -130,33 +133,46 @@ try:
         points: Points = data.load_points(run, epoch, split)
         views = [data.map_view(run, s, split, method) for s in sources]
         names = data.class_names(run)
-        thumbs = data.thumbnails(run, split)
+        table = points.table
+        thumbs = [""] * len(points.ids) if table else data.thumbnails(run, split)
+        texts = data.row_texts(run, split) if table else []
+        columns = data.column_names(run) if table else ()
 except (DatasetUnavailableError, FileNotFoundError, RuntimeError, ValueError) as error:
     st.error(f"Could not read the embeddings of {data.source_label(epoch)}: {escape_markdown(error)}")
     st.stop()
 
+unit, raw_name = ("rows", "raw columns") if table else ("images", "pixels")
 query_key = f"emb.query.{run.id}.{split}"
 query = query_position(query_key, points.ids)
-strip = neighbour_strip(points.features, points.images, points.labels, names, query) if query is not None else None
-ringed = strip.positions[1:] if strip is not None else []
+strip = None
+if query is not None and not table:
+    strip = neighbour_strip(points.features, points.images, points.labels, names, query)
+    ringed = strip.positions[1:]
+elif query is not None:  # a table: the neighbours are listed as rows below, and ringed on the maps
+    ringed = nearest_neighbours(points.features, query, K)[0].tolist()
+else:
+    ringed = []
 
 tiles = []
+raw_title = "Raw columns, standardised (no learning)" if table else "Raw pixels (no learning)"
 for column, source, view in zip(st.columns(2, gap="large"), sources, views):
     with column:
-        st.markdown(f"##### {'Self-supervised features' if source != PIXELS else 'Raw pixels (no learning)'}")
+        st.markdown(f"##### {'Self-supervised features' if source != PIXELS else raw_title}")
         tiles.append(st.empty())  # filled after the maps are drawn: the k-NN figures take ~1 s on 4,000 points
         failure_note(run, source, split, view)
 if method == "tsne":
     data.tsne_watch(run, sources, split, [v.tsne for v in views])
 
-panels = [MapPanel(name, map_figure(view.coords, points.labels, names, title=panel_title(source, view),
+panels = [MapPanel(name, map_figure(view.coords, points.labels, names, title=panel_title(source, view, table),
                                     revision=f"{run.id}:{source}:{split}:{view.method}", query=query,
                                     neighbours=ringed))
           for name, source, view in zip(("features", "pixels"), sources, views)]
-embedding_map(map_args(panels, thumbs, points.ids, split, data.file_names(run, split, points.ids)), key=MAP_KEY)
+files = None if table else data.file_names(run, split, points.ids)
+embedding_map(map_args(panels, thumbs, points.ids, split, files, texts), key=MAP_KEY)
 labelled = bool((points.labels >= 0).any())
 coloured = "coloured by class" if labelled else "not coloured by class: the dataset has no labels"
-st.caption(f"{len(points.ids):,} {split} images, {coloured}. Hover a point to see its image; click it to "
+shown = "its values" if table else "its image"
+st.caption(f"{len(points.ids):,} {split} {unit}, {coloured}. Hover a point to see {shown}; click it to "
            "see its nearest neighbours (ringed on both maps).")
 
 if labelled:
@@ -164,19 +180,28 @@ if labelled:
         qualities = [data.quality(run, s, split) for s in sources]
     for tile, source, quality in zip(tiles, sources, qualities):
         with tile.container():
-            metric_tiles(quality, None if source == PIXELS else qualities[1])
+            metric_tiles(quality, None if source == PIXELS else qualities[1], raw_name)
 else:
-    tiles[0].info("No k-NN accuracy or silhouette: these images have no labels to check the map against. The "
+    tiles[0].info(f"No k-NN accuracy or silhouette: these {unit} have no labels to check the map against. The "
                   "map and the nearest neighbours still show what the encoder puts together; add labels on the "
                   "**Data** page to measure it.", icon=":material/label_off:")
 
 st.subheader("Nearest neighbours")
 id_box, note = st.columns([1, 3], vertical_alignment="bottom")
-id_box.number_input("Image id", min_value=0, max_value=int(points.ids.max()), step=1, key=query_key,
-                    help=f"The image's index in the {split} split, as shown when you hover it.")
-if strip is None:
-    note.warning(f"Image #{st.session_state[query_key]} is not among the {len(points.ids):,} images shown "
+thing = "Row" if table else "Image"
+id_box.number_input(f"{thing} id", min_value=0, max_value=int(points.ids.max()), step=1, key=query_key,
+                    help=f"The {thing.lower()}'s index in the {split} split, as shown when you hover it.")
+if query is None:
+    note.warning(f"{thing} #{st.session_state[query_key]} is not among the {len(points.ids):,} {unit} shown "
                  "(a sample of the split); choose another id or click a point.")
+elif table:
+    note.caption(f"The query row, then its {K} nearest neighbours by cosine distance (1 − cosine similarity): in "
+                 "the encoder's feature space, and, for comparison, among the standardised raw columns. Values "
+                 "as fed to the model.")
+    for title, space in (("In the encoder's feature space", points.features), ("Among the raw columns", points.pixels)):
+        frame, same = neighbour_rows(space, points.images, points.labels, names, columns, points.ids, query)
+        st.markdown(f"**{title}**" + (f" · {same} of {K} share its label" if labelled else ""))
+        st.dataframe(frame.style.format(precision=3, subset=list(frame.columns[2:])), hide_index=True)
 else:
     note.caption(f"The query image, then its {K} nearest neighbours by cosine distance (d = 1 − cosine "
                  "similarity): in the encoder's feature space, and, for comparison, in raw pixel space.")

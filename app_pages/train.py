@@ -11,10 +11,11 @@ from streamlit.delta_generator import DeltaGenerator
 from sslcore.config import ConfigError, DataConfig, EncoderConfig, RunConfig, TrainConfig, default_config
 from sslcore.data import DATASETS, DatasetSplit, DatasetUnavailableError
 from sslcore.models import ENCODERS
+from sslcore.pairing import encoders_for, tasks_for
 from sslcore.runs import RunNotFoundError
 from sslcore.tasks import TASKS
 from sslcore.userdata.discovery import refresh_user_datasets
-from ui import charts, datasets, forms
+from ui import charts, datasets, forms, table_preview
 from ui.images import image_grid
 from ui.jobs import data_root, job_manager
 from ui.live import run_panel
@@ -63,9 +64,20 @@ form_column, run_column = st.columns([4, 5], gap="large")
 
 
 def pick(label: str, names: list[str], default: str, key: str, describe: Callable[[str], str]) -> str:
-    """A select box over registry names, showing each one's description."""
-    return st.selectbox(label, names, index=names.index(default), key=key,
-                        format_func=lambda name: f"{name} — {describe(name)}")
+    """A select box over registry names, showing each one's description.
+
+    ``names`` are those that fit the choices above it; a remembered choice that no longer fits (another
+    kind of data was picked) gives way to ``default``, or to the first name when the default does not fit.
+    """
+    if st.session_state.get(key) not in names:
+        st.session_state.pop(key, None)
+    index = names.index(default) if default in names else 0
+    return st.selectbox(label, names, index=index, key=key, format_func=lambda name: f"{name} — {describe(name)}")
+
+
+def other_datasets_options(name: str) -> set[str]:
+    """Data fields that are options of datasets other than ``name``: the form hides them."""
+    return {o for e in DATASETS for o in e.obj.options} - set(DATASETS.get(name).options)
 
 
 def data_section() -> tuple[dict, DatasetSplit | None]:
@@ -73,15 +85,19 @@ def data_section() -> tuple[dict, DatasetSplit | None]:
     refresh_user_datasets(data_root())  # datasets added on the Data page or with `sslcore data add`
     name = pick("Dataset", DATASETS.names(), DEFAULTS.data.dataset, "form.data.dataset",
                 lambda n: DATASETS.entry(n).description)
-    values = forms.section_form(DataConfig, "data", key_prefix="form.data", exclude=("dataset", "root"),
+    values = forms.section_form(DataConfig, "data", key_prefix="form.data",
+                                exclude=("dataset", "root", *other_datasets_options(name)),
                                 advanced_label="Split and download")
     values.update(dataset=name, root=data_root())
     try:
         split = datasets.load_split(name, values["root"], values["test_fraction"], values["split_seed"],
-                                    values["train_limit"])
+                                    values["train_limit"], datasets.dataset_options(values))
     except DatasetUnavailableError as error:
         (st.info if values["download"] else st.warning)(str(error))
         return values, None
+    if split.kind == "table":
+        table_preview.draw_table_data(split)
+        return values, split
     facts = datasets.dataset_facts(name, split)
     c, h, w = facts.image_shape
     classes = f"**{len(facts.class_names)}** classes" if facts.class_names else "**no labels**"
@@ -98,20 +114,22 @@ def data_section() -> tuple[dict, DatasetSplit | None]:
     return values, split
 
 
-def task_section() -> tuple[str, dict, DeltaGenerator]:
+def task_section(dataset: str) -> tuple[str, dict, DeltaGenerator]:
     st.subheader("2 · Pretext task")
-    name = pick("Pretext task", TASKS.names(), DEFAULTS.task.name, "form.task.name",
+    name = pick("Pretext task", tasks_for(dataset), DEFAULTS.task.name, "form.task.name",
                 lambda n: TASKS.entry(n).description)
     st.markdown(datasets.task_explanation(name))
     values = forms.section_form(TASKS.get(name).Config, "task", key_prefix=f"form.task.{name}")
     return name, values, st.container()  # the preview is drawn once the whole config is known
 
 
-def encoder_section() -> dict:
+def encoder_section(task: str, dataset: str) -> dict:
     st.subheader("3 · Encoder")
-    name = pick("Encoder", ENCODERS.names(), DEFAULTS.encoder.name, "form.encoder.name",
+    name = pick("Encoder", encoders_for(task, dataset), DEFAULTS.encoder.name, "form.encoder.name",
                 lambda n: ENCODERS.entry(n).description)
-    return {"name": name, **forms.section_form(EncoderConfig, "encoder", key_prefix="form.encoder", exclude=("name",))}
+    mlp_only = () if ENCODERS.get(name).family == "mlp" else ("depth", "norm")  # the CNNs have no such settings
+    return {"name": name, **forms.section_form(EncoderConfig, "encoder", key_prefix="form.encoder",
+                                               exclude=("name", *mlp_only))}
 
 
 def training_section() -> dict:
@@ -119,16 +137,21 @@ def training_section() -> dict:
     return forms.section_form(TrainConfig, "train", key_prefix="form.train")
 
 
-def draw_preview(slot: DeltaGenerator, config: RunConfig) -> None:
-    """What the model will be shown for a few test images; raises the task's ConfigError if it refuses."""
+def draw_preview(slot: DeltaGenerator, config: RunConfig, split: DatasetSplit) -> None:
+    """What the model will be shown for a few test samples; raises the task's ConfigError if it refuses."""
     seed = st.session_state.get("preview_seed", 0)
-    views = datasets.task_views(config.to_json(), PREVIEW_IMAGES, seed)
     with slot:
-        st.markdown("**What the model sees** (the same test images in every row)")
-        for view_name, images in views.items():
-            label, picture = st.columns([1, 6], vertical_alignment="center")
-            label.caption(view_name)
-            picture.image(image_grid(images, columns=PREVIEW_IMAGES), output_format="PNG")
+        if split.kind == "table":
+            indices, rows = table_preview.task_rows(config.to_json(), PREVIEW_IMAGES, seed)
+            st.markdown("**What the model sees** (the same test rows in every table; changed cells highlighted)")
+            table_preview.draw_task_rows(split.test, indices, rows)
+        else:
+            views = datasets.task_views(config.to_json(), PREVIEW_IMAGES, seed)
+            st.markdown("**What the model sees** (the same test images in every row)")
+            for view_name, images in views.items():
+                label, picture = st.columns([1, 6], vertical_alignment="center")
+                label.caption(view_name)
+                picture.image(image_grid(images, columns=PREVIEW_IMAGES), output_format="PNG")
         if st.button("New random views", icon=":material/casino:"):
             st.session_state["preview_seed"] = seed + 1
             st.rerun()
@@ -151,8 +174,8 @@ def start_run(config: RunConfig, processes: int) -> None:
 
 with form_column:
     data_values, split = data_section()
-    task_name, task_values, preview_slot = task_section()
-    encoder_values = encoder_section()
+    task_name, task_values, preview_slot = task_section(data_values["dataset"])
+    encoder_values = encoder_section(task_name, data_values["dataset"])
     train_values = training_section()
     processes = processes_field()
     problem = None
@@ -160,7 +183,7 @@ with form_column:
         config = forms.assemble_config(task_name, {"data": data_values, "encoder": encoder_values,
                                                    "task": task_values, "train": train_values})
         if split is not None:
-            draw_preview(preview_slot, config)
+            draw_preview(preview_slot, config, split)
             steps, lrs, per_epoch = forms.planned_lr(config, len(split.train))
             st.plotly_chart(charts.schedule_figure(steps, lrs, per_epoch), config={"displaylogo": False})
     except ConfigError as error:

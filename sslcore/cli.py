@@ -146,14 +146,18 @@ def parse_budgets(text: str) -> list[int | str]:
         raise CLIError(f"--labels-per-class {text!r}: {error}") from None
 
 
-def parse_methods(text: str | None) -> list[str]:
-    """'knn,supervised' -> ['knn', 'supervised']; None -> the default methods; a clear error for unknown ones."""
-    from sslcore.evaluation.methods import ALL_METHODS, METHODS
+def parse_methods(text: str | None) -> list[str] | None:
+    """'knn,supervised' -> ['knn', 'supervised']; None -> None (the defaults for the run's kind of data);
+    a clear error for unknown ones."""
+    from sslcore.evaluation.methods import ALL_METHODS, ALL_TABLE_METHODS
 
-    methods = [m.strip() for m in text.split(",") if m.strip()] if text else list(METHODS)
-    unknown = sorted(set(methods) - set(ALL_METHODS))
+    if not text:
+        return None
+    known = list(dict.fromkeys(ALL_METHODS + ALL_TABLE_METHODS))
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(known))
     if unknown or not methods:
-        raise CLIError(f"--methods: {(unknown or [''])[0]!r} is not allowed: expected some of {', '.join(ALL_METHODS)}")
+        raise CLIError(f"--methods: {(unknown or [''])[0]!r} is not allowed: expected some of {', '.join(known)}")
     return methods
 
 

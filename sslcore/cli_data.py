@@ -1,7 +1,7 @@
 """``sslcore data add | list | remove | label``: the user's own datasets from the command line.
 
-``add`` imports a folder (inside the data root) or a zip of images and stores it under
-``<data root>/user/<name>/``; ``list`` shows the stored datasets; ``remove`` deletes one (refused while a
+``add`` imports a folder (inside the data root) or a zip of images, or a CSV table (``--target COLUMN`` for
+its labels; none = unlabelled), and stores it under ``<data root>/user/<name>/``; ``list`` shows the stored datasets; ``remove`` deletes one (refused while a
 run uses it); ``label`` adds labels later from a CSV (file,label) or a folder of class folders. The data
 root is ``--data-root``, else ``$SSL_DATA_ROOT``, else ``data``. ``stage`` (no help line) is the Data
 page's worker: it imports into a hidden staging folder and prints it as JSON, for the page to preview.
@@ -34,6 +34,34 @@ def _options(args: argparse.Namespace):  # noqa: ANN202 - ImportOptions; its mod
     return import_options(size=args.size, mode=mode, labels="none" if args.unlabelled else "auto")
 
 
+def _names(text: str | None) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
+def _is_csv(args: argparse.Namespace) -> bool:
+    """Whether ``args.path`` is a CSV table; the table options given for anything else are refused."""
+    table = Path(args.path).suffix.lower() == ".csv"
+    given = [f"--{flag}" for flag in ("target", "categorical", "numeric", "drop") if getattr(args, flag)]
+    if given and not table:
+        raise _fail(f"{given[0]} is for a CSV table, and {args.path} is not a .csv file")
+    return table
+
+
+def _stage(args: argparse.Namespace, max_bytes: int = 0, progress=None) -> Path:  # noqa: ANN001 - a callback
+    """Import ``args.path`` into a staging folder: a CSV table, or a zip/folder of images."""
+    root = Path(args.data_root)
+    if _is_csv(args):
+        from sslcore.data.csv_table import MAX_BYTES
+        from sslcore.userdata.csv_import import stage_csv
+
+        return stage_csv(Path(args.path), root, target=args.target, categorical=_names(args.categorical),
+                         numeric=_names(args.numeric), drop=_names(args.drop), max_bytes=max_bytes or MAX_BYTES)
+    from sslcore.userdata.importer import stage_import
+
+    limits = ImportLimits(max_archive_bytes=max_bytes) if max_bytes else ImportLimits()
+    return stage_import(Path(args.path), root, _options(args), limits, workers=args.workers, progress=progress)
+
+
 def _progress(done: int, total: int) -> None:
     print(f"\r[{done / total:4.0%}] decoded {done:,} / {total:,} files", end="", file=sys.stderr, flush=True)
 
@@ -42,15 +70,12 @@ def cmd_data_add(args: argparse.Namespace) -> int:
     from sslcore.data import DATASETS
     from sslcore.userdata import store
     from sslcore.userdata.discovery import refresh_user_datasets
-    from sslcore.userdata.importer import stage_import
 
     store.sweep_stale(args.data_root)  # hidden leftovers of imports killed long ago
     refresh_user_datasets(args.data_root)
     try:
         store.check_name(args.name, DATASETS.names())  # before minutes of decoding, not after
-        options = _options(args)
-        staging = stage_import(Path(args.path), Path(args.data_root), options, workers=args.workers,
-                               progress=_progress)
+        staging = _stage(args, progress=_progress)
     except (ImportRefused, ValueError) as e:
         print(file=sys.stderr)
         raise _fail(str(e)) from None
@@ -75,16 +100,15 @@ def _describe(folder: Path) -> None:
     for line in summary.class_lines(manifest)[:20]:
         print(f"  {line}", file=sys.stderr)
     print(f"  {summary.skipped_line(manifest)}", file=sys.stderr)
+    for note in manifest.get("notes", []):  # a table's: formulas kept as text, ...
+        print(f"  note: {note}", file=sys.stderr)
     for name, reason, detail in manifest.get("skipped_files", [])[:10]:
         print(f"    {name}: {reason} ({detail})", file=sys.stderr)
 
 
 def cmd_data_stage(args: argparse.Namespace) -> int:
-    from sslcore.userdata.importer import stage_import
-
-    limits = ImportLimits(max_archive_bytes=args.max_upload_mb * MiB) if args.max_upload_mb else ImportLimits()
     try:
-        staging = stage_import(Path(args.path), Path(args.data_root), _options(args), limits, workers=args.workers)
+        staging = _stage(args, max_bytes=args.max_upload_mb * MiB)
     except (ImportRefused, ConfigError, ValueError) as e:
         print(json.dumps({"error": str(e)}))
         return 2
@@ -158,17 +182,21 @@ def add_data_commands(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Add the ``data`` command group to the main parser's subcommands; returns its parser."""
     from sslcore.userdata.store import default_data_root
 
-    data = sub.add_parser("data", help="your own datasets: add (folder or zip of images), list, remove, label")
+    data = sub.add_parser("data", help="your own datasets: add (folder or zip of images, CSV table), list, remove, label")
     group = data.add_subparsers(dest="data_command", required=True)
-    add = group.add_parser("add", help="import a folder (inside the data root) or a zip of images")
+    add = group.add_parser("add", help="import a folder (inside the data root) or a zip of images, or a CSV table")
     stage = group.add_parser("stage")  # internal: the Data page's import worker; no help line on purpose
     for p in (add, stage):
-        p.add_argument("path", metavar="PATH", help="a .zip, or a folder inside the data root")
+        p.add_argument("path", metavar="PATH", help="a .zip, a folder inside the data root, or a .csv table")
         p.add_argument("--size", type=int, default=32, help="side of the stored square images (8 to 128; default 32)")
         p.add_argument("--grey", action="store_true", help="store grey images (default: grey only if all are grey)")
         p.add_argument("--rgb", action="store_true", help="store colour images even if all are grey")
         p.add_argument("--unlabelled", action="store_true", help="ignore class folders: import every image unlabelled")
         p.add_argument("--workers", type=int, default=0, help="decoding processes (default: one per core)")
+        p.add_argument("--target", help="CSV: the column holding the labels (default: none, unlabelled)")
+        p.add_argument("--categorical", help="CSV: columns to treat as categories (comma-separated)")
+        p.add_argument("--numeric", help="CSV: columns to treat as numbers (comma-separated)")
+        p.add_argument("--drop", help="CSV: columns to leave out, e.g. an identifier (comma-separated)")
     add.add_argument("--name", required=True, help="the dataset's name (letters, digits, _ and -)")
     add.set_defaults(func=cmd_data_add)
     stage.add_argument("--max-upload-mb", type=int, default=0)

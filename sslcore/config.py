@@ -175,12 +175,21 @@ class DataConfig:
                                  min=0.05, max=0.5, advanced=True)
     train_limit: int = param(0, "Use at most this many training images (stratified); 0 = all.", min=0, advanced=True)
     split_seed: int = param(0, "Seed of the train/test split.", min=0, advanced=True)
+    # Options of one dataset (its ``options`` in the registry); the others ignore them and the form hides them.
+    synthetic_rows: int = param(20_000, "synthetic_table only: rows generated (train + test).", min=200, max=200_000)
+    synthetic_columns: int = param(32, "synthetic_table only: columns; a quarter informative, a quarter redundant "
+                                   "(mixtures of the informative ones), the rest pure noise.", min=4, max=512)
+    synthetic_noise: float = param(0.5, "synthetic_table only: std of the noise added to every column (each column "
+                                   "has unit spread before it).", min=0.0, max=5.0)
 
 
 @dataclass(frozen=True)
 class EncoderConfig:
     name: str = param("convnet", "Encoder architecture (see `python -m sslcore encoders`).")
     width: int = param(32, "Base width: channels of the first conv layer, or units / 8 of the MLP.", min=4, max=256)
+    depth: int = param(2, "MLP encoders only: hidden layers (8 x width units each, the last one 4 x width: the "
+                       "features).", min=1, max=8)
+    norm: str = param("batch", "MLP encoders only: normalisation after each hidden layer.", choices=("batch", "layer"))
 
 
 @dataclass(frozen=True)
@@ -251,8 +260,10 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
     """Build and validate a RunConfig from nested dicts (JSON) plus dotted overrides.
 
     Setting ``task.name`` switches the task; the other task fields then start from that task's defaults
-    unless they are also given. ``stored``: the config of an existing (or imported) run, whose dataset may
-    be one the user added and is not on this machine now; it is accepted, and loading its data says so.
+    unless they are also given. When no encoder name is given, the default encoder is used if it fits the
+    task and data, else the first that does (``table_mlp`` for a table). ``stored``: the config of an existing
+    (or imported) run, whose dataset may be one the user added and is not on this machine now; it is accepted,
+    and loading its data says so.
     """
     unknown = sorted(set(data) - {"data", "encoder", "task", "train"})
     if unknown:
@@ -279,6 +290,8 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
     sections = {name: build_section(cls, name, merged.get(name, {})) for name, cls in SECTIONS.items()}
     task = build_section(task_config_class(str(task_name)), "task", task_values)
     if _check_names(sections["data"], sections["encoder"], stored):
+        if "name" not in merged.get("encoder", {}):  # no encoder chosen: the default that fits the data
+            sections["encoder"] = _default_encoder(task.name, sections["data"].dataset, sections["encoder"])
         _check_pairing(task.name, sections["encoder"].name, sections["data"].dataset)
     return RunConfig(data=sections["data"], encoder=sections["encoder"], task=task, train=sections["train"])
 
@@ -301,6 +314,12 @@ def _check_names(data: DataConfig, encoder: EncoderConfig, stored: bool) -> bool
         raise ConfigError(f"data.dataset = {data.dataset!r} is not allowed: expected one of {', '.join(DATASETS.names())} "
                           "(or add your own images: `sslcore data add PATH --name NAME`)") from None
     return True
+
+
+def _default_encoder(task: str, dataset: str, encoder: EncoderConfig) -> EncoderConfig:
+    from sslcore.pairing import default_encoder
+
+    return dataclasses.replace(encoder, name=default_encoder(task, dataset, encoder.name))
 
 
 def _check_pairing(task: str, encoder: str, dataset: str) -> None:

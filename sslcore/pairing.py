@@ -106,6 +106,15 @@ def tasks_for(dataset_name: str) -> list[str]:
     return [e.name for e in TASKS if _data_problem(e.obj.requires, data) is None]
 
 
+def default_encoder(task_name: str, dataset_name: str, preferred: str) -> str:
+    """``preferred`` if it fits ``task_name`` on ``dataset_name``, else the first encoder that does.
+
+    What a config that names no encoder gets: the default convnet for images, the table MLP for a table.
+    """
+    fits = encoders_for(task_name, dataset_name)
+    return preferred if preferred in fits or not fits else fits[0]
+
+
 def encoders_for(task_name: str, dataset_name: str) -> list[str]:
     """Names of the encoders that fit ``task_name`` on ``dataset_name``."""
     from sslcore.models import ENCODERS

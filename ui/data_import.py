@@ -52,21 +52,27 @@ def folder_choices(root: Path) -> list[str]:
                   if p.is_dir() and not p.is_symlink() and p.name != store.STORE_FOLDER and not p.name.startswith("."))
 
 
-def save_upload(root: Path, data: bytes) -> Path:
-    """Write an uploaded zip inside the datasets folder (hidden, swept if left behind); returns its path."""
+def save_upload(root: Path, data: bytes, suffix: str = ".zip") -> Path:
+    """Write an uploaded zip (or CSV) inside the datasets folder (hidden, swept if left behind); returns its path."""
     folder = store.store_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f".upload-{secrets.token_hex(6)}.zip"
+    path = folder / f".upload-{secrets.token_hex(6)}{suffix}"
     path.write_bytes(data)
     return path
 
 
-def stage(source: Path, root: Path, options: ImportOptions) -> tuple[str | None, str | None]:
-    """Run the import worker on ``source``: (staging folder, None) or (None, the reason it was refused)."""
-    cmd = [sys.executable, "-m", "sslcore", "data", "stage", str(source), "--size", str(options.size),
-           "--data-root", str(root), "--max-upload-mb", str(upload_cap_bytes() // 2**20)]
-    cmd += {"grey": ["--grey"], "rgb": ["--rgb"]}.get(options.mode, [])
-    cmd += ["--unlabelled"] if options.labels == "none" else []
+def stage(source: Path, root: Path, options: ImportOptions | None,
+          table_args: list[str] | None = None) -> tuple[str | None, str | None]:
+    """Run the import worker on ``source``: (staging folder, None) or (None, the reason it was refused).
+
+    ``options``: how images are imported; for a CSV table, None and ``table_args`` (its target and overrides).
+    """
+    cmd = [sys.executable, "-m", "sslcore", "data", "stage", str(source), "--data-root", str(root),
+           "--max-upload-mb", str(upload_cap_bytes() // 2**20)]
+    if options is not None:
+        cmd += ["--size", str(options.size)] + {"grey": ["--grey"], "rgb": ["--rgb"]}.get(options.mode, [])
+        cmd += ["--unlabelled"] if options.labels == "none" else []
+    cmd += table_args or []
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=STAGE_TIMEOUT_S, cwd=os.getcwd(),
                               stdin=subprocess.DEVNULL)
@@ -119,11 +125,12 @@ def class_table(manifest: dict[str, Any], labels: np.ndarray, strata: np.ndarray
     in_train[train_idx.numpy()] = True
     names = list(manifest["class_names"]) + (["(no label)"] if (labels < 0).any() else [])
     values = list(range(len(manifest["class_names"]))) + ([-1] if (labels < 0).any() else [])
-    rows: dict[str, list] = {"class": [], "images": [], "train": [], "test": []}
+    unit = summary.unit(manifest)
+    rows: dict[str, list] = {"class": [], unit: [], "train": [], "test": []}
     for name, value in zip(names, values):
         mask = labels == value
         rows["class"].append(name)
-        rows["images"].append(int(mask.sum()))
+        rows[unit].append(int(mask.sum()))
         rows["train"].append(int((mask & in_train).sum()))
         rows["test"].append(int((mask & ~in_train).sum()))
     return rows

@@ -8,7 +8,7 @@ from __future__ import annotations
 import inspect
 import json
 import sys
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -30,8 +30,9 @@ MAX_SAMPLE_CLASSES = 10
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=8)
 def _load_split(name: str, root: str, test_fraction: float, split_seed: int, train_limit: int,
-                version: str) -> DatasetSplit:
-    return load_dataset(name, root=root, test_fraction=test_fraction, seed=split_seed, train_limit=train_limit)
+                version: str, options: tuple[tuple[str, Any], ...] = ()) -> DatasetSplit:
+    return load_dataset(name, root=root, test_fraction=test_fraction, seed=split_seed, train_limit=train_limit,
+                        options=dict(options))
 
 
 def data_version(name: str, root: str) -> str:
@@ -44,13 +45,30 @@ def data_version(name: str, root: str) -> str:
 
 
 def load_split(name: str, root: str, test_fraction: float = 0.2, split_seed: int = 0,
-               train_limit: int = 0) -> DatasetSplit:
+               train_limit: int = 0, options: tuple[tuple[str, Any], ...] = ()) -> DatasetSplit:
     """Dataset ``name`` split as a run with these data settings will split it (shared, read-only tensors).
 
     Cached per data version, so labels added to a user dataset (from another process too) are seen here.
+    ``options``: the dataset's own settings as (field, value) pairs (see :func:`dataset_options`).
     Raises DatasetUnavailableError when its files are missing (nothing is downloaded here).
     """
-    return _load_split(name, root, test_fraction, split_seed, train_limit, data_version(name, root))
+    return _load_split(name, root, test_fraction, split_seed, train_limit, data_version(name, root), options)
+
+
+def dataset_options(data: Any) -> tuple[tuple[str, Any], ...]:
+    """The options dataset ``data.dataset`` takes, with their values in ``data`` (a DataConfig or a mapping)."""
+    get = data.get if isinstance(data, dict) else lambda k: getattr(data, k)
+    try:
+        names = find_dataset(get("dataset"), get("root")).options
+    except ValueError:  # not here: loading it raises the message that says so
+        return ()
+    return tuple((k, get(k)) for k in names)
+
+
+def load_config_split(data: Any) -> DatasetSplit:
+    """:func:`load_split` for a run's data config: the exact split that run trains on."""
+    return load_split(data.dataset, data.root, data.test_fraction, data.split_seed, data.train_limit,
+                      dataset_options(data))
 
 
 class DatasetFacts(NamedTuple):
@@ -102,7 +120,7 @@ def task_views(config_json: str, count: int, seed: int) -> dict[str, np.ndarray]
     """
     config = config_from_dict(json.loads(config_json))
     d = config.data
-    split = load_split(d.dataset, d.root, d.test_fraction, d.split_seed, d.train_limit)
+    split = load_config_split(d)
     task = build_task(config, split)
     images = split.test.images[pick_snapshot_indices(split.test, count, seed)].float().div(255.0)
     with torch.no_grad():

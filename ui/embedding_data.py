@@ -16,8 +16,8 @@ import streamlit as st
 
 from sslcore.data import DatasetUnavailableError
 from sslcore.evaluation.embedding_quality import run_quality
-from sslcore.evaluation.embeddings import PIXELS, Source, Split, run_class_names, run_features, run_points
-from sslcore.evaluation.thumbnails import run_thumbnails
+from sslcore.evaluation.embeddings import PIXELS, Source, Split, run_class_names, run_data, run_features, run_points
+from sslcore.evaluation.thumbnails import run_row_texts, run_thumbnails
 from sslcore.evaluation.projection_cache import (ProjectionCache, Status, projection_error, projection_status,
                                                 start_background_projection)
 from sslcore.runs import Run
@@ -31,18 +31,24 @@ POLL_SECONDS = 1.0
 METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
 
 
-def source_label(source: Source) -> str:
-    return "raw pixels" if source == PIXELS else f"epoch {source}"
+def source_label(source: Source, table: bool = False) -> str:
+    if source == PIXELS:
+        return "raw columns" if table else "raw pixels"
+    return f"epoch {source}"
 
 
 class Points(NamedTuple):
     """The shown points of one split, in map order (a point's position is its row)."""
 
     features: np.ndarray  # float32 (N, D): the encoder's features at the chosen epoch
-    pixels: np.ndarray  # float32 (N, C*H*W) in [0, 1]
+    pixels: np.ndarray  # float32 (N, C*H*W) in [0, 1], or a table's standardised columns (N, F)
     labels: np.ndarray  # int64 (N,)
-    ids: np.ndarray  # int64 (N,): each image's index in the split
-    images: np.ndarray  # uint8 (N, C, H, W)
+    ids: np.ndarray  # int64 (N,): each image's (or row's) index in the split
+    images: np.ndarray  # uint8 (N, C, H, W), or a table's rows float32 (N, F)
+
+    @property
+    def table(self) -> bool:
+        return self.images.ndim == 2
 
 
 def load_points(run: Run, epoch: int, split: Split) -> Points:
@@ -64,6 +70,16 @@ def file_names(run: Run, split: Split, ids: np.ndarray) -> list[str] | None:
         return usage.file_names(run.config().data, split, ids.tolist())
     except (DatasetUnavailableError, OSError, ValueError, IndexError):
         return None
+
+
+def row_texts(run: Run, split: Split) -> list[str]:
+    """A table run's shown rows, each as lines "column  value", for the hover tooltip."""
+    return run_row_texts(run, split, MAX_POINTS)
+
+
+def column_names(run: Run) -> tuple[str, ...]:
+    """A table run's column names."""
+    return run_data(run).train.columns.names
 
 
 def class_names(run: Run) -> tuple[str, ...]:

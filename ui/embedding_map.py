@@ -125,15 +125,22 @@ class MapPanel:
 
 
 def map_args(panels: Sequence[MapPanel], thumbs: Sequence[str], ids: Sequence[int], split: str,
-             names: Sequence[str] | None = None) -> dict[str, Any]:
+             names: Sequence[str] | None = None, texts: Sequence[str] = ()) -> dict[str, Any]:
     """The component's arguments: figures as strict JSON strings (NaN refused), one thumbnail and id per position,
-    and optionally one file name per position (the user's own images; shown as text, never as HTML)."""
+    and optionally one file name per position (the user's own images; shown as text, never as HTML).
+
+    ``texts``: for a table, one row's values per position, shown on hover instead of a thumbnail (pass
+    empty thumbnails then).
+    """
     if len(thumbs) != len(ids):
         raise ValueError(f"one thumbnail per point: got {len(thumbs)} thumbnails for {len(ids)} points")
     if names is not None and len(names) != len(ids):
         raise ValueError(f"one file name per point: got {len(names)} names for {len(ids)} points")
+    if texts and len(texts) != len(ids):
+        raise ValueError(f"one text per point: got {len(texts)} texts for {len(ids)} points")
     return {"maps": [{"name": p.name, "figure": json.dumps(p.figure, allow_nan=False)} for p in panels],
-            "thumbs": list(thumbs), "ids": [int(i) for i in ids], "split": split, "names": list(names or [])}
+            "thumbs": list(thumbs), "ids": [int(i) for i in ids], "split": split, "names": list(names or []),
+            "texts": list(texts)}
 
 
 def embedding_map(args: dict[str, Any], *, key: str) -> Any:

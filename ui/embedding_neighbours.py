@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import NamedTuple, Sequence
 
 import numpy as np
+import pandas as pd
 
 from sslcore.evaluation.embedding_quality import nearest_neighbours
 from ui.embedding_map import class_name
@@ -42,3 +43,21 @@ def neighbour_strip(features: np.ndarray, images: np.ndarray, labels: np.ndarray
     captions = [f"query: {names[0]}"] + [f"{name} · d={d:.3f}" for name, d in zip(names[1:], distances.tolist())]
     same = int(np.sum(labels[found] == labels[query]))
     return Strip(positions, pictures, captions, same)
+
+
+def neighbour_rows(features: np.ndarray, rows: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+                   column_names: Sequence[str], ids: np.ndarray, query: int, k: int = K) -> tuple[pd.DataFrame, int]:
+    """A table's neighbour strip: the query row, then its ``k`` nearest rows in ``features`` (N, D), as a frame.
+
+    rows: the shown rows' values (N, F); ids: each row's id in its split (N,). Returns (the frame: row id,
+    class, cosine distance, then the columns; how many neighbours share the query's label).
+    """
+    if not 0 <= query < len(features):
+        raise ValueError(f"query must be a row of the {len(features)} points, got {query}")
+    found, distances = nearest_neighbours(features, query, k)
+    positions = [int(query), *found.tolist()]
+    frame = pd.DataFrame(np.asarray(rows)[positions], columns=list(column_names))
+    frame.insert(0, "distance", [0.0, *distances.tolist()])
+    frame.insert(0, "class", [class_name(class_names, int(labels[i])) for i in positions])
+    frame.insert(0, "row", [f"#{int(ids[i])}" + (" (query)" if n == 0 else "") for n, i in enumerate(positions)])
+    return frame, int(np.sum(labels[found] == labels[query]))

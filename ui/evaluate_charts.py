@@ -13,7 +13,7 @@ from ui.charts import FONT, Figure, figure
 
 #: One colour per evaluation method (the SSL methods in cool colours, the baselines warm/grey).
 METHOD_COLORS = {"linear_probe": "#3b5bdb", "knn": "#0ca678", "finetune": "#ae3ec9", "supervised": "#e8590c",
-                 "raw_pixels": "#868e96"}
+                 "raw_pixels": "#868e96", "raw_columns": "#868e96", "gradient_boosting": "#c92a2a"}
 #: Colours of the runs' probe curves when several runs share the chart.
 RUN_COLORS = ("#3b5bdb", "#0ca678", "#ae3ec9", "#f08c00", "#1098ad", "#d6336c", "#5c940d", "#495057")
 

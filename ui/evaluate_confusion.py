@@ -10,17 +10,19 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
+import torch
 
 from sslcore.data import DatasetUnavailableError
 from sslcore.evaluation.confusion import combined_confusion, most_confused, pair_examples, per_class_accuracy
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, load_predictions, prediction_key
 from sslcore.evaluation.results import budget_amount, method_label
 from sslcore.runs import Run
-from ui.datasets import load_split
+from ui.datasets import load_config_split
 from ui.evaluate_charts import confusion_figure, per_class_figure
 from ui.evaluate_results import Evaluated
 from ui.images import image_grid
 from ui.plain_text import escape_markdown
+from ui.table_preview import rows_frame
 
 EXAMPLES_PER_PAIR = 6
 TOP_PAIRS = 3
@@ -32,13 +34,13 @@ def _predictions(path: str, mtime_ns: int) -> dict[str, np.ndarray]:
 
 
 def _test_images(run: Run) -> tuple[Any, tuple[str, ...]] | None:
-    """The run's test images (T, C, H, W) uint8 and class names, or None if the dataset cannot be loaded here."""
+    """The run's test split (images or table rows) and class names, or None if the dataset cannot be loaded here."""
     data = run.config().data
     try:
-        split = load_split(data.dataset, data.root, data.test_fraction, data.split_seed, data.train_limit)
+        split = load_config_split(data)
     except (DatasetUnavailableError, OSError, ValueError):
         return None
-    return split.labelled().test.images.numpy(), split.class_names  # predictions are of the labelled images
+    return split.labelled().test, split.class_names  # predictions are of the labelled samples
 
 
 def _default_budget(budgets: list[Any]) -> int:
@@ -84,20 +86,25 @@ def confusion_section(run: Run, e: Evaluated) -> None:
 
 
 def _confused_pairs(matrix: np.ndarray, truth: np.ndarray, runs: list[np.ndarray], names: tuple[str, ...],
-                    images: np.ndarray | None) -> None:
+                    test: Any) -> None:
     pairs = most_confused(matrix, TOP_PAIRS)
     if not pairs:
         st.success("No test image was misclassified at this budget.")
         return
-    st.markdown("**Most confused pairs** (test images of the true class that the method called the other one)")
+    unit = "rows" if test is not None and test.kind == "table" else "images"
+    st.markdown(f"**Most confused pairs** (test {unit} of the true class that the method called the other one)")
     for pair in pairs:
         label, picture = st.columns([2, 5], vertical_alignment="center")
         # Class names may be a person's folder names: shown as typed, never as Markdown.
         true, predicted = escape_markdown(names[pair.true_class]), escape_markdown(names[pair.predicted_class])
         label.markdown(f"true **{true}** → predicted **{predicted}**  \n"
                        f"{pair.count} times ({pair.rate:.0%} of that class)")
-        if images is None:
-            picture.caption("the dataset's images are not available here")
+        if test is None:
+            picture.caption(f"the dataset's {unit} are not available here")
             continue
         examples = pair_examples(truth, runs, pair.true_class, pair.predicted_class, EXAMPLES_PER_PAIR)
-        picture.image(image_grid(images[examples], columns=EXAMPLES_PER_PAIR), output_format="PNG")
+        if test.kind == "table":
+            picture.dataframe(rows_frame(test, torch.as_tensor(examples)).style.format(precision=3,
+                                                                                       subset=list(test.columns.names)))
+        else:
+            picture.image(image_grid(test.images[examples].numpy(), columns=EXAMPLES_PER_PAIR), output_format="PNG")

@@ -12,12 +12,13 @@ from typing import Sequence
 import streamlit as st
 
 from sslcore.data import DatasetUnavailableError
-from sslcore.evaluation.methods import ALL_METHODS, METHODS
+from sslcore.data import dataset_info
+from sslcore.evaluation.methods import available_methods, default_methods
 from sslcore.evaluation.protocol import labelled_data, parse_budgets
 from sslcore.evaluation.results import method_label
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.eval_jobs import DEFAULT_BUDGETS, MAX_REPEATS, STOP_FILE, EvalBusyError, EvalJobManager, EvalRequest
-from ui.datasets import load_split
+from ui.datasets import load_config_split
 from ui.jobs import max_jobs, runs_dir
 from ui.live import STATE_COLORS
 from ui.plain_text import escape_markdown
@@ -41,7 +42,7 @@ def budget_problem(run: Run, budgets: Sequence[int | str]) -> str | None:
     """Why ``budgets`` cannot be drawn from the run's training split (a class has too few images), or None."""
     data = run.config().data
     try:
-        split = load_split(data.dataset, data.root, data.test_fraction, data.split_seed, data.train_limit)
+        split = load_config_split(data)
     except (DatasetUnavailableError, OSError, ValueError) as error:
         return f"run {run.id}: its dataset cannot be loaded ({error})"
     try:
@@ -56,18 +57,35 @@ def budget_problem(run: Run, budgets: Sequence[int | str]) -> str | None:
     return None
 
 
+def data_kind(runs: Sequence[Run]) -> str:
+    """The kind of data ("image" or "table") of the first run whose dataset is still registered."""
+    for run in runs:
+        try:
+            return str(dataset_info(run.config().data.dataset)["kind"])
+        except ValueError:  # an unknown dataset or an old config: try the next run
+            continue
+    return "image"
+
+
 def settings_form(runs: Sequence[Run]) -> EvalRequest | None:
-    """Budgets, repeats and methods; returns the request when **Evaluate** is pressed and the input is valid."""
-    with st.form("evaluate.settings", border=True):
+    """Budgets, repeats and methods; returns the request when **Evaluate** is pressed and the input is valid.
+
+    The methods offered are those for the runs' kind of data (tables: logistic regression and gradient-boosted
+    trees on the raw columns instead of raw pixels).
+    """
+    kind = data_kind(runs)
+    suffix = "" if kind == "image" else f".{kind}"  # another kind's methods: its own widget state
+    with st.form(f"evaluate.settings{suffix}", border=True):
         left, right = st.columns([3, 1])
         text = left.text_input("Label budgets (labels per class)", ", ".join(str(b) for b in DEFAULT_BUDGETS),
                                help="Comma-separated whole numbers of labelled images per class, and 'all'.",
                                key="evaluate.budgets")
         repeats = right.number_input("Repeats", 1, MAX_REPEATS, DEFAULT_REPEATS,
                                      help="Labelled subsets per budget, each drawn with its own seed.", key="evaluate.repeats")
-        methods = st.multiselect("Methods", list(ALL_METHODS), list(METHODS), format_func=method_label,
+        methods = st.multiselect("Methods", list(available_methods(kind)), list(default_methods(kind)),
+                                 format_func=method_label, key=f"evaluate.methods{suffix}",
                                  help="Fine-tuning trains a network per subset, like the supervised baseline: "
-                                      "it roughly doubles the time.", key="evaluate.methods")
+                                      "it roughly doubles the time.")
         label = "Evaluate" if len(runs) == 1 else f"Evaluate {len(runs)} runs"
         pressed = st.form_submit_button(label, type="primary", icon=":material/query_stats:")
     if not pressed:

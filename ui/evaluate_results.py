@@ -22,7 +22,7 @@ from ui.plain_text import escape_markdown
 
 #: Methods drawn for the first run only when several runs share the chart: they do not depend on the SSL
 #: features, only on the labelled images, which are the same for runs on the same data.
-BASELINES = ("supervised", "raw_pixels")
+BASELINES = ("supervised", "raw_pixels", "raw_columns", "gradient_boosting")
 
 
 class Evaluated(NamedTuple):
@@ -176,15 +176,18 @@ def protocol_paragraph(results: dict[str, Any]) -> str:
     seeds = [str(s) for s in p.get("subset_seeds", [])]
     repeats = p.get("repeats", "?")
     subsets = "one labelled subset is" if repeats == 1 else f"{repeats} labelled subsets are"
+    table = bool({"raw_columns", "gradient_boosting"} & set(p.get("methods", [])))
+    unit = "rows" if table else "images"
+    raw = ("logistic regression and gradient-boosted trees on the raw columns" if table else "the raw-pixel baseline")
     return (f"**Protocol.** For each budget, {subsets} drawn from the {p.get('train_size', '?'):,} training "
-            f"images (stratified: the same number per class; seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}), "
-            "and every method is fitted on exactly the same labelled images: the linear probe (logistic "
-            "regression on the frozen, standardised features), k-NN (cosine, weighted vote) and the raw-pixel "
-            "baseline on those images only; the supervised baseline (the same encoder trained from scratch) and "
+            f"{unit} (stratified: the same number per class; seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)}), "
+            f"and every method is fitted on exactly the same labelled {unit}: the linear probe (logistic "
+            f"regression on the frozen, standardised features), k-NN (cosine, weighted vote) and {raw} on those "
+            f"{unit} only; the supervised baseline (the same encoder trained from scratch) and "
             f"fine-tuning train for up to {sup.get('max_steps', '?')} steps with early stopping on a held-out "
             f"{sup.get('holdout_fraction', 0.2):.0%} of the same labelled subset (a fixed "
             f"{sup.get('steps_without_holdout', '?')} steps when a class has a single label). The "
-            f"{p.get('test_size', '?'):,} test images are used only for the final score, never for training, early "
+            f"{p.get('test_size', '?'):,} test {unit} are used only for the final score, never for training, early "
             "stopping or choosing hyperparameters. Scores are mean ± standard deviation over the repeats.")
 
 

@@ -101,7 +101,8 @@ def _header(run: Run, status: dict[str, Any]) -> None:
         st.badge(state, color=STATE_COLORS.get(state, "gray"))
     details = [run.id] + ([where_trained(status)] if status.get("device") else [])
     if status.get("dataset_size"):
-        details.append(f"{status['dataset_size']:,} training images")
+        unit = "rows" if len(status.get("image_shape") or ()) == 1 else "images"  # a table's shape is (F,)
+        details.append(f"{status['dataset_size']:,} training {unit}")
     st.caption(" · ".join(details))
 
 

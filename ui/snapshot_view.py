@@ -19,9 +19,10 @@ from sslcore.registry import UnknownNameError
 from sslcore.engine.snapshots import Snapshot, SnapshotError, SnapshotFile, snapshot_files
 from sslcore.runs import ACTIVE_STATES, Run
 from ui import charts
-from ui.datasets import load_split
+from ui.datasets import load_config_split
 from ui.plain_text import escape_markdown
 from ui.snapshots import image_caption, load_snapshot, strip_pngs
+from ui.table_snapshots import draw_table_snapshot
 
 POLL_SECONDS = 1.5
 PLAY_SECONDS = 0.8
@@ -46,7 +47,7 @@ def class_names(run_path: str) -> tuple[str, ...] | None:
     """The run's dataset class names, or None when they cannot be had (its files are gone, an old config)."""
     try:
         d = Run(Path(run_path)).config().data
-        return load_split(d.dataset, d.root, d.test_fraction, d.split_seed, d.train_limit).class_names
+        return load_config_split(d).class_names
     except (ConfigError, UnknownNameError, DatasetUnavailableError, OSError):
         return None  # the images still show, labelled 'class 3'
 
@@ -158,12 +159,13 @@ def _summary_tiles(snapshot: Snapshot, first: Snapshot, n_epochs: int) -> None:
     if snapshot.epoch != first.epoch:
         change = value - start
         delta = (f"{change * 100:+.0f} pts" if summary.percent else f"{change:+.4f}") + f" vs epoch {first.epoch}"
+    unit = "rows" if panels.rows else "images"
     cells = st.columns(3)
     # The colour says better or worse for THIS number: a falling error is green, a falling similarity red.
     cells[0].metric(f"{summary.label} · epoch {snapshot.epoch}", summary.fmt.format(value), delta=delta,
                     delta_color="normal" if panels.higher_is_better() else "inverse",
-                    help=f"over the {len(snapshot)} test images shown below")
-    cells[1].metric("Test images shown", len(snapshot), help="fixed test images, cycling through the classes "
+                    help=f"over the {len(snapshot)} test {unit} shown below")
+    cells[1].metric(f"Test {unit} shown", len(snapshot), help=f"fixed test {unit}, cycling through the classes "
                     "(train.snapshot_images); the same ones at every epoch")
     cells[2].metric("Snapshots", n_epochs, help="epoch 0 (untrained) and one after every epoch")
 
@@ -186,7 +188,10 @@ def _image_grid(run: Run, file: SnapshotFile, snapshot: Snapshot) -> None:
         st.caption(f"Sorted worst first, at epoch {snapshot.epoch}, among the {len(snapshot)} test images the "
                    "trainer snapshots (set `train.snapshot_images`, up to 64, to watch more); the rest of the "
                    "test set is not searched here.")
-    if not shown:  # a task without pictures (a table's rows): its per-image lines alone
+    if not shown and panels.rows:  # a table task: heat maps of its rows
+        draw_table_snapshot(run, snapshot, order, names)
+        return
+    if not shown:  # a task without pictures: its per-image lines alone
         st.dataframe({"test item": captions}, hide_index=True)
         return
     strips = strip_pngs(file, [column.array for column in shown], order, TILE_PIXELS[size or "medium"])

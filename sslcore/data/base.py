@@ -1,13 +1,23 @@
-"""The in-memory dataset types every part of sslcore works on.
+"""The in-memory dataset types every part of sslcore works on: images and tables.
 
-A sample is a tensor: images are ``uint8`` tensors of shape (N, C, H, W) held in memory, labels are
-``int64`` tensors of shape (N,). Conversion to float in [0, 1] happens per batch on the training device.
+A sample is a tensor, and its kind says which: images are ``uint8`` (N, C, H, W), table rows are
+``float32`` (N, F) with column metadata (:class:`~sslcore.data.table.TableColumns`). Labels are ``int64``
+(N,). Both types offer the same interface: ``samples``, ``labels``, ``class_names``, ``kind``,
+``sample_shape``, ``subset``, ``split`` and ``len``, plus two per-kind operations on raw sample batches:
+``to_input`` (what a model is fed, done per batch on the training device) and ``input_stats`` (the
+normalisation statistics an encoder stores). Code that is not about one kind uses only these.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar, Union
 
 import torch
+
+if TYPE_CHECKING:
+    from sslcore.data.table import TableDataset
+
+    Dataset = Union["ImageDataset", TableDataset]
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -29,6 +39,7 @@ class ImageDataset:
     labels: torch.Tensor
     class_names: tuple[str, ...]
     strata: torch.Tensor | None = None
+    kind: ClassVar[str] = "image"
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
@@ -40,10 +51,19 @@ class ImageDataset:
         return self.images.shape[0]
 
     @property
+    def samples(self) -> torch.Tensor:
+        """The images, uint8 (N, C, H, W): the kind-neutral name generic code uses."""
+        return self.images
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         """(C, H, W)."""
         c, h, w = self.images.shape[1:]
         return int(c), int(h), int(w)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.image_shape
 
     @property
     def num_classes(self) -> int:
@@ -59,6 +79,17 @@ class ImageDataset:
         """int64 (N,): what a stratified split keeps in proportion (``strata``, else the labels)."""
         return self.labels if self.strata is None else self.strata
 
+    @staticmethod
+    def to_input(batch: torch.Tensor) -> torch.Tensor:
+        """uint8 images (B, C, H, W) -> float (B, C, H, W) in [0, 1]; in place on the fresh float copy."""
+        return batch.float().div_(255.0)
+
+    @staticmethod
+    def input_stats(samples: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel mean and std (each (C,)) of uint8 images (N, C, H, W), in [0, 1] units."""
+        x = samples.float().div_(255.0)
+        return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
+
     def subset(self, indices: torch.Tensor) -> "ImageDataset":
         """The samples at ``indices`` (int64 (M,)), in that order."""
         strata = None if self.strata is None else self.strata[indices]
@@ -69,20 +100,55 @@ class ImageDataset:
         keep = self.labels >= 0
         return self if bool(keep.all()) else self.subset(torch.nonzero(keep).flatten())
 
+    def split(self, train_idx: torch.Tensor, test_idx: torch.Tensor) -> "DatasetSplit":
+        """Train and test subsets; images need no statistics fitted on the train side."""
+        return DatasetSplit(self.subset(train_idx), self.subset(test_idx))
+
+
+def dataset_type(samples: torch.Tensor) -> type:
+    """The dataset type whose samples look like ``samples``: uint8 (N, C, H, W) images or float (N, F) rows.
+
+    For code that holds a bare sample tensor (feature extraction, the supervised baseline) and needs its
+    kind's ``to_input`` / ``input_stats``; ValueError for anything else.
+    """
+    from sslcore.data.table import TableDataset  # the table module imports this one
+
+    if samples.dtype == torch.uint8 and samples.ndim == 4:
+        return ImageDataset
+    if samples.dtype.is_floating_point and samples.ndim == 2:
+        return TableDataset
+    raise ValueError(f"samples must be uint8 images (N, C, H, W) or float table rows (N, F), "
+                     f"got {samples.dtype} {tuple(samples.shape)}")
+
+
+def to_model_input(samples: torch.Tensor) -> torch.Tensor:
+    """A batch of raw samples of either kind as the float input an encoder takes (see ``to_input``)."""
+    return dataset_type(samples).to_input(samples)
+
 
 @dataclass(frozen=True)
 class DatasetSplit:
-    """A dataset's train and test splits; the test split is never trained on."""
+    """A dataset's train and test splits (of one kind); the test split is never trained on."""
 
-    train: ImageDataset
-    test: ImageDataset
+    train: "Dataset"
+    test: "Dataset"
 
     @property
     def name(self) -> str:
         return self.train.name
 
     @property
+    def kind(self) -> str:
+        return self.train.kind
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.train.sample_shape
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
+        if self.kind != "image":
+            raise TypeError(f"{self.name} holds {self.kind} data, which has no image shape; use sample_shape")
         return self.train.image_shape
 
     @property

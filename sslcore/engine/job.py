@@ -18,7 +18,7 @@ import torch
 
 from sslcore import distributed
 from sslcore.config import RunConfig
-from sslcore.data import DatasetSplit, DatasetUnavailableError, load_dataset
+from sslcore.data import DatasetSplit, DatasetUnavailableError, load_run_data
 from sslcore.engine.callbacks import Callback, ConsoleProgress, NaNGuard, WaitForMain
 from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.device import configure_threads
@@ -92,9 +92,7 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
     configure_threads(config.train.threads or threads or 0, processes=distributed.env_world().local_world_size)
     device = distributed.join(config.train.device)
     torch.manual_seed(config.train.seed)  # weight initialisation (DDP also copies rank 0's weights to the others)
-    data = distributed.main_first(lambda: load_dataset(
-        config.data.dataset, root=config.data.root, download=config.data.download,
-        test_fraction=config.data.test_fraction, seed=config.data.split_seed, train_limit=config.data.train_limit))
+    data = distributed.main_first(lambda: load_run_data(config.data))
     record = dataset_record(config.data)
     if resume and (problem := _changed_data(run, record)):
         raise DatasetUnavailableError(problem)
@@ -108,7 +106,7 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
             truncate_torn_tail(run.metrics_path)
             step = checkpoint["state"]["step"]
             drop_metrics_after(run, step if step > 0 else -1)  # from step 0 the trainer records epoch 0 again
-        run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.image_shape),
+        run.update_status(device=str(device), dataset_size=len(data.train), image_shape=list(data.sample_shape),
                           dataset=record, world_size=len(ranks), devices=[r["device"] for r in ranks], ranks=ranks)
     callbacks = [*extra_callbacks, *run_callbacks(run, config, data, console)]
     trainer = Trainer.create(config, task, data, device, callbacks, checkpoint)

@@ -26,9 +26,9 @@ class EpochEvaluator(Callback):
     of the same test features (and of two views, for two-view tasks) and the task's own held-out metrics
     (e.g. test reconstruction error), written into ``state.epoch_metrics``.
 
-    ``max_images`` caps the images encoded so the monitor stays a small fraction of an epoch on big datasets.
-    The k-NN uses the labelled images only, and skips itself (no ``knn_acc``) when a split has none: the
-    user's unlabelled datasets train all the same.
+    Works on either kind of data (``samples``, ``to_input``). ``max_images`` caps the samples encoded so the
+    monitor stays a small fraction of an epoch on big datasets. The k-NN uses the labelled samples only, and
+    skips itself (no ``knn_acc``) when a split has none: the user's unlabelled datasets train all the same.
     """
 
     def __init__(self, data: DatasetSplit, knn_k: int, seed: int, max_images: int = 10_000) -> None:
@@ -43,14 +43,14 @@ class EpochEvaluator(Callback):
         train_idx = torch.randperm(len(labelled.train), generator=g)[: self.max_images]
         test_idx = torch.randperm(len(labelled.test), generator=g)[: self.max_images // 4]
         self.knn_on = self.knn_k > 0 and len(train_idx) > 0 and len(test_idx) > 0
-        self.train_images = labelled.train.images[train_idx].to(device)
+        self.train_images = labelled.train.samples[train_idx].to(device)
         self.train_labels = labelled.train.labels[train_idx].to(device)
-        self.knn_test_images = labelled.test.images[test_idx].to(device)
+        self.knn_test_images = labelled.test.samples[test_idx].to(device)
         self.test_labels = labelled.test.labels[test_idx].to(device)
-        self.test_images = self.knn_test_images  # the task's own metrics: on every test image, labelled or not
+        self.test_images = self.knn_test_images  # the task's own metrics: on every test sample, labelled or not
         if labelled.test is not self.data.test:
             every = torch.randperm(len(self.data.test), generator=g)[: self.max_images // 4]
-            self.test_images = self.data.test.images[every].to(device)
+            self.test_images = self.data.test.samples[every].to(device)
 
     def on_epoch_end(self, state: TrainState) -> None:
         assert self.task is not None
@@ -64,7 +64,7 @@ class EpochEvaluator(Callback):
         was_training = task.training
         task.eval()
         try:
-            images = self.test_images.float().div(255.0)
+            images = self.data.test.to_input(self.test_images)
             with torch.no_grad():
                 views = self._view_embeddings(task, images[:VIEW_IMAGES])
                 state.epoch_metrics.update(collapse_metrics(test_f, views, head=task.projection(test_f)))

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from sslcore import distributed
-from sslcore.data import ImageDataset
 from sslcore.engine.callbacks import Callback, epoch_record
 from sslcore.engine.checkpoint import save_checkpoint, save_weights
 from sslcore.engine.snapshots import write_snapshot
@@ -17,6 +16,7 @@ from sslcore.engine.state import TrainState
 from sslcore.runs import Run
 
 if TYPE_CHECKING:
+    from sslcore.data.base import Dataset
     from sslcore.engine.trainer import Trainer
 
 
@@ -114,9 +114,9 @@ class Heartbeat(Callback):
         self.beat(state, outcome)
 
 
-def pick_snapshot_indices(data: ImageDataset, count: int, seed: int) -> torch.Tensor:
-    """``count`` fixed test images, cycling through the classes so every class shows up early (images without
-    a label, -1, are one more group: an unlabelled dataset is one group)."""
+def pick_snapshot_indices(data: "Dataset", count: int, seed: int) -> torch.Tensor:
+    """``count`` fixed test samples (images or rows), cycling through the classes so every class shows up early
+    (samples without a label, -1, are one more group: an unlabelled dataset is one group)."""
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(data), generator=g)
     per_class = [order[data.labels[order] == c] for c in torch.unique(data.labels).tolist()]
@@ -128,15 +128,15 @@ def pick_snapshot_indices(data: ImageDataset, count: int, seed: int) -> torch.Te
 
 
 class Snapshotter(Callback):
-    """Saves what the task shows of a fixed set of test images, at epoch 0 and after every epoch.
+    """Saves what the task shows of a fixed set of test samples, at epoch 0 and after every epoch.
 
     File: ``snapshots/epoch_0003.npz``, in the format :mod:`sslcore.engine.snapshots` owns.
     """
 
-    def __init__(self, run: Run, test: ImageDataset, count: int, seed: int) -> None:
-        self.run, self.seed = run, seed
+    def __init__(self, run: Run, test: "Dataset", count: int, seed: int) -> None:
+        self.run, self.seed, self.to_input = run, seed, test.to_input
         self.indices = pick_snapshot_indices(test, count, seed)
-        self.images, self.labels = test.images[self.indices], test.labels[self.indices]
+        self.images, self.labels = test.samples[self.indices], test.labels[self.indices]
 
     def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
         self.task, self.device = trainer.task, trainer.device
@@ -150,7 +150,7 @@ class Snapshotter(Callback):
         try:
             generator = torch.Generator(device=self.device).manual_seed(self.seed)
             with torch.no_grad():
-                arrays = task.snapshot(self.images.to(self.device).float().div(255.0), generator)
+                arrays = task.snapshot(self.to_input(self.images.to(self.device)), generator)
         finally:
             task.train(was_training)
         write_snapshot(self.run.snapshot_dir / f"epoch_{state.epoch:04d}.npz", task.name, state.epoch,

@@ -4,28 +4,29 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from sslcore import distributed
 from sslcore.config import RunConfig
-from sslcore.data import DatasetSplit
+from sslcore.data import DatasetSplit, ImageDataset
 from sslcore.engine import ddp
 from sslcore.engine.callbacks import Callback, CallbackList
 from sslcore.engine.device import autocast, use_bf16
 from sslcore.engine.schedule import SchedulePlan, plan_schedule
 from sslcore.engine.state import TrainState
-from sslcore.models import build_encoder, channel_stats
+from sslcore.models import build_encoder
 from sslcore.tasks import TASKS, PretextTask, StepOutput
 
 
 def build_task(config: RunConfig, data: DatasetSplit) -> PretextTask:
     """Encoder + task for ``config``, sized for ``data`` and normalised with its train-split statistics."""
-    mean, std = channel_stats(data.train.images)
-    encoder = build_encoder(config.encoder.name, data.image_shape, width=config.encoder.width, mean=mean, std=std)
-    return TASKS.get(config.task.name)(encoder, config.task, data.image_shape)
+    mean, std = data.train.input_stats(data.train.samples)
+    e = config.encoder
+    encoder = build_encoder(e.name, data.sample_shape, width=e.width, depth=e.depth, norm=e.norm, mean=mean, std=std)
+    return TASKS.get(config.task.name)(encoder, config.task, data.sample_shape)
 
 
 def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
@@ -77,7 +78,7 @@ class LossTally:
 
 @dataclass
 class Trainer:
-    """Trains ``task`` on ``data.train`` (uint8 images already on ``device``).
+    """Trains ``task`` on ``data.train`` (raw samples already on ``device``: uint8 images or float rows).
 
     ``model`` is what a step calls: the task itself, or DistributedDataParallel around it with several processes.
     """
@@ -86,11 +87,12 @@ class Trainer:
     task: PretextTask
     model: nn.Module
     optimizer: torch.optim.Optimizer
-    train_images: torch.Tensor  # uint8 (N, C, H, W) on device
+    train_images: torch.Tensor  # the raw samples on device: uint8 (N, C, H, W) images or float32 (N, F) rows
     device: torch.device
     callbacks: CallbackList
     state: TrainState
     tally: LossTally = field(default_factory=LossTally)
+    to_input: Callable[[torch.Tensor], torch.Tensor] = ImageDataset.to_input  # the data kind's per-batch conversion
 
     @classmethod
     def create(cls, config: RunConfig, task: PretextTask, data: DatasetSplit, device: torch.device,
@@ -106,8 +108,8 @@ class Trainer:
             task.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
             state = TrainState.from_checkpoint(checkpoint["state"], epochs=config.train.epochs)
-        return cls(config, task, model, optimizer, data.train.images.to(device), device, CallbackList(list(callbacks)),
-                   state)
+        return cls(config, task, model, optimizer, data.train.samples.to(device), device, CallbackList(list(callbacks)),
+                   state, to_input=data.train.to_input)
 
     @property
     def plan(self) -> SchedulePlan:
@@ -137,8 +139,7 @@ class Trainer:
             while s.batch_in_epoch < s.steps_per_epoch and s.stop_reason is None:
                 index = order[s.batch_in_epoch * s.batch_size:(s.batch_in_epoch + 1) * s.batch_size]
                 index = distributed.local_share(index)  # this process's slice of the global batch
-                images = self.train_images[index].float().div_(255.0)
-                self.train_step(images, generator, bf16)
+                self.train_step(self.to_input(self.train_images[index]), generator, bf16)
                 cb.on_step_end(s)
             if s.stop_reason is None:
                 s.epoch, s.batch_in_epoch = s.epoch + 1, 0
@@ -150,7 +151,7 @@ class Trainer:
         return outcome
 
     def train_step(self, images: torch.Tensor, generator: torch.Generator, bf16: bool) -> None:
-        """One optimisation step on a float batch (B, C, H, W) in [0, 1]; updates ``state``."""
+        """One optimisation step on a model-input batch (images (B, C, H, W) in [0, 1] or rows (B, F)); updates ``state``."""
         s = self.state
         started = time.perf_counter()
         s.lr = self.learning_rate(s.step)

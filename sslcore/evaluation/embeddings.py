@@ -4,8 +4,9 @@ Everything is numpy in, numpy out. Run-level results are cached under ``<run>/em
 files written atomically (temp file in the same folder + ``os.replace``), so any number of dashboard
 sessions can read them while one writes:
 
-- ``points_<split>_n<max_points>.npz``: the shown images (uint8 (N, C, H, W)), labels (N,) and their
-  indices (N,) into the split: a fixed, stratified sample, the same for every epoch and for raw pixels;
+- ``points_<split>_n<max_points>.npz``: the shown samples (images uint8 (N, C, H, W) or table rows float32
+  (N, F), under the key ``images``), labels (N,) and their indices (N,) into the split: a fixed, stratified
+  sample, the same for every epoch and for the raw inputs;
 - ``features_e0003_<split>_n<max_points>_<fingerprint>.npy``: encoder features (N, D) float32, keyed by
   the checkpoint file's mtime and size, so a rewritten checkpoint (a resumed run) is never served stale;
 - ``thumbs_<split>_n<max_points>_s<scale>.txt``: one PNG data URI per line, for hover;
@@ -30,7 +31,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from sslcore.atomic import write_atomic
-from sslcore.data import DatasetSplit, find_dataset, load_dataset, stratified_sample
+from sslcore.data import DatasetSplit, find_dataset, load_run_data, stratified_sample
 from sslcore.engine.device import pick_device
 from sslcore.evaluation.features import extract_features
 from sslcore.runs import Run
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
     from sslcore.models.encoders import Encoder
 
 Split = Literal["test", "train"]
-#: A feature source: an epoch checkpoint, or raw pixels of the same points.
+#: A feature source: an epoch checkpoint, or the raw inputs of the same points (pixels, or a table's
+#: standardised columns).
 PIXELS = "pixels"
 Source = Union[int, Literal["pixels"]]
 _EPOCH_FILE = re.compile(r"encoder_epoch_(\d+)\.safetensors$")
@@ -89,9 +91,7 @@ def file_fingerprint(path: Path) -> str:
 
 def run_data(run: Run) -> DatasetSplit:
     """The exact train/test split the run trained on (cached in-process by ``load_dataset``)."""
-    c = run.config().data
-    return load_dataset(c.dataset, root=c.root, download=c.download, test_fraction=c.test_fraction,
-                        seed=c.split_seed, train_limit=c.train_limit)
+    return load_run_data(run.config().data)
 
 
 def load_encoder_at_epoch(run: Run, epoch: int, data: DatasetSplit) -> "Encoder":
@@ -111,7 +111,8 @@ def load_encoder_at_epoch(run: Run, epoch: int, data: DatasetSplit) -> "Encoder"
 
 def run_points(run: Run, split: Split = "test", max_points: int = 5000,
                data: DatasetSplit | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The points a map shows: images uint8 (N, C, H, W), labels int64 (N,), indices int64 (N,) into ``split``.
+    """The points a map shows: samples (images uint8 (N, C, H, W) or rows float32 (N, F)), labels int64 (N,),
+    indices int64 (N,) into ``split``.
 
     At most ``max_points``, a stratified sample with a fixed seed (every class keeps its share); cached.
     """
@@ -123,7 +124,7 @@ def run_points(run: Run, split: Split = "test", max_points: int = 5000,
     indices = torch.arange(len(dataset))
     if len(dataset) > max_points:
         indices = stratified_sample(dataset.labels, max_points, seed=0)
-    images, labels = dataset.images[indices].numpy(), dataset.labels[indices].numpy()
+    images, labels = dataset.samples[indices].numpy(), dataset.labels[indices].numpy()
     # Uncompressed: MNIST-sized points load in milliseconds; compression would cost ~0.1 s per read.
     write_atomic(path, lambda f: np.savez(f, images=images, labels=labels, indices=indices.numpy()))
     return images, labels, indices.numpy()
@@ -132,6 +133,15 @@ def run_points(run: Run, split: Split = "test", max_points: int = 5000,
 def raw_pixel_features(images: np.ndarray) -> np.ndarray:
     """uint8 images (N, C, H, W) -> float32 (N, C*H*W) in [0, 1]: the no-learning baseline."""
     return images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255.0)
+
+
+def raw_input_features(run: Run, samples: np.ndarray) -> np.ndarray:
+    """The no-learning baseline of shown samples: pixels in [0, 1], or table rows (N, F) standardised with the
+    train split's column statistics (so no column dominates a distance by its units), float32 (N, D)."""
+    if samples.dtype == np.uint8:
+        return raw_pixel_features(samples)
+    columns = run_data(run).train.columns
+    return ((samples - columns.mean.numpy()) / columns.std.numpy()).astype(np.float32)
 
 
 def source_fingerprint(run: Run, source: Source) -> str:
@@ -143,12 +153,12 @@ def run_features(run: Run, epoch: Source, split: Split = "test",
                  max_points: int = 5000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features (N, D) float32, labels (N,), indices (N,) of :func:`run_points`, from epoch ``epoch``'s encoder.
 
-    ``epoch="pixels"`` gives :func:`raw_pixel_features` of the same points. Encoder features are cached
+    ``epoch="pixels"`` gives :func:`raw_input_features` of the same points. Encoder features are cached
     per (epoch, split, max_points, checkpoint version); a second call only reads the ``.npy`` file.
     """
     if epoch == PIXELS:
         images, labels, indices = run_points(run, split, max_points)
-        return raw_pixel_features(images), labels, indices
+        return raw_input_features(run, images), labels, indices
     prefix = f"features_e{int(epoch):04d}_{split}_n{max_points}_"
     path = embeddings_dir(run) / f"{prefix}{source_fingerprint(run, epoch)}.npy"
     if path.exists():

@@ -47,9 +47,9 @@ def _read_state(path: Path, data: DatasetSplit) -> tuple[dict[str, torch.Tensor]
         state = payload.get("state", {})
         return encoder_state_from_checkpoint(payload), {"step": state.get("step"), "epoch": state.get("epoch")}
     recorded = weights_image_shape(path)
-    if recorded is not None and recorded != data.image_shape:
-        raise ValueError(f"{path} was trained on images of shape {recorded}, but {data.name} has images of "
-                         f"shape {data.image_shape}")
+    if recorded is not None and recorded != data.sample_shape:
+        raise ValueError(f"{path} was trained on samples of shape {recorded}, but {data.name} has samples of "
+                         f"shape {data.sample_shape}")
     return load_file(str(path)), {"step": None, "epoch": None}
 
 
@@ -67,7 +67,7 @@ def load_evaluated_encoder(run: Run, data: DatasetSplit, device: torch.device) -
             break
     # The random init is overwritten at once; keep the caller's RNG as it was.
     with torch.random.fork_rng(devices=[]):
-        encoder = build_config_encoder(run.config(), data.image_shape)
+        encoder = build_config_encoder(run.config(), data.sample_shape)
     try:
         encoder.load_state_dict(state)
     except RuntimeError as e:  # shapes or names differ: the run's config no longer builds that network

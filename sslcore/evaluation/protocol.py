@@ -18,18 +18,19 @@ import numpy as np
 import torch
 
 from sslcore.config import RunConfig
-from sslcore.data import DATASETS, DatasetSplit, load_dataset, stratified_subset
+from sslcore.data import DATASETS, DatasetSplit, load_run_data, stratified_subset
 from sslcore.engine.device import pick_device
 from sslcore.evaluation.encoder_source import file_sha256, load_evaluated_encoder, weights_path
 from sslcore.evaluation.methods import (ALL_METHODS, COST, DETERMINISTIC, METHODS, OPTIONAL_METHODS, RUNNERS,
-                                        Inputs, check_methods, supervised_baseline)
+                                        TABLE_METHODS, Inputs, check_methods, default_methods, supervised_baseline)
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, prediction_key, save_predictions
 from sslcore.evaluation.probes import KNNProbe, LinearProbe, RawPixelProbe
+from sslcore.evaluation.trees import GradientBoostingBaseline, min_leaf
 from sslcore.evaluation.results import budget_amount, format_results_table, method_label
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.files import DamagedFileError, read_json_object, write_json_atomic
 
-__all__ = ["ALL_METHODS", "METHODS", "OPTIONAL_METHODS", "EVAL_VERSION", "Budget", "check_budgets", "evaluate_run",
+__all__ = ["ALL_METHODS", "METHODS", "TABLE_METHODS", "OPTIONAL_METHODS", "EVAL_VERSION", "Budget", "check_budgets", "evaluate_run",
            "format_results_table", "indices_hash", "label_subsets", "supervised_baseline"]
 
 Budget = Union[int, Literal["all"]]
@@ -113,6 +114,11 @@ def _protocol(config: RunConfig, data: DatasetSplit, budgets: list[Budget], repe
         protocol["data_version"] = DATASETS.get(config.data.dataset).version
     if "finetune" in methods:
         protocol["finetune"] = "the supervised baseline's settings, starting from the run's encoder weights"
+    if "raw_columns" in methods:
+        protocol["raw_columns"] = LinearProbe().get_params()
+    if "gradient_boosting" in methods:
+        protocol["gradient_boosting"] = {**GradientBoostingBaseline().get_params(), "min_samples_leaf":
+                                         f"min(20, max(2, rows // 10)), e.g. {min_leaf(40)} for 40 labelled rows"}
     return json.loads(json.dumps(protocol))
 
 
@@ -192,19 +198,18 @@ def labelled_data(data: DatasetSplit) -> DatasetSplit:
 
 
 def _load_data(config: RunConfig) -> DatasetSplit:
-    """The labelled images of the exact split the run trained on."""
-    return labelled_data(load_dataset(config.data.dataset, root=config.data.root, download=config.data.download,
-                                      test_fraction=config.data.test_fraction, seed=config.data.split_seed,
-                                      train_limit=config.data.train_limit))
+    """The labelled samples of the exact split the run trained on."""
+    return labelled_data(load_run_data(config.data))
 
 
 def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: int = 0,
-                 methods: Sequence[str] = METHODS, progress: Progress | None = None, *, force: bool = False,
+                 methods: Sequence[str] | None = None, progress: Progress | None = None, *, force: bool = False,
                  device: str = "auto", supervised: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluate ``run``'s latest weights under the label-efficiency protocol; writes and returns eval.json.
 
     budgets: labels per class (ints) and/or "all"; repeats: labelled subsets per budget (seeds seed + r);
-    methods: any of :data:`ALL_METHODS` (default :data:`METHODS`); progress(fraction in [0, 1], message) is
+    methods: any of those that apply to the run's kind of data (default: :data:`METHODS` for images,
+    :data:`TABLE_METHODS` for tables); progress(fraction in [0, 1], message) is
     called as work completes; force: recompute even if eval.json already holds this protocol for these
     weights; device: where the encoder and the networks run; supervised: overrides of
     :class:`SupervisedBaseline`'s parameters (e.g. ``{"augment": False}``, ``{"max_steps": 50}``), used by
@@ -220,9 +225,10 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     if run.state in ACTIVE_STATES and run.is_alive():  # the checkpoint changes every epoch: no fixed weights to score
         raise ValueError(f"run {run.id} is still {run.state}; evaluate it when training has ended (or stop it)")
     started = time.perf_counter()
-    budgets, methods = check_budgets(budgets), check_methods(methods)
+    budgets = check_budgets(budgets)
     config = run.config()
     data = _load_data(config)
+    methods = check_methods(default_methods(data.kind) if methods is None else methods, data.kind)
     protocol = _protocol(config, data, budgets, repeats, seed, methods, dict(supervised or {}))
     if not force and (stored := _reusable(run, protocol)) is not None:
         return stored

@@ -5,7 +5,8 @@ from typing import Any
 
 #: How the methods are called where a person reads them.
 METHOD_LABELS = {"linear_probe": "linear probe", "knn": "k-NN", "supervised": "supervised from scratch",
-                 "raw_pixels": "raw pixels", "finetune": "fine-tuned"}
+                 "raw_pixels": "raw pixels", "finetune": "fine-tuned", "raw_columns": "raw columns (logistic)",
+                 "gradient_boosting": "gradient-boosted trees"}
 
 
 def method_label(method: str) -> str:
@@ -30,8 +31,9 @@ def format_results_table(eval_dict: dict[str, Any]) -> str:
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     p = eval_dict.get("protocol", {})
+    unit = "rows" if {"raw_columns", "gradient_boosting"} & set(methods) else "images"
     lines.append(f"test accuracy (%), mean ± std over {p.get('repeats', '?')} repeats; "
-                 f"train {p.get('train_size', '?')} / test {p.get('test_size', '?')} images")
+                 f"train {p.get('train_size', '?')} / test {p.get('test_size', '?')} {unit}")
     return "\n".join(lines)
 
 

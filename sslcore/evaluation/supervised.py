@@ -1,12 +1,13 @@
 """The supervised baseline: the SSL run's encoder architecture, trained from scratch on the labelled subset only.
 
 Unlike the probes in :mod:`sslcore.evaluation.probes`, which take numpy features, this estimator takes
-**images**: ``fit(images, labels)`` with uint8 images (N, C, H, W) (torch tensor or numpy array) and
-integer labels (N,). It answers the question a label-efficiency plot asks: do the self-supervised
+**raw samples**: ``fit(images, labels)`` with uint8 images (N, C, H, W) or float32 table rows (N, F) (torch
+tensor or numpy array) and integer labels (N,). It answers the question a label-efficiency plot asks: do the self-supervised
 features beat what the same network learns from the same few labels on its own?
 
-Fairness rules kept here: the same architecture and width as the SSL encoder, the same batched view
-augmentations (``default_view_augment``) unless ``augment=False``, and model selection (early stopping)
+Fairness rules kept here: the same architecture, width (and, for MLPs, depth and norm) as the SSL
+encoder, the same batched view augmentations for images (``default_view_augment``) unless
+``augment=False`` (table rows have no standard augmentation, so they are used as they are), and model selection (early stopping)
 on a stratified held-out part of the labelled subset, never on the test split. When some class has a
 single label there is nothing to hold out, so training runs a fixed ``steps_without_holdout`` steps.
 Training is sized for CPUs: in-memory tensors, a step budget, AdamW with warm-up + cosine decay.
@@ -25,18 +26,22 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from torch import nn
 
 from sslcore.augment import default_view_augment
+from sslcore.data.base import dataset_type
 from sslcore.data.split import stratified_split
 from sslcore.engine.device import autocast, pick_device, use_bf16
 from sslcore.engine.schedule import warmup_cosine
 from sslcore.evaluation.features import encode
-from sslcore.models import build_encoder, channel_stats, linear_classifier
+from sslcore.models import build_encoder, linear_classifier
 
 
 def _as_images(images: Any) -> torch.Tensor:
-    """uint8 images (N, C, H, W) as a CPU torch tensor (numpy arrays are wrapped, not copied)."""
+    """uint8 images (N, C, H, W) or float32 rows (N, F) as a CPU torch tensor (numpy arrays are wrapped, not
+    copied; float64 rows are cast)."""
     x = torch.as_tensor(images)
-    if x.dtype != torch.uint8 or x.ndim != 4:
-        raise ValueError(f"images must be uint8 (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
+    if x.dtype == torch.float64 and x.ndim == 2:
+        x = x.float()
+    if not ((x.dtype == torch.uint8 and x.ndim == 4) or (x.dtype == torch.float32 and x.ndim == 2)):
+        raise ValueError(f"images must be uint8 (N, C, H, W) (or table rows float32 (N, F)), got {x.dtype} {tuple(x.shape)}")
     return x.cpu()
 
 
@@ -58,7 +63,7 @@ def _epoch_batches(n: int, batch: int, generator: torch.Generator) -> Iterator[t
 
 def _optimizer_step(model: nn.Module, optimizer: torch.optim.Optimizer, lr: float, images: torch.Tensor,
               labels: torch.Tensor, bf16: bool) -> None:
-    """One cross-entropy step on float images (B, C, H, W) in [0, 1] and class indices (B,)."""
+    """One cross-entropy step on a model-input batch (images in [0, 1] or rows) and class indices (B,)."""
     for group in optimizer.param_groups:
         group["lr"] = lr
     with autocast(images.device, bf16):
@@ -91,8 +96,9 @@ class _EarlyStopping:
 class SupervisedBaseline(ClassifierMixin, BaseEstimator):
     """Encoder ``encoder_name`` (width ``width``) + linear head, trained with cross-entropy from scratch.
 
-    Parameters: ``image_shape`` (C, H, W) or None to take it from the data; ``augment`` applies
-    ``default_view_augment`` to every batch; ``max_steps`` is the step budget (the cosine schedule spans
+    Parameters: ``image_shape``: the sample shape, (C, H, W) or a table's (F,), or None to take it from the
+    data; ``depth``/``norm``: of an MLP encoder (others ignore them); ``augment`` applies
+    ``default_view_augment`` to every batch of images (rows are not augmented); ``max_steps`` is the step budget (the cosine schedule spans
     it; early stopping may end sooner), fixed whatever the subset size, so the cost of a fit is
     bounded: ~ max_steps * min(batch_size, N) images; ``holdout_fraction`` of the
     subset (stratified, >= 1 per class) is held out for early stopping, evaluated every ``eval_every``
@@ -111,14 +117,16 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, encoder_name: str = "convnet", width: int = 32,
-                 image_shape: tuple[int, int, int] | None = None, *, augment: bool = True,
-                 max_steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
+                 image_shape: tuple[int, ...] | None = None, *, depth: int = 2, norm: str = "batch",
+                 augment: bool = True, max_steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
                  weight_decay: float = 5e-4, holdout_fraction: float = 0.2, eval_every: int = 25,
                  patience: int = 4, steps_without_holdout: int = 100, device: str = "auto",
                  random_state: int = 0) -> None:
         self.encoder_name = encoder_name
         self.width = width
         self.image_shape = image_shape
+        self.depth = depth
+        self.norm = norm
         self.augment = augment
         self.max_steps = max_steps
         self.batch_size = batch_size
@@ -133,7 +141,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
 
     # -- fitting -------------------------------------------------------------------------------
     def fit(self, images: Any, labels: Any) -> "SupervisedBaseline":
-        """Train on uint8 images (N, C, H, W) and integer labels (N,); returns self."""
+        """Train on uint8 images (N, C, H, W) (or float32 rows (N, F)) and integer labels (N,); returns self."""
         started = time.perf_counter()
         x = _as_images(images)
         y_raw = np.asarray(torch.as_tensor(labels).cpu())
@@ -163,12 +171,13 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
 
     def _build_model(self, train_images: torch.Tensor) -> nn.Sequential:
         """Encoder normalised with the training part's statistics (never the test split's) + linear head."""
-        mean, std = channel_stats(train_images)
+        mean, std = dataset_type(train_images).input_stats(train_images)
         # A private RNG stream: the initial weights depend on random_state only, and the caller's
         # global torch RNG is left untouched.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
-            encoder = build_encoder(self.encoder_name, self.image_shape_, width=self.width, mean=mean, std=std)
+            encoder = build_encoder(self.encoder_name, self.image_shape_, width=self.width, depth=self.depth,
+                                    norm=self.norm, mean=mean, std=std)
             head = linear_classifier(encoder.feature_dim, len(self.classes_))
         return nn.Sequential(encoder, head).to(self.device_)
 
@@ -183,14 +192,16 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
         layout = torch.channels_last if self._is_conv_net() else torch.contiguous_format
         self.model_.to(memory_format=layout)
         optimizer = torch.optim.AdamW(_param_groups(self.model_, self.weight_decay), lr=self.lr)
-        view = default_view_augment(self.image_shape_[0], self.image_shape_[1]) if self.augment else None
+        to_input = dataset_type(x).to_input
+        is_image = len(self.image_shape_) == 3  # table rows have no standard augmentation
+        view = default_view_augment(self.image_shape_[0], self.image_shape_[1]) if self.augment and is_image else None
         aug_gen = torch.Generator(device=dev).manual_seed(self.random_state)
         batches = _epoch_batches(len(train_y), batch, torch.Generator().manual_seed(self.random_state + 1))
         stopper, self.history_, bf16, step = _EarlyStopping(self.patience), [], use_bf16(dev, "auto"), 0
         self.model_.train()
         while step < total:
             index = next(batches).to(dev)
-            images = train_x[index].float().div_(255.0)
+            images = to_input(train_x[index])
             images = view(images, aug_gen) if view is not None else images
             images = images.contiguous(memory_format=layout)
             lr = warmup_cosine(step, total, self.lr, max(1, total // 20), self.lr * 0.01)

@@ -1,4 +1,5 @@
-"""Thumbnails of a run's shown images as PNG data URIs, for the embedding map's hover tooltips."""
+"""What the embedding map shows on hover: thumbnails of a run's shown images as PNG data URIs, or, for a
+table, the row's values as text."""
 from __future__ import annotations
 
 import base64
@@ -7,7 +8,7 @@ import io
 import numpy as np
 
 from sslcore.atomic import write_atomic
-from sslcore.evaluation.embeddings import Split, embeddings_dir, run_points
+from sslcore.evaluation.embeddings import Split, embeddings_dir, run_data, run_points
 from sslcore.runs import Run
 
 
@@ -38,3 +39,18 @@ def run_thumbnails(run: Run, split: Split = "test", max_points: int = 5000, scal
     uris = thumbnails_base64(run_points(run, split, max_points)[0], scale)
     write_atomic(path, lambda f: f.write("\n".join(uris).encode("ascii")))
     return uris
+
+
+def row_text(values: np.ndarray, names: tuple[str, ...], limit: int = 12) -> str:
+    """One row's values (F,) as lines "name  value", at most ``limit`` of them, then how many more there are."""
+    lines = [f"{name}  {value:.4g}" for name, value in zip(names[:limit], values[:limit].tolist())]
+    if len(names) > limit:
+        lines.append(f"… {len(names) - limit} more columns")
+    return "\n".join(lines)
+
+
+def run_row_texts(run: Run, split: Split = "test", max_points: int = 5000) -> list[str]:
+    """:func:`row_text` of every shown row of a table run, in :func:`run_points` order (values as fed to the model)."""
+    rows = run_points(run, split, max_points)[0]
+    names = run_data(run).train.columns.names
+    return [row_text(row, names) for row in rows]

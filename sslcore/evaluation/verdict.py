@@ -15,7 +15,10 @@ from sslcore.tasks import TASKS
 MIN_GAP = 0.005
 #: The self-supervised methods a verdict speaks for, best first, and the baselines it compares them with.
 _SSL_METHODS = ("linear_probe", "knn")
-_BASELINES = (("supervised", "training from scratch"), ("raw_pixels", "raw pixels"))
+_BASELINES = (("supervised", "training from scratch"), ("raw_pixels", "raw pixels"),
+              ("raw_columns", "logistic regression on the raw columns"))
+#: On tables, trees on the raw columns are the model to beat; when evaluated, the verdict always says how they did.
+_TREES = ("gradient_boosting", "gradient boosting on the raw columns")
 
 Row = dict[str, Any]
 
@@ -79,6 +82,8 @@ def verdict(results: Sequence[Row], task: str) -> list[str]:
     subject = f"{task_name(task)} features" + (" (k-NN)" if ssl_method == "knn" else "")
     chosen = budgets[:1] + budgets[-1:] if len(budgets) > 1 else budgets
     lines = [_sentence(subject, b, rows[(ssl_method, b)], rows[(base[0], b)], base[1]) for b in chosen]
+    lines += [_sentence(subject, b, rows[(ssl_method, b)], rows[(_TREES[0], b)], _TREES[1])
+              for b in chosen if (_TREES[0], b) in rows]
     if base[0] == "supervised" and ("finetune", budgets[0]) in rows:  # the third step: same network, SSL start
         lines.append(_sentence(f"fine-tuning the {task_name(task)} encoder", budgets[0], rows[("finetune", budgets[0])],
                                rows[("supervised", budgets[0])], "training it from scratch", verb="beats"))

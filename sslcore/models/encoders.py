@@ -1,7 +1,8 @@
-"""Encoders: images (B, C, H, W) float in [0, 1] -> features (B, D).
+"""Encoders: images (B, C, H, W) float in [0, 1], or table rows (B, F) float -> features (B, D).
 
-Each encoder normalises its own input with the training set's per-channel mean and std (stored as
-buffers), so a saved encoder is self-contained: feed it images in [0, 1] and nothing else.
+Each encoder normalises its own input with the training set's statistics (per channel for images, per
+column for tables; stored as buffers), so a saved encoder is self-contained: feed it images in [0, 1] or
+rows as the table dataset holds them, and nothing else.
 """
 from __future__ import annotations
 
@@ -25,16 +26,24 @@ class Encoder(nn.Module):
     kinds: ClassVar[tuple[str, ...]] = ("image",)
     family: ClassVar[str] = "cnn"
 
-    def __init__(self, in_channels: int, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, in_channels: int, mean: torch.Tensor, std: torch.Tensor, stats_shape: tuple[int, ...] = ()) -> None:
         super().__init__()
-        self.register_buffer("mean", mean.reshape(1, in_channels, 1, 1).float())
-        self.register_buffer("std", std.reshape(1, in_channels, 1, 1).float().clamp_min(1e-3))
+        shape = stats_shape or (1, in_channels, 1, 1)
+        self.register_buffer("mean", mean.reshape(shape).float())
+        self.register_buffer("std", std.reshape(shape).float().clamp_min(1e-3))
+
+    @classmethod
+    def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
+               depth: int, norm: str) -> "Encoder":
+        """The encoder for samples of ``sample_shape``; image encoders take (C, H, W) and ignore depth/norm."""
+        c, h, w = sample_shape
+        return cls(c, (h, w), width, mean, std)  # type: ignore[call-arg]
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) in [0, 1] -> (B, feature_dim)."""
+        """x: (B, C, H, W) in [0, 1] (or (B, F) rows for a table encoder) -> (B, feature_dim)."""
         return self.body(self.normalise(x))
 
 
@@ -42,19 +51,56 @@ EncoderBuilder = type[Encoder]
 ENCODERS: Registry[EncoderBuilder] = Registry("encoder")
 
 
+def mlp_body(in_dim: int, width: int, depth: int = 2, norm: str = "batch") -> tuple[nn.Sequential, int]:
+    """Flatten -> ``depth`` blocks of Linear-Norm-ReLU: 8 x width units, the last block 4 x width.
+
+    Returns (the module, its output size). ``norm`` is "batch" (BatchNorm1d) or "layer" (LayerNorm: no
+    batch statistics, so a row's features do not depend on the other rows of its batch).
+    """
+    if norm not in ("batch", "layer"):
+        raise ValueError(f"norm must be 'batch' or 'layer', got {norm!r}")
+    sizes = [8 * width] * (depth - 1) + [4 * width]
+    layers: list[nn.Module] = [nn.Flatten()]
+    for cin, cout in zip([in_dim, *sizes], sizes):
+        layers += [nn.Linear(cin, cout), nn.BatchNorm1d(cout) if norm == "batch" else nn.LayerNorm(cout),
+                   nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers), sizes[-1]
+
+
 @ENCODERS.register("mlp", "Fully connected: flatten -> 2 hidden layers (the classic autoencoder shape); features = last layer")
 class MLPEncoder(Encoder):
     family = "mlp"
 
-    def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor, std: torch.Tensor,
+                 depth: int = 2, norm: str = "batch") -> None:
         super().__init__(in_channels, mean, std)
-        hidden = 8 * width
-        self.feature_dim = hidden // 2
-        self.body = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(in_channels * image_size[0] * image_size[1], hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-            nn.Linear(hidden, self.feature_dim), nn.BatchNorm1d(self.feature_dim), nn.ReLU(inplace=True),
-        )
+        self.body, self.feature_dim = mlp_body(in_channels * image_size[0] * image_size[1], width, depth, norm)
+
+    @classmethod
+    def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
+               depth: int, norm: str) -> "MLPEncoder":
+        c, h, w = sample_shape
+        return cls(c, (h, w), width, mean, std, depth, norm)
+
+
+@ENCODERS.register("table_mlp", "Fully connected for table rows: standardise the columns -> depth hidden layers "
+                   "(batch or layer norm); features = last layer")
+class TableMLPEncoder(Encoder):
+    """Rows (B, F) -> standardised with the train split's column mean/std -> :func:`mlp_body` -> (B, 4 x width)."""
+
+    kinds = ("table",)
+    family = "mlp"
+
+    def __init__(self, columns: int, width: int, mean: torch.Tensor, std: torch.Tensor, depth: int = 2,
+                 norm: str = "batch") -> None:
+        super().__init__(columns, mean, std, stats_shape=(1, columns))
+        self.body, self.feature_dim = mlp_body(columns, width, depth, norm)
+
+    @classmethod
+    def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
+               depth: int, norm: str) -> "TableMLPEncoder":
+        (columns,) = sample_shape
+        return cls(columns, width, mean, std, depth, norm)
 
 
 def _conv_block(cin: int, cout: int, stride: int) -> nn.Sequential:
@@ -95,16 +141,22 @@ class ResNet18Encoder(Encoder):
         self.body = net
 
 
-def build_encoder(name: str, image_shape: tuple[int, int, int], *, width: int = 32,
+def build_encoder(name: str, sample_shape: tuple[int, ...], *, width: int = 32, depth: int = 2, norm: str = "batch",
                   mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> Encoder:
-    """Encoder ``name`` for images of ``image_shape`` (C, H, W); mean/std: (C,) of the training images in [0, 1]."""
-    c, h, w = image_shape
-    mean = torch.full((c,), 0.5) if mean is None else mean
-    std = torch.full((c,), 0.25) if std is None else std
-    return ENCODERS.get(name)(c, (h, w), width, mean, std)
+    """Encoder ``name`` for samples of ``sample_shape``: images (C, H, W) or table rows (F,).
+
+    mean/std: the training split's statistics, (C,) of the images in [0, 1] or (F,) of the columns; when
+    not given (the weights are loaded afterwards) placeholders of the right shape. depth/norm: MLP encoders only.
+    """
+    size = sample_shape[0]
+    table = len(sample_shape) == 1
+    mean = torch.full((size,), 0.0 if table else 0.5) if mean is None else mean
+    std = torch.full((size,), 1.0 if table else 0.25) if std is None else std
+    return ENCODERS.get(name).create(tuple(sample_shape), width, mean, std, depth, norm)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean and std (each (C,)) of uint8 images (N, C, H, W), in [0, 1] units."""
-    x = images.float().div_(255.0)
-    return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
+    from sslcore.data.base import ImageDataset  # the one definition of the image statistics
+
+    return ImageDataset.input_stats(images)

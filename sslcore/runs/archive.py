@@ -116,7 +116,7 @@ def export_members(run: Run) -> dict[str, bytes | Path]:
     return members
 
 
-def exported_status(run: Run, image_shape: tuple[int, int, int]) -> dict[str, Any]:
+def exported_status(run: Run, image_shape: tuple[int, ...]) -> dict[str, Any]:
     """The run's status without process details, plus where and when it came from."""
     raw = run.status()
     status = {k: raw[k] for k in EXPORTED_STATUS_KEYS if k in raw}
@@ -125,7 +125,7 @@ def exported_status(run: Run, image_shape: tuple[int, int, int]) -> dict[str, An
     return {**status, IMAGE_SHAPE_KEY: list(image_shape), "run_id": run.id, "exported_at": time.time()}
 
 
-def encoder_bytes(state: dict[str, Any], config: RunConfig, image_shape: tuple[int, int, int]) -> bytes:
+def encoder_bytes(state: dict[str, Any], config: RunConfig, image_shape: tuple[int, ...]) -> bytes:
     """The encoder's state_dict as safetensors, with what is needed to rebuild it in the metadata."""
     metadata = {"format": "pt", "sslcore": "encoder", "encoder": config.encoder.name,
                 "width": str(config.encoder.width), IMAGE_SHAPE_KEY: format_image_shape(image_shape)}

@@ -136,7 +136,7 @@ def check_config(path: Path) -> RunConfig:
         raise ArchiveError(f"config.json is refused: {e}") from None
 
 
-def check_encoder(path: Path, config: RunConfig) -> tuple[int, int, int]:
+def check_encoder(path: Path, config: RunConfig) -> tuple[int, ...]:
     """Check the weights load and fit ``config``'s encoder (keys, shapes, dtypes); returns the image shape."""
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -216,10 +216,19 @@ def _check_status_field(key: str, value: Any) -> bool:
         "error": lambda: value is None or (isinstance(value, str) and len(value) <= 4000),
         "device": lambda: isinstance(value, str) and len(value) <= 40,
         "run_id": lambda: isinstance(value, str) and _RUN_ID.fullmatch(value) is not None,
-        IMAGE_SHAPE_KEY: lambda: isinstance(value, list) and len(value) == 3,
+        IMAGE_SHAPE_KEY: lambda: isinstance(value, list) and _is_sample_shape(value),
         "dataset": lambda: _dataset_record_ok(value),
     }
     return checks[key]() if key in checks else (value is None or number)
+
+
+def _is_sample_shape(value: list[Any]) -> bool:
+    """(C, H, W) of images or (F,) of a table, within the bounds an encoder may be built for."""
+    try:
+        parse_image_shape(value)
+    except ValueError:
+        return False
+    return True
 
 
 def check_status(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:

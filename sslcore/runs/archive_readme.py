@@ -27,7 +27,7 @@ Original run id: `{run_id}`.
 
 ## Load the encoder
 
-The encoder takes float images of shape (B, {c}, {h}, {w}) with values in [0, 1] (it normalises them
+The encoder takes {input_text} (it normalises them
 itself) and returns features of shape (B, {feature_dim}). Run either snippet in the folder where you
 unzipped this file; both need PyTorch, `safetensors` and `sslcore` (which defines the architecture).
 
@@ -46,11 +46,11 @@ import torch
 from safetensors.torch import load_file
 from sslcore.models import build_encoder
 
-encoder = build_encoder("{encoder}", ({c}, {h}, {w}), width={width})
+encoder = build_encoder("{encoder}", {shape}, width={width}, depth={depth}, norm="{norm}")
 encoder.load_state_dict(load_file("encoder.safetensors"))
 encoder.eval()
 
-images = torch.rand(16, {c}, {h}, {w})  # a batch of images, float in [0, 1]
+images = torch.rand(16, {batch_shape})  # {example}
 with torch.no_grad():
     features = encoder(images)
 print(features.shape)  # torch.Size([16, {feature_dim}])
@@ -67,12 +67,24 @@ or trained again from its config, but not resumed.
 '''
 
 
-def readme_text(run_id: str, config: RunConfig, status: dict[str, Any], image_shape: tuple[int, int, int],
+def _input_words(shape: tuple[int, ...]) -> dict[str, str]:
+    """How the README describes the encoder's input, for images (C, H, W) or table rows (F,)."""
+    dims = ", ".join(str(int(v)) for v in shape)
+    if len(shape) == 1:
+        return {"input_text": f"float32 table rows of shape (B, {dims}), the columns as the dataset holds them "
+                              "(missing cells imputed, categories one-hot, then missing-indicators)",
+                "shape": f"({dims},)", "batch_shape": dims, "example": "a batch of rows (random values here)"}
+    return {"input_text": f"float images of shape (B, {dims}) with values in [0, 1]", "shape": f"({dims})",
+            "batch_shape": dims, "example": "a batch of images, float in [0, 1]"}
+
+
+def readme_text(run_id: str, config: RunConfig, status: dict[str, Any], image_shape: tuple[int, ...],
                 feature_dim: int, epochs_done: int) -> str:
-    """The README of an export of run ``run_id``; ``status`` is the exported status.json."""
-    c, h, w = image_shape
+    """The README of an export of run ``run_id``; ``status`` is the exported status.json; ``image_shape`` is
+    the sample shape, (C, H, W) or (F,) for a table."""
+    e = config.encoder
     return _TEMPLATE.format(
         name=status.get("name") or run_id, run_id=run_id, task=config.task.name, dataset=config.data.dataset,
-        encoder=config.encoder.name, width=config.encoder.width, epochs=config.train.epochs, epochs_done=epochs_done,
-        state=status.get("state", "?"), exported=time.strftime("%Y-%m-%d %H:%M"), c=c, h=h, w=w,
-        feature_dim=feature_dim)
+        encoder=e.name, width=e.width, depth=e.depth, norm=e.norm, epochs=config.train.epochs, epochs_done=epochs_done,
+        state=status.get("state", "?"), exported=time.strftime("%Y-%m-%d %H:%M"), feature_dim=feature_dim,
+        **_input_words(image_shape))

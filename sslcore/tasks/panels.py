@@ -1,7 +1,9 @@
 """How a task's snapshot is drawn, declared by the task as plain data (no streamlit here).
 
 A task's ``snapshot`` returns named arrays for N fixed test images: uint8 pictures (N, C, H, W) and
-per-image numbers (N,). Its ``panels`` (a :class:`SnapshotPanels`) say what a viewer does with them:
+per-image numbers (N,); a table task returns rows of standardised values (N, F) instead of pictures, drawn
+as heat maps (``rows``), optionally with the cells it changed outlined (``marked``) and the error of each
+column (``column_error``). Its ``panels`` (a :class:`SnapshotPanels`) say what a viewer does with them:
 which pictures stand side by side (:class:`ImageColumn`), which numbers there are and whether higher is
 better (:class:`Value`), the line under each image (``caption``), which number sorts "worst first", and
 the one number that sums up an epoch (:class:`Summary`). The Reconstructions & views page draws any task
@@ -86,6 +88,10 @@ class SnapshotPanels:
     first (lowest first if higher is better, else highest first); worst_label names that order.
     summary: the epoch's one number. explanation: what the pictures show, in plain words (Markdown).
     required: arrays the snapshot must hold besides the image columns and stored values (checked on read).
+    rows: for tables, the (N, F) float arrays of standardised values drawn as heat maps, top to bottom (an
+    :class:`ImageColumn` each: array, title, hide_if_same_as). marked: a bool (N, F) array of the cells the
+    task changed, outlined on the heat maps. column_error: (target, prediction) arrays whose squared
+    difference, averaged over the rows, is drawn per column (which columns the model finds predictable).
     """
 
     images: tuple[ImageColumn, ...]
@@ -96,6 +102,9 @@ class SnapshotPanels:
     caption: str = ""
     explanation: str = ""
     required: tuple[str, ...] = ()
+    rows: tuple[ImageColumn, ...] = ()
+    marked: str = ""
+    column_error: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         names = {v.name for v in self.values}
@@ -112,13 +121,24 @@ class SnapshotPanels:
 
     def required_arrays(self) -> tuple[str, ...]:
         """Every array a snapshot drawn with these panels must hold, one entry per image each."""
-        names = [c.array for c in self.images] + [v.name for v in self.values if v.compute is None]
-        return tuple(dict.fromkeys([*names, *self.required]))
+        names = [c.array for c in (*self.images, *self.rows)] + [v.name for v in self.values if v.compute is None]
+        return tuple(dict.fromkeys([*names, *([self.marked] if self.marked else []), *self.column_error,
+                                    *self.required]))
 
     def columns(self, arrays: Arrays) -> list[ImageColumn]:
         """The image columns to draw, left to right, without those equal to their ``hide_if_same_as``."""
-        return [c for c in self.images
-                if not (c.hide_if_same_as and np.array_equal(arrays[c.array], arrays[c.hide_if_same_as]))]
+        return _shown(self.images, arrays)
+
+    def row_arrays(self, arrays: Arrays) -> list[ImageColumn]:
+        """A table's heat maps to draw, top to bottom, without those equal to their ``hide_if_same_as``."""
+        return _shown(self.rows, arrays)
+
+    def column_errors(self, arrays: Arrays) -> np.ndarray | None:
+        """Mean squared difference per column (F,) between the ``column_error`` arrays, or None if undeclared."""
+        if not self.column_error:
+            return None
+        target, prediction = (np.asarray(arrays[name], dtype=np.float64) for name in self.column_error)
+        return ((prediction - target) ** 2).mean(axis=0)
 
     def summary_value(self, arrays: Arrays) -> float:
         """The epoch's one number: the mean of the summary value over the images."""
@@ -147,3 +167,8 @@ class SnapshotPanels:
         images = tuple(dataclasses.replace(c, title=title) if c.array == array else c for c in self.images)
         text = self.explanation if explanation is None else explanation
         return dataclasses.replace(self, images=images, explanation=text)
+
+
+def _shown(columns: tuple[ImageColumn, ...], arrays: Arrays) -> list[ImageColumn]:
+    return [c for c in columns
+            if not (c.hide_if_same_as and np.array_equal(arrays[c.array], arrays[c.hide_if_same_as]))]

@@ -24,8 +24,13 @@ _seen: dict[str, tuple[Path, int]] = {}  # registered user dataset -> (manifest 
 
 def describe(manifest: dict[str, Any]) -> str:
     """One line for listings: '1,200 colour 32×32 images, 3 classes (cats, dogs, owls); from pets.zip'."""
+    if manifest["kind"] == "table":
+        names = manifest["class_names"]
+        labels = f"{len(names)} classes" if names else "unlabelled"
+        source = manifest.get("source", {}).get("name", "?")
+        return f"{manifest['count']:,} table rows × {manifest['sample_shape'][0]} columns, {labels}; yours, from {source}"
     if manifest["kind"] != "image":
-        return f"{manifest['count']:,} table rows of {manifest['sample_shape'][0]} columns; yours"
+        return f"{manifest['count']:,} samples of kind {manifest['kind']}; yours"
     c, h, w = manifest["sample_shape"]
     names = manifest["class_names"]
     shown = ", ".join(names[:4]) + (", …" if len(names) > 4 else "")
@@ -44,8 +49,16 @@ def _image_dataset(name: str, folder: Path) -> ImageDataset:
                         None if strata is None else torch.from_numpy(strata))
 
 
-#: How each stored kind becomes an in-memory dataset (the CSV reader of issue 12 adds "table").
-READERS: dict[str, Callable[[str, Path], Loaded]] = {"image": _image_dataset}
+def _table(name: str, folder: Path) -> Loaded:
+    from sslcore.userdata.csv_import import stored_table  # late: the CSV module is only needed for tables
+
+    manifest = store.read_manifest(folder)
+    samples, labels, _ = store.load_arrays(folder, manifest)
+    return stored_table(name, samples, labels, manifest)
+
+
+#: How each stored kind becomes an in-memory dataset: images as they are, a table raw (split fits the rest).
+READERS: dict[str, Callable[[str, Path], Loaded]] = {"image": _image_dataset, "table": _table}
 
 
 def _loader(name: str, kind: str) -> Callable[[Path, bool], Loaded]:
@@ -65,8 +78,11 @@ def _loader(name: str, kind: str) -> Callable[[Path, bool], Loaded]:
 
 
 def _register(name: str, manifest: dict[str, Any]) -> None:
+    # A table's stored columns are not its model columns (one-hot levels and missing-indicators are added
+    # when a run splits it), so its sample shape is unknown until then.
+    shape = tuple(manifest["sample_shape"]) if manifest["kind"] == "image" else None
     spec = DatasetSpec(_loader(name, manifest["kind"]), embedded=False, official_split=False, kind=manifest["kind"],
-                       sample_shape=tuple(manifest["sample_shape"]), user=True,
+                       sample_shape=shape, user=True,
                        version=f"{manifest['content_hash']}|{manifest['labels_hash']}")
     DATASETS.replace(name, describe(manifest), spec)
 

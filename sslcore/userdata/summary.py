@@ -30,13 +30,18 @@ def memory_bytes(manifest: dict[str, Any]) -> int:
     return int(manifest["count"] * np.prod(manifest["sample_shape"]) * per_value)
 
 
+def unit(manifest: dict[str, Any]) -> str:
+    """What one sample is called: 'images', or 'rows' for a table."""
+    return "rows" if manifest["kind"] == "table" else "images"
+
+
 def class_lines(manifest: dict[str, Any]) -> list[str]:
     """'cats: 120 images' per class, plus the unlabelled count when there is one."""
     names, counts = manifest["class_names"], manifest.get("class_counts") or []
-    lines = [f"{name}: {n:,} images" for name, n in zip(names, counts)]
+    lines = [f"{name}: {n:,} {unit(manifest)}" for name, n in zip(names, counts)]
     unlabelled = manifest["count"] - sum(counts)
     if unlabelled:
-        lines.append(f"(no label): {unlabelled:,} images")
+        lines.append(f"(no label): {unlabelled:,} {unit(manifest)}")
     return lines
 
 
@@ -51,11 +56,16 @@ def skipped_line(manifest: dict[str, Any]) -> str:
 
 
 def headline(manifest: dict[str, Any], labels: np.ndarray, strata: np.ndarray | None = None) -> str:
-    """'1,200 colour 32×32 images in 3 classes · 3.5 MiB in memory · split 960 train / 240 test'."""
-    c, h, w = manifest["sample_shape"]
+    """'1,200 colour 32×32 images in 3 classes · 3.5 MiB in memory · split 960 train / 240 test' (a table:
+    '569 rows × 30 columns in 2 classes · ...')."""
     names = manifest["class_names"]
     classes = f"in {len(names)} classes" if names else "unlabelled"
     train, test = split_sizes(labels, strata)
-    return (f"{manifest['count']:,} {'colour' if c == 3 else 'grey'} {h}×{w} images {classes} · "
+    if manifest["kind"] == "table":
+        what = f"{manifest['count']:,} rows × {manifest['sample_shape'][0]} columns"
+    else:
+        c, h, w = manifest["sample_shape"]
+        what = f"{manifest['count']:,} {'colour' if c == 3 else 'grey'} {h}×{w} images"
+    return (f"{what} {classes} · "
             f"{human_bytes(memory_bytes(manifest))} in memory · split {train:,} train / {test:,} test "
             f"(seeded, stratified, {DataConfig().test_fraction:.0%} test)")

@@ -9,11 +9,12 @@ import pytest
 from sslcore.config import ConfigError, config_from_dict, default_config, field_specs
 from sslcore.engine.schedule import plan_schedule, schedule_curve, warmup_cosine
 from sslcore.tasks import TASKS
+from tests.conftest import dataset_for
 
 
 def test_json_round_trip_for_every_task() -> None:
     for name in TASKS.names():
-        config = default_config(**{"task.name": name})
+        config = default_config(**{"task.name": name, "data.dataset": dataset_for(name)})
         again = config_from_dict(json.loads(config.to_json()))
         assert again == config and again.task.name == name
 
@@ -26,7 +27,7 @@ def test_json_round_trip_for_every_task() -> None:
     ({"task.temperature": "0"}, "task.temperature = '0' is not allowed: expected a number between 0.01 and 10"),
     ({"task.nope": "1"}, "task.nope is not a field; task has: temperature"),
     ({"model.depth": "3"}, "model is not a config section"),
-    ({"data.dataset": "imagenet"}, "data.dataset = 'imagenet' is not allowed: expected one of cifar10, digits"),
+    ({"data.dataset": "imagenet"}, "data.dataset = 'imagenet' is not allowed: expected one of breast_cancer, cifar10, digits"),
     ({"encoder.name": "vit"}, "encoder.name = 'vit' is not allowed: expected one of convnet, mlp, resnet18"),
     ({"task.name": "jigsaw"}, "task.name = 'jigsaw' is not allowed: expected one of autoencoder"),
     ({"train.epochs": "2.5"}, "train.epochs = '2.5' is not allowed: expected an integer"),

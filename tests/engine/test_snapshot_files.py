@@ -124,7 +124,7 @@ def test_every_tasks_real_snapshot_is_read_back_and_drawable(tmp_path: Path, tas
     config = tiny_config(task_name, **{"data.dataset": dataset})
     data = load_dataset(dataset)
     task = build_task(config, data).eval()
-    raw = data.test.images[:5]
+    raw = data.test.samples[:5]
     images_in = raw.float() / 255 if raw.dtype == torch.uint8 else raw.float()  # as the trainer's Snapshotter
     with torch.no_grad():
         arrays = task.snapshot(images_in, torch.Generator().manual_seed(0))
@@ -133,6 +133,7 @@ def test_every_tasks_real_snapshot_is_read_back_and_drawable(tmp_path: Path, tas
     panels = snap.panels
     assert snap.task == task_name and panels is panels_for(task_name)
     assert all(snap.arrays[c.array].dtype == np.uint8 and snap.arrays[c.array].ndim == 4 for c in panels.images)
+    assert all(snap.arrays[c.array].shape == (5, *data.sample_shape) for c in panels.rows)  # a table's heat maps
     assert sorted(panels.worst_order(snap.arrays).tolist()) == list(range(5))
     assert np.isfinite(panels.summary_value(snap.arrays))
     assert all(panels.caption_of(snap.arrays, i) for i in range(5))

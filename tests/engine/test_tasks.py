@@ -8,7 +8,12 @@ import torch
 from sslcore.data import load_dataset
 from sslcore.engine.trainer import Trainer, build_task
 from sslcore.tasks import TASKS
-from tests.conftest import tiny_config
+from tests.conftest import dataset_for, tiny_config
+
+#: Settings a task needs for the generic "loss falls by a fifth" check. SCARF's default temperature of 1 (the
+#: paper's, and the best linear probe on synthetic_table) keeps NT-Xent above ~60% of its starting value, so a
+#: 20% fall is checked at a lower temperature, on a table with enough rows for 88 steps in 4 epochs.
+LOSS_CHECK = {"scarf": {"task.temperature": 0.05, "data.dataset": "digits_table"}}  # 0.63 of the start measured
 
 
 class LossRecorder:
@@ -27,8 +32,10 @@ class LossRecorder:
 
 @pytest.mark.parametrize("task_name", TASKS.names())
 def test_each_task_loss_falls_on_digits(task_name: str) -> None:
-    config = tiny_config(task_name, **{"train.epochs": 4, "train.batch_size": 64, "train.lr": 3e-3})
-    data = load_dataset("digits")
+    dataset = LOSS_CHECK.get(task_name, {}).get("data.dataset", dataset_for(task_name))
+    config = tiny_config(task_name, **{"data.dataset": dataset, "train.epochs": 4, "train.batch_size": 64,
+                                       "train.lr": 3e-3, **LOSS_CHECK.get(task_name, {})})
+    data = load_dataset(dataset)
     torch.manual_seed(0)
     recorder = LossRecorder()
     Trainer.create(config, build_task(config, data), data, torch.device("cpu"), [recorder]).fit()
@@ -39,17 +46,19 @@ def test_each_task_loss_falls_on_digits(task_name: str) -> None:
 
 @pytest.mark.parametrize("task_name", TASKS.names())
 def test_views_and_snapshots_have_image_shapes(task_name: str) -> None:
-    config = tiny_config(task_name)
-    data = load_dataset("digits")
+    dataset = dataset_for(task_name)
+    config = tiny_config(task_name, **{"data.dataset": dataset})
+    data = load_dataset(dataset)
     task = build_task(config, data).eval()
-    images = data.test.images[:5].float() / 255
+    images = data.test.to_input(data.test.samples[:5])
     views = task.make_views(images, torch.Generator().manual_seed(0))
     assert views and all(v.shape == images.shape for v in views.values())
     with torch.no_grad():
         snap = task.snapshot(images, torch.Generator().manual_seed(0))
     assert set(task.panels.required_arrays()) <= set(snap)  # what the viewer draws is there
-    image_arrays = [a for a in snap.values() if a.ndim == 4]
-    assert image_arrays and all(a.dtype == np.uint8 and a.shape == (5, 1, 8, 8) for a in image_arrays)
+    image_arrays = [a for a in snap.values() if a.shape[1:] == data.sample_shape and a.dtype != bool]
+    dtype = np.uint8 if data.kind == "image" else np.float32
+    assert image_arrays and all(a.dtype == dtype and a.shape == (5, *data.sample_shape) for a in image_arrays)
 
 
 def test_masked_autoencoder_hides_the_configured_share_and_scores_only_hidden_pixels() -> None:
