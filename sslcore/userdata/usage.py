@@ -13,7 +13,6 @@ from typing import Any, Sequence
 from sslcore.config import DataConfig
 from sslcore.data import DATASETS, DatasetNotFoundError, find_dataset, split_positions
 from sslcore.runs import Run, RunStore
-from sslcore.runs.actions import job_may_be_live
 from sslcore.runs.eval_jobs import job_status
 from sslcore.runs.files import read_json
 from sslcore.runs.store import ACTIVE_STATES
@@ -84,7 +83,7 @@ def runs_using(name: str, runs_dir: str | Path) -> tuple[list[Run], list[Run]]:
     for run in RunStore(runs_dir).list():
         if _dataset_of(run) != name:
             continue
-        live = job_may_be_live(run) or job_status(run).get("state") in ACTIVE_STATES
+        live = run.job_may_be_live() or job_status(run).get("state") in ACTIVE_STATES
         (busy if live else idle).append(run)
     return busy, idle
 
