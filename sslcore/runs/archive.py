@@ -25,7 +25,7 @@ import numpy as np
 from safetensors.torch import save as save_safetensors
 
 from sslcore.atomic import write_atomic
-from sslcore.config import DataConfig, RunConfig
+from sslcore.config import RunConfig, config_from_dict
 from sslcore.data import DatasetUnavailableError
 from sslcore.runs.archive_checks import (ArchiveError, ArchiveLimits, check_config, check_encoder, check_members,
                                          check_metrics, check_snapshot, check_status, read_json_object)
@@ -37,9 +37,7 @@ from sslcore.runs.store import (ACTIVE_STATES, FINAL_STATES, INTERRUPTED_REASON,
 from sslcore.runs.summary import essential_damage
 from sslcore.runs.weights import (ENCODER_FILE, IMAGE_SHAPE_KEY, build_config_encoder, final_encoder_state,
                                   format_image_shape, load_encoder, load_run_encoder, run_image_shape)
-
-#: The environment variable naming this machine's data folder (the dashboard reads the same one).
-DATA_ROOT_ENV = "SSL_DATA_ROOT"
+from sslcore.userdata.store import default_data_root
 
 __all__ = ["ArchiveError", "ArchiveLimits", "export_run", "import_run", "load_encoder", "load_run_encoder"]
 
@@ -177,10 +175,10 @@ def import_run(path: str | Path, store: RunStore, *, name: str | None = None,
     Nothing is written before the member list passes; the contents are then checked in a hidden staging
     folder inside the runs folder, which becomes the run in one rename. A refused archive leaves nothing.
     data_root: this machine's data folder, which replaces the archive's ``data.root`` (a path on the machine
-    that exported it, or anything its author wrote); default ``$SSL_DATA_ROOT``, else the config default.
+    that exported it, or anything its author wrote); default ``$SSL_DATA_ROOT``, else ``data``.
     """
     path = Path(path)
-    data_root = data_root or os.environ.get(DATA_ROOT_ENV) or DataConfig().root
+    data_root = data_root or default_data_root()
     try:
         display_name = None if name is None else clean_run_name(name)
     except ValueError as e:
@@ -212,7 +210,8 @@ def _import_checked(zf: zipfile.ZipFile, members: dict[str, zipfile.ZipInfo], st
         folder = staging / "run"
         extract_members(zf, members, folder, limits)
         status, config = checked_status(folder, members, source, name, limits)
-        config = config.replace({"data.root": data_root})  # datasets are read from this machine's data root only
+        # Datasets are read from this machine's data root only; the dataset itself may be missing here (stored).
+        config = config_from_dict(config.to_dict(), {"data.root": data_root}, stored=True)
         write_json_atomic(folder / "config.json", config.to_dict())
         write_json_atomic(folder / "status.json", status)
         return _move_into(store, folder, status["imported_from"]["run_id"], config)
