@@ -13,7 +13,6 @@ columns and gradient-boosted trees on the raw columns. Prints one table per data
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -24,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sslcore.config import default_config  # noqa: E402
 from sslcore.data import load_run_data  # noqa: E402
+from sslcore.engine.device import describe_machine  # noqa: E402
 from sslcore.engine.job import execute_run  # noqa: E402
 from sslcore.evaluation.protocol import evaluate_run  # noqa: E402
 from sslcore.evaluation.results import method_label  # noqa: E402
@@ -76,7 +76,7 @@ def print_table(dataset: str, budgets: list[Any], results: dict[str, dict[tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny runs on a small synthetic table, for CI")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="threads per job (1: these MLPs are tiny, see the README)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", default=",".join(RECIPES))
     parser.add_argument("--tasks", default=",".join(TASKS))
@@ -87,7 +87,7 @@ def main() -> None:
     repeats, budgets, supervised = args.repeats, BUDGETS, None
     if args.smoke:
         datasets, repeats, budgets, supervised = ["synthetic_table"], 1, (4, "all"), {"max_steps": 20}
-    print(f"{platform.processor() or platform.machine()}, {args.threads} threads")
+    print(describe_machine(), f"· {args.threads} thread(s) per job (a shared machine: other jobs may be running)")
     with tempfile.TemporaryDirectory() as tmp:
         store = RunStore(tmp)
         for dataset in datasets:
@@ -109,6 +109,7 @@ def main() -> None:
                     print(f"  test reconstruction MSE {mse[0]:.4f} (epoch 0) -> {mse[-1]:.4f} (epoch {len(mse) - 1}): "
                           f"x{mse[0] / mse[-1]:.1f} lower")
             print_table(dataset, chosen, results)
+    print(describe_machine())  # the load average again: it moves while the benchmark runs
 
 
 if __name__ == "__main__":
