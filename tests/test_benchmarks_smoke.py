@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_embeddings.py", "t-SNE"),
     ("bench_runs_table.py", "table, warm"),
     ("bench_data_import.py", "speed-up"),
+    ("bench_tabular.py", "gradient-boosted trees"),
     ("bench_gpu.py", "img/s" if torch.cuda.is_available() else "CUDA is not available"),
 ])
 def test_benchmark_smoke_run_prints_figures(script: str, expected: str, tmp_path: Path) -> None:
