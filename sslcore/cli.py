@@ -92,8 +92,11 @@ def cmd_resume(args: argparse.Namespace) -> int:
     from sslcore import distributed
     from sslcore.engine.job import execute_run
     from sslcore.runs.actions import resume_blocker
+    from sslcore.runs.summary import essential_damage
 
     run = RunStore(args.runs_dir).get(args.run)
+    if essential_damage(run):  # unreadable status or config: not even the device to join on is known
+        raise CLIError(resume_blocker(run))
     join_group(run.config().train.device)
     with _main_rank_training_lock(run):  # RunInUseError if another process trains it: checked and run under the lock
         problem = resume_blocker(run)
