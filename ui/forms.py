@@ -12,7 +12,8 @@ from typing import Any, Iterable
 
 import streamlit as st
 
-from sslcore.config import FieldSpec, RunConfig, config_from_dict, describe_bounds, field_specs
+from sslcore.config import (ConfigError, FieldSpec, RunConfig, coerce_value, config_from_dict, describe_bounds,
+                            field_specs)
 from sslcore.engine.schedule import plan_schedule
 
 
@@ -26,7 +27,12 @@ def float_step(spec: FieldSpec) -> float:
 
 
 def field_widget(section: str, spec: FieldSpec, key: str) -> Any:
-    """The widget for one field, labelled with its name and showing its help, path and bounds on hover."""
+    """The widget for one field, labelled with its name and showing its help, path and bounds on hover.
+
+    Number boxes get no min/max: a bounded box keeps its last valid value when a person types an
+    out-of-range one (the browser only marks it red, on hover), so the run would start with a value nobody
+    chose. Any number is passed on, and the engine's own check is shown under the field (:func:`field_problem`).
+    """
     label = spec.name.replace("_", " ")
     bounds = describe_bounds(spec)
     help_text = f"{spec.help}\n\n`{section}.{spec.name}`" + (f" — {bounds}" if bounds else "")
@@ -36,15 +42,25 @@ def field_widget(section: str, spec: FieldSpec, key: str) -> Any:
     if spec.type is bool:
         return st.checkbox(label, value=bool(spec.default), key=key, help=help_text)
     if spec.type is int:
-        return st.number_input(label, value=int(spec.default), step=1, key=key, help=help_text,
-                               min_value=None if spec.min is None else math.ceil(spec.min),
-                               max_value=None if spec.max is None else math.floor(spec.max))
-    if spec.type is float:
-        return st.number_input(label, value=float(spec.default), step=float_step(spec), format="%g", key=key,
-                               help=help_text, min_value=None if spec.min is None else float(spec.min),
-                               max_value=None if spec.max is None else float(spec.max))
-    # Any other type is typed in as text and converted (and checked) by the engine.
-    return st.text_input(label, value=str(spec.default), key=key, help=help_text)
+        value = st.number_input(label, value=int(spec.default), step=1, key=key, help=help_text)
+    elif spec.type is float:
+        value = st.number_input(label, value=float(spec.default), step=float_step(spec), format="%g", key=key,
+                                help=help_text)
+    else:  # any other type is typed in as text and converted (and checked) by the engine
+        value = st.text_input(label, value=str(spec.default), key=key, help=help_text)
+    problem = field_problem(section, spec, value)
+    if problem is not None:
+        st.error(problem, icon=":material/error:")
+    return value
+
+
+def field_problem(section: str, spec: FieldSpec, value: Any) -> str | None:
+    """The engine's message for ``value`` in ``section.<field>`` (names the field, value and range), or None."""
+    try:
+        coerce_value(section, spec, value)
+    except ConfigError as error:
+        return str(error)
+    return None
 
 
 def _field_grid(section: str, specs: list[FieldSpec], key_prefix: str, columns: int) -> dict[str, Any]:
@@ -58,7 +74,7 @@ def _field_grid(section: str, specs: list[FieldSpec], key_prefix: str, columns: 
     return values
 
 
-def section_form(cls: type, section: str, *, key_prefix: str, exclude: Iterable[str] = (), columns: int = 3,
+def section_form(cls: type, section: str, *, key_prefix: str, exclude: Iterable[str] = (), columns: int = 2,
                  advanced_label: str = "Advanced settings") -> dict[str, Any]:
     """Widgets for every field of config dataclass ``cls`` (except ``exclude``); returns name -> value.
 

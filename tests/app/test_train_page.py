@@ -47,8 +47,8 @@ def test_form_is_generated_from_the_config_dataclasses(jobs: JobManager) -> None
     assert {"temperature", "projection dim", "epochs", "batch size", "lr", "width", "knn k"} <= labels(at.number_input)
     batch = at.number_input(key="form.train.batch_size")
     [declared] = [s for s in field_specs(TrainConfig) if s.name == "batch_size"]
-    assert (batch.value, batch.min, batch.max) == (declared.default, declared.min, declared.max)
-    assert declared.help in batch.help and "train.batch_size" in batch.help
+    assert batch.value == declared.default
+    assert declared.help in batch.help and "train.batch_size" in batch.help and "between 2 and 8192" in batch.help
     assert at.selectbox(key="form.train.optimizer").options == ["adamw", "sgd"]
     assert {"Split and download", "Advanced settings"} <= {e.label for e in at.expander}
     assert "**4,000** training + **1,000** test images" in at.markdown[0].value
@@ -198,7 +198,51 @@ def test_a_new_task_file_gets_its_form_and_preview_without_ui_edits(jobs: JobMan
     at.selectbox(key="form.task.name").select(new_task_file).run()
     assert not at.exception
     darkness = at.number_input(key=f"form.task.{new_task_file}.darkness")
-    assert (darkness.value, darkness.min, darkness.max) == (0.5, 0.0, 0.9)
-    assert "How much darker" in darkness.help
+    assert darkness.value == 0.5 and "How much darker" in darkness.help and "between 0 and 0.9" in darkness.help
+    darkness.set_value(0.95).run()  # its bounds are checked like any built-in field's
+    assert "task.darkness = 0.95 is not allowed: expected a number between 0 and 0.9" in [e.value for e in at.error]
+    assert train_button(at).disabled
+    at.number_input(key=f"form.task.{new_task_file}.darkness").set_value(0.5).run()
     assert {"original", "input"} <= {c.value for c in at.caption}
     assert not train_button(at).disabled
+
+
+def planned_peak_lr(at: AppTest) -> float | None:
+    """The highest learning rate on the page's planned-LR chart, or None when no chart is drawn."""
+    for chart in at.get("plotly_chart"):
+        figure = json.loads(chart.proto.spec)
+        if "Planned learning rate" in json.dumps(figure.get("layout", {}).get("title", "")):
+            return max(figure["data"][0]["y"])
+    return None
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("form.train.epochs", 0, "train.epochs = 0 is not allowed: expected an integer between 1 and 10000"),
+    ("form.train.lr", 100.0, "train.lr = 100.0 is not allowed: expected a number between 1e-07 and 10"),
+])
+def test_an_invalid_field_is_refused_with_its_message_shown(jobs: JobManager, key: str, value: float,
+                                                           message: str) -> None:
+    # The value the user typed reaches the engine's validation: it is neither clamped nor silently replaced
+    # by the last valid one, and Train stays disabled while it is there.
+    at = open_page(TRAIN)
+    at.selectbox(key="form.data.dataset").select("digits").run()
+    at.number_input(key="form.train.lr").set_value(0.01).run()
+    assert planned_peak_lr(at) == pytest.approx(0.01)  # the chart shows what Train would run
+
+    at.number_input(key=key).set_value(value).run()
+    assert not at.exception
+    shown = [e.value for e in at.error]
+    assert shown.count(message) == 2, shown  # under the field, and next to the disabled Train button
+    assert train_button(at).disabled
+    assert planned_peak_lr(at) is None  # no chart of a schedule that would not run
+    assert not jobs.store.list()
+
+
+def test_number_boxes_keep_no_hidden_bounds(jobs: JobManager) -> None:
+    # A number box with min/max would keep its last valid value when a person types an out-of-range one
+    # (the browser only marks it red): the bounds live in the help text and the engine checks them.
+    at = open_page(TRAIN)
+    for box in at.number_input:
+        assert box.min is None and box.max is None, box.key
+    lr = at.number_input(key="form.train.lr")
+    assert "between 1e-07 and 10" in lr.help
