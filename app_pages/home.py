@@ -4,7 +4,7 @@ import streamlit as st
 from sslcore.recipes import QUICK_DEMO, quick_demo_config
 from sslcore.runs import ACTIVE_STATES
 from ui import runs_table
-from ui.jobs import job_manager
+from ui.jobs import job_manager, submit_or_explain
 from ui.runs import RUN_PARAM
 from ui.runs_damaged import damaged_notice
 from ui.warmup import warm_up_in_background
@@ -35,8 +35,9 @@ with steps[2].container(border=True):
 
 demo, train = st.columns([1, 5], vertical_alignment="center")
 if demo.button("Quick demo", type="primary", icon=":material/play_arrow:"):
-    run = manager.submit(quick_demo_config(), name="Quick demo")
-    st.switch_page("app_pages/train.py", query_params={RUN_PARAM: run.id})
+    run = submit_or_explain(quick_demo_config(), name="Quick demo")
+    if run is not None:
+        st.switch_page("app_pages/train.py", query_params={RUN_PARAM: run.id})
 train.markdown(f"The quick demo trains **{QUICK_DEMO['task.name']}** on **{QUICK_DEMO['data.dataset']}** with a "
                f"small **{QUICK_DEMO['encoder.name']}** for {QUICK_DEMO['train.epochs']} epochs (about half a "
                "minute to a minute on a laptop CPU). Or choose everything yourself on the Train page.")

@@ -17,7 +17,7 @@ from sslcore.tasks import TASKS
 from sslcore.userdata.discovery import refresh_user_datasets
 from ui import charts, datasets, forms, table_preview
 from ui.images import image_grid
-from ui.jobs import data_root, job_manager
+from ui.jobs import data_root, job_manager, submit_or_explain
 from ui.live import run_panel
 from ui.plain_text import escape_markdown
 from ui.runs import FROM_PARAM, find_run, run_picker, show_run
@@ -166,7 +166,9 @@ def processes_field() -> int:
 
 
 def start_run(config: RunConfig, processes: int) -> None:
-    run = manager.submit(config, processes=processes)
+    run = submit_or_explain(config, processes=processes)
+    if run is None:
+        return
     st.query_params.pop(FROM_PARAM, None)  # the form has done its job; a reload must not refill it
     show_run(run.id)
     st.rerun()  # redraw with the new run selected on the right

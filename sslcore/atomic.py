@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
+from sslcore.os_errors import with_path
+
 
 def write_atomic(path: Path, write: Callable[[BinaryIO], None], *, durable: bool = False,
                  permissions: int | None = None) -> None:
@@ -18,8 +20,16 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None], *, durable: bool
     The temp file is in the same folder, so the rename stays on one filesystem and is atomic. durable:
     fsync before the rename, so the new contents survive a power cut too (for state that must not be
     lost, not for caches). permissions: chmod bits for the new file (mkstemp makes it 0600). On any error,
-    including Ctrl-C, the temp file is removed and ``path`` is left as it was.
+    including Ctrl-C, the temp file is removed and ``path`` is left as it was; an OSError that does not say
+    which file (a failed write on a full disk) is given ``path`` as its filename.
     """
+    try:
+        _write_replace(path, write, durable, permissions)
+    except OSError as error:
+        raise with_path(error, path)
+
+
+def _write_replace(path: Path, write: Callable[[BinaryIO], None], durable: bool, permissions: int | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -13,6 +14,8 @@ from typing import Callable, Sequence
 from sslcore.cli_data import add_data_commands
 from sslcore.config import ConfigError, RunConfig, config_from_dict, load_config_file, parse_assignments
 from sslcore.data import DATASETS, DatasetUnavailableError
+from sslcore.engine.device import DeviceUnavailableError
+from sslcore.os_errors import describe_os_error
 from sslcore.registry import UnknownNameError
 from sslcore.runs import Run, RunNotFoundError, RunStore
 from sslcore.runs.training_lock import RunInUseError, training_lock
@@ -74,9 +77,10 @@ def train_base(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a new run; under ``torchrun --nproc-per-node N`` the N processes train that one run together."""
     from sslcore import distributed
-    from sslcore.engine.job import execute_run
+    from sslcore.engine.job import check_inputs, execute_run
 
     config = config_from_dict(train_base(args), train_overrides(args))
+    check_inputs(config)  # missing data or device: refused like bad input, before a run folder exists
     join_group(config.train.device)  # with several processes: agree on one run folder, made by rank 0
     run = Run(distributed.from_main(lambda: _create_run(args, config).path))
     if distributed.is_main():
@@ -423,11 +427,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Options that name a path, so an OS error on that path can say which option to fix.
+PATH_OPTIONS = ("runs_dir", "config", "data_root", "out")
+
+
+def os_error_line(args: argparse.Namespace, error: OSError) -> str:
+    """The error in one line (``sslcore.os_errors``), led by the option whose path it concerns, if any.
+
+    The option naming that very path wins; then one whose folder holds it; then one it is a parent of
+    (a file standing where the option's folder should be created).
+    """
+    line = describe_os_error(error)
+    if error.filename is None:
+        return line
+    failed = Path(os.fsdecode(error.filename)).absolute()
+    given = {option: Path(value).absolute() for option in PATH_OPTIONS if (value := getattr(args, option, None))}
+    for related in (lambda p: p == failed, lambda p: p in failed.parents, lambda p: failed in p.parents):
+        for option, path in given.items():
+            if related(path):
+                return f"--{option.replace('_', '-')}: {line}"
+    return line
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; bad input and OS errors on the user's paths end in one line on stderr and status 2."""
     args = build_parser().parse_args(argv)
     handler: Callable[[argparse.Namespace], int] = args.func
     try:
         return handler(args)
-    except (CLIError, ConfigError, UnknownNameError, RunNotFoundError, RunInUseError, DatasetUnavailableError) as e:
+    except (CLIError, ConfigError, UnknownNameError, RunNotFoundError, RunInUseError, DatasetUnavailableError,
+            DeviceUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the one place an OS error on a runs folder, config file or output path is worded
+        print(f"error: {os_error_line(args, e)}", file=sys.stderr)
         return 2

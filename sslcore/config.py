@@ -338,9 +338,11 @@ def default_config(**overrides: Any) -> RunConfig:
 def load_config_file(path: str | Path) -> dict[str, Any]:
     """Read a JSON config file (full or partial) into nested dicts, with a clear error if it is not JSON."""
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))  # JSON is UTF-8, whatever the locale says
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start}): save it as UTF-8 JSON") from None
     except json.JSONDecodeError as e:
         raise ConfigError(f"config file {path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from sslcore.config import ConfigError, RunConfig
+from sslcore.os_errors import describe_os_error
+from sslcore.runs import Run
 from sslcore.runs.jobs import JobManager
 
 RUNS_DIR_ENV = "SSL_RUNS_DIR"
@@ -57,3 +60,19 @@ def job_manager() -> JobManager:
     manager = _manager(runs_dir(), max_jobs())
     manager.reap()
     return manager
+
+
+def submit_or_explain(config: RunConfig, name: str | None = None, processes: int = 1) -> Run | None:
+    """Start a run of ``config`` (on ``processes`` processes); if it is refused, show why in one line and
+    return None.
+
+    Refusals come before any run folder exists: data files missing, a device this machine lacks
+    (``RunRefusedError``, a ConfigError), or a runs folder that cannot be written (an OSError).
+    """
+    try:
+        return job_manager().submit(config, name=name, processes=processes)
+    except ConfigError as refused:
+        st.error(f"This run cannot start: {refused}", icon=":material/error:")
+    except OSError as error:
+        st.error(f"This run cannot start: {describe_os_error(error)}", icon=":material/error:")
+    return None

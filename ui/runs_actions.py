@@ -22,7 +22,7 @@ from sslcore.runs.jobs import JobManager
 from sslcore.runs.store import MAX_NAME_CHARS, clean_run_name
 from sslcore.runs.summary import summary_stamps
 from sslcore.runs.weights import ENCODER_FILE
-from ui.jobs import job_manager
+from ui.jobs import job_manager, submit_or_explain
 from ui.forms import PREFILLED_KEY
 from ui.plain_text import escape_markdown
 from ui.runs_damaged import damaged_panel
@@ -173,8 +173,9 @@ def _train_again(manager: JobManager, run: Run, name: str) -> None:
         st.error(f"Cannot train {escape_markdown(run.id)} again as is: {escape_markdown(error)}. "
                  "Use **Edit and train again**.")
         return
-    new = manager.submit(config, name=again_name(name))
-    st.switch_page(TRAIN_PAGE, query_params={RUN_PARAM: new.id})
+    new = submit_or_explain(config, name=again_name(name))
+    if new is not None:
+        st.switch_page(TRAIN_PAGE, query_params={RUN_PARAM: new.id})
 
 
 def _confirm_delete(manager: JobManager, run: Run, name: str) -> None:

@@ -1,6 +1,7 @@
 """Checkpoints: written atomically, read back with ``weights_only=True`` (no pickled code runs on load)."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,14 @@ from sslcore.atomic import write_atomic
 
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` (tensors, dicts, lists, numbers, strings) to ``path`` via a temp file + rename."""
-    write_atomic(path, lambda f: torch.save(payload, f), durable=True)
+    """Write ``payload`` (tensors, dicts, lists, numbers, strings) to ``path`` via a temp file + rename.
+
+    Serialised in memory first, then written in one go: torch's zip writer turns a failed write on a full
+    disk into an opaque ``inline_container.cc`` assertion, where Python's own write raises ENOSPC.
+    """
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    write_atomic(path, lambda f: f.write(buffer.getbuffer()), durable=True)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -7,8 +7,13 @@ import os
 import torch
 
 
+class DeviceUnavailableError(RuntimeError):
+    """The configured device (train.device) is not present on this machine."""
+
+
 def pick_device(preference: str = "auto", index: int | None = None) -> torch.device:
-    """cuda > mps > cpu for 'auto'; an explicit choice that is not available is an error, not a silent fallback.
+    """cuda > mps > cpu for 'auto'; an explicit choice that is not available is an error, not a silent fallback
+    (DeviceUnavailableError naming the field and the choices that work here).
 
     ``index``: the GPU of this process when several share a machine (torchrun's local rank); CUDA only.
     """
@@ -29,9 +34,9 @@ def _pick_type(preference: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if preference == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device = 'cuda' but no CUDA GPU is visible; use auto or cpu")
+        raise DeviceUnavailableError("train.device = 'cuda' but no CUDA GPU is visible; use auto or cpu")
     if preference == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError("train.device = 'mps' but Apple's MPS backend is not available; use auto or cpu")
+        raise DeviceUnavailableError("train.device = 'mps' but Apple's MPS backend is not available; use auto or cpu")
     return torch.device(preference)
 
 

@@ -5,11 +5,15 @@ Whatever happens, the run's status ends in a final state with a readable reason:
 
 With several processes (torchrun), every rank runs this; rank 0 alone writes the run folder, and records
 another rank's failure as the run's reason (:mod:`sslcore.distributed`).
+
+Before a fresh run gets a folder, :func:`check_inputs` refuses what would fail before its first step
+(missing dataset files, an absent device, a task that does not fit the data), like any other bad input.
 """
 from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 import traceback
 from typing import Sequence, TextIO
@@ -17,17 +21,44 @@ from typing import Sequence, TextIO
 import torch
 
 from sslcore import distributed
-from sslcore.config import RunConfig
+from sslcore.config import ConfigError, RunConfig
 from sslcore.data import DatasetSplit, DatasetUnavailableError, load_run_data
 from sslcore.engine.callbacks import Callback, ConsoleProgress, NaNGuard, WaitForMain
 from sslcore.engine.checkpoint import load_checkpoint
-from sslcore.engine.device import configure_threads
+from sslcore.engine.device import DeviceUnavailableError, configure_threads, pick_device
 from sslcore.engine.monitor import EpochEvaluator
 from sslcore.engine.run_callbacks import Checkpointer, Heartbeat, MetricsWriter, Snapshotter, StopRequest
 from sslcore.engine.trainer import Trainer, build_task
+from sslcore.os_errors import describe_os_error
 from sslcore.runs import Run
 from sslcore.runs.files import truncate_torn_tail, write_jsonl_atomic
 from sslcore.userdata.usage import dataset_record
+
+#: Samples the input check builds the task on (enough for its shape checks, cheap in the dashboard's process).
+CHECK_SAMPLES = 16
+
+
+class RunRefusedError(ConfigError):
+    """A fresh run was refused before its folder was made: the config is valid, but cannot run on this machine
+    (its data files are missing, its device is absent). The message says what to change."""
+
+
+def check_inputs(config: RunConfig) -> None:
+    """Raise RunRefusedError if a fresh run of ``config`` would fail before its first step on this machine.
+
+    Checks the device, the dataset's files (unless downloading is on: that happens in the run) and that the
+    task accepts the data's shape. Config validation cannot do this: a config is valid anywhere, these depend
+    on the machine. The data load is cached in-process, so a run started from the same process loads nothing
+    twice; the task is built on a few samples only (its normalisation statistics would convert them all).
+    """
+    try:
+        pick_device(config.train.device)
+        if not config.data.download:
+            data = load_run_data(config.data)
+            few = torch.arange(min(CHECK_SAMPLES, len(data.train)))
+            build_task(config, DatasetSplit(data.train.subset(few), data.test.subset(few[:0])))
+    except (DeviceUnavailableError, DatasetUnavailableError, ConfigError) as error:
+        raise RunRefusedError(str(error)) from error
 
 
 def run_callbacks(run: Run, config: RunConfig, data: DatasetSplit, console: TextIO | None) -> list[Callback]:
@@ -83,7 +114,11 @@ def _record_failure(run: Run, error: BaseException, main: bool) -> None:
     peer = distributed.peer_failure(wait_seconds=3.0 if isinstance(error, torch.distributed.DistError) else 0.0)
     if peer is not None:
         reason, trace = peer[0], peer[1] or trace
-    run.update_status(state="failed", ended=time.time(), error=reason, traceback=trace)
+    try:
+        run.update_status(state="failed", ended=time.time(), error=reason, traceback=trace)
+    except OSError as unwritable:  # the disk that failed the run may refuse its status too: say it here
+        print(f"run {run.id} failed: {reason}\n(and its status could not be recorded: "
+              f"{describe_os_error(unwritable)})", file=sys.stderr)
 
 
 def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
@@ -144,6 +179,9 @@ def _plain_reason(e: BaseException) -> str:
         return "interrupted"
     if isinstance(e, MemoryError) or "out of memory" in str(e).lower():
         return f"out of memory: {e}. Try a smaller batch size (train.batch_size) or a smaller encoder."
+    if isinstance(e, OSError):  # a full disk, a folder that turned read-only: where, and that it can resume
+        return f"{describe_os_error(e)}; once that is fixed, resume the run from its last checkpoint"
     text = str(e) or type(e).__name__
-    return text if type(e).__name__ in ("NonFiniteLossError", "DatasetUnavailableError", "ConfigError") else f"{type(e).__name__}: {text}"
+    plain = ("NonFiniteLossError", "DatasetUnavailableError", "ConfigError", "DeviceUnavailableError")
+    return text if type(e).__name__ in plain else f"{type(e).__name__}: {text}"
 

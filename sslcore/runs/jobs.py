@@ -60,8 +60,13 @@ class JobManager:
         """Create a run for ``config`` and start its worker; returns at once with the run 'queued'.
 
         ``processes`` > 1 trains the run on that many processes (DistributedDataParallel), each taking a slot.
+        Raises RunRefusedError, before any folder is made, if the run could not start on this machine
+        (see ``sslcore.engine.job.check_inputs``), and OSError if the runs folder cannot be written.
         """
+        from sslcore.engine.job import check_inputs  # late: the trainer's imports are not needed to list runs
+
         self.check_processes(processes, config.train.batch_size)
+        check_inputs(config)
         run = self.store.create(config, name=name)
         self._spawn(run, resume=False, processes=processes)
         return run

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from sslcore.config import ConfigError, TaskConfig, TrainConfig, default_config, field_specs, param
 from sslcore.data import load_dataset
+from sslcore.engine.job import execute_run
 from sslcore.engine.trainer import build_task
 from sslcore.runs import jobs as jobs_module
 from sslcore.runs.jobs import JobManager
@@ -150,8 +151,9 @@ def test_the_processes_field_trains_one_run_on_several_processes(jobs: JobManage
 
 
 def test_a_failed_run_shows_the_reason_and_the_traceback(jobs: JobManager, tmp_path: Path) -> None:
-    run = jobs.submit(tiny_config(**{"data.dataset": "mnist", "data.root": str(tmp_path / "nowhere")}))
-    assert jobs.wait(run, TIMEOUT) == "failed"
+    # The dataset's files were there when the run was submitted and gone when it started (submit checks them).
+    run = jobs.store.create(tiny_config(**{"data.dataset": "mnist", "data.root": str(tmp_path / "nowhere")}))
+    assert execute_run(run) == "failed"
 
     at = open_page(TRAIN, run_id=run.id)
     assert not at.exception
@@ -160,6 +162,16 @@ def test_a_failed_run_shows_the_reason_and_the_traceback(jobs: JobManager, tmp_p
     assert "MNIST is not available" in error
     assert "Traceback" in {e.label for e in at.expander}
     assert any("DatasetUnavailableError" in c.value for c in at.code)
+
+
+def test_a_run_this_machine_cannot_start_is_refused_at_the_click(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    at.selectbox(key="form.data.dataset").select("digits").run()
+    at.selectbox(key="form.train.device").select("mps").run()  # valid anywhere, absent on this machine
+    train_button(at).click().run()
+    assert not at.exception
+    assert any("This run cannot start: train.device = 'mps'" in e.value for e in at.error)
+    assert not jobs.store.list() and "run" not in at.query_params
 
 
 @pytest.mark.parametrize("run_id, message",

@@ -106,13 +106,29 @@ def test_cancelled_run_resumes_in_a_new_worker_and_completes(manager: JobManager
     assert steps == list(range(1, steps[-1] + 1))  # one log, no gap and no duplicate across the resume
 
 
-def test_a_crashing_job_fails_with_a_plain_reason_and_traceback(manager: JobManager, tmp_path: Path) -> None:
-    # MNIST's files are not under this empty data root, and downloading is off: the job must fail cleanly.
+def test_a_crashing_job_fails_with_a_plain_reason_and_traceback(manager: JobManager, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # MNIST's files are not under this empty data root, and downloading is off. submit() refuses that up front
+    # (next test); here the files vanish between the check and the worker's start, and the job must fail cleanly.
+    monkeypatch.setattr("sslcore.engine.job.check_inputs", lambda config: None)
     run = manager.submit(tiny_config(**{"data.dataset": "mnist", "data.root": str(tmp_path / "no-data")}))
     assert manager.wait(run, TIMEOUT) == "failed"
     status = run.status()
     assert "MNIST is not available" in status["error"] and "--download" in status["error"]
     assert "Traceback" in status["traceback"] and "DatasetUnavailableError" in status["traceback"]
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"data.dataset": "mnist", "data.root": "/nonexistent/no-data"}, "MNIST is not available"),
+    ({"train.device": "mps"}, "train.device = 'mps' but Apple's MPS backend is not available"),
+])
+def test_a_run_that_cannot_start_here_is_refused_before_it_has_a_folder(manager: JobManager, overrides: dict,
+                                                                         message: str) -> None:
+    from sslcore.engine.job import RunRefusedError
+
+    with pytest.raises(RunRefusedError, match=message):
+        manager.submit(tiny_config(**overrides))
+    assert manager.store.list() == [] and not manager.store.root.exists()
 
 
 def test_a_killed_worker_fails_its_run_with_the_signal_in_plain_words(manager: JobManager) -> None:
