@@ -3,7 +3,7 @@
 Pure functions of plain numbers (see ``ui/charts.py`` for why dicts). The label-efficiency chart has the
 number of labels per class on a log axis; the "all labels" budget is placed at the real average number
 of labels per class (train size / classes) and labelled "all". Each curve is the mean over repeats with
-a shaded band of ± one standard deviation.
+a shaded band of ± one standard deviation (none where a single repeat gives no spread).
 """
 from __future__ import annotations
 
@@ -19,13 +19,16 @@ RUN_COLORS = ("#3b5bdb", "#0ca678", "#ae3ec9", "#f08c00", "#1098ad", "#d6336c", 
 
 
 class Curve(NamedTuple):
-    """One line of the label-efficiency chart: points (x = labels per class) with mean and std accuracy."""
+    """One line of the label-efficiency chart: points (x = labels per class) with mean and std accuracy.
+
+    A std of None marks a point from a single repeat: it has no spread, so it gets no band and no '±'.
+    """
 
     name: str
     color: str
     x: list[float]
     mean: list[float]
-    std: list[float]
+    std: list[float | None]
     dash: str = "solid"
 
 
@@ -41,18 +44,20 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def _band(curve: Curve) -> dict[str, Any]:
     """The shaded mean ± std area: the upper edge left to right, then the lower edge back (one closed shape)."""
-    upper = [min(1.0, m + s) for m, s in zip(curve.mean, curve.std)]
-    lower = [max(0.0, m - s) for m, s in zip(curve.mean, curve.std)]
+    upper = [min(1.0, m + (s or 0.0)) for m, s in zip(curve.mean, curve.std)]
+    lower = [max(0.0, m - (s or 0.0)) for m, s in zip(curve.mean, curve.std)]
     return {"type": "scatter", "x": curve.x + curve.x[::-1], "y": upper + lower[::-1], "fill": "toself",
             "fillcolor": _rgba(curve.color, 0.15), "line": {"width": 0}, "mode": "lines", "hoverinfo": "skip",
             "showlegend": False, "legendgroup": curve.name, "name": curve.name}
 
 
 def _mean_line(curve: Curve) -> dict[str, Any]:
-    return {"type": "scatter", "x": curve.x, "y": curve.mean, "customdata": curve.std, "name": curve.name,
+    # Per point: '82.2% ± 1.9%' over repeats, or '82.2% (one repeat, no spread)'.
+    spread = [f" ± {100 * s:.1f}%" if s is not None else " (one repeat, no spread)" for s in curve.std]
+    return {"type": "scatter", "x": curve.x, "y": curve.mean, "customdata": spread, "name": curve.name,
             "mode": "lines+markers", "legendgroup": curve.name,
             "line": {"color": curve.color, "width": 2.5, "dash": curve.dash}, "marker": {"size": 7},
-            "hovertemplate": "%{y:.1%} ± %{customdata:.1%}"}
+            "hovertemplate": "%{y:.1%}%{customdata}"}
 
 
 def label_efficiency_figure(curves: Sequence[Curve], ticks: Sequence[tuple[float, str]], *, revision: str,

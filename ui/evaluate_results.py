@@ -12,7 +12,7 @@ from typing import Any, NamedTuple, Sequence
 import pandas as pd
 import streamlit as st
 
-from sslcore.evaluation.results import method_label, repeat_rows
+from sslcore.evaluation.results import fits, method_label, repeat_rows, score_text
 from sslcore.evaluation.verdict import ranking, task_name, verdict
 from sslcore.runs import Run
 from sslcore.runs.eval_results import EVAL_FILE, read_eval_results
@@ -78,7 +78,7 @@ def _curve(e: Evaluated, method: str, name: str, color: str, dash: str = "solid"
     rows, xs = _rows(e), _budget_xs(e)
     budgets = sorted((b for b in xs if (method, b) in rows), key=xs.__getitem__)
     return Curve(name, color, [xs[b] for b in budgets], [rows[(method, b)]["accuracy_mean"] for b in budgets],
-                 [rows[(method, b)]["accuracy_std"] for b in budgets], dash)
+                 [None if fits(rows[(method, b)]) == 1 else rows[(method, b)]["accuracy_std"] for b in budgets], dash)
 
 
 def efficiency_curves(runs: Sequence[Evaluated]) -> tuple[list[Curve], list[tuple[float, str]]]:
@@ -104,13 +104,13 @@ def efficiency_curves(runs: Sequence[Evaluated]) -> tuple[list[Curve], list[tupl
 
 
 def results_table(runs: Sequence[Evaluated]) -> pd.DataFrame:
-    """Rows = (run,) labels per class; columns = methods; cells 'mean ± std' in % test accuracy."""
+    """Rows = (run,) labels per class; columns = methods; cells 'mean ± std' in % test accuracy ('mean' alone
+    from a single repeat, which has no spread)."""
     records = []
     for e in runs:
         by_budget: dict[Any, dict[str, str]] = {}
         for r in e.results["results"]:
-            cell = f"{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f}"
-            by_budget.setdefault(r["labels_per_class"], {})[method_label(r["method"])] = cell
+            by_budget.setdefault(r["labels_per_class"], {})[method_label(r["method"])] = score_text(r)
         for budget, cells in by_budget.items():
             records.append({"run": e.label, "labels per class": str(budget), **cells})
     table = pd.DataFrame(records).fillna("—")  # a method this run was not evaluated with
@@ -188,7 +188,14 @@ def protocol_paragraph(results: dict[str, Any]) -> str:
             f"{sup.get('holdout_fraction', 0.2):.0%} of the same labelled subset (a fixed "
             f"{sup.get('steps_without_holdout', '?')} steps when a class has a single label). The "
             f"{p.get('test_size', '?'):,} test {unit} are used only for the final score, never for training, early "
-            "stopping or choosing hyperparameters. Scores are mean ± standard deviation over the repeats.")
+            "stopping or choosing hyperparameters. " + _spread_sentence(repeats))
+
+
+def _spread_sentence(repeats: Any) -> str:
+    if repeats == 1:
+        return ("With one repeat, each score comes from a single draw of labelled data and has no spread: "
+                "a difference between methods may be luck of the draw.")
+    return "Scores are mean ± standard deviation over the repeats."
 
 
 def request_of(results: dict[str, Any]) -> str:

@@ -18,13 +18,28 @@ def budget_amount(budget: int | str) -> str:
     return "all labels" if budget == "all" else f"{budget} label{'' if budget == 1 else 's'} per class"
 
 
+def fits(row: dict[str, Any]) -> int | None:
+    """How many repeats a results row's score averages (None for a row that does not say)."""
+    accuracies = row.get("accuracies")
+    return len(accuracies) if isinstance(accuracies, list) else None
+
+
+def score_text(row: dict[str, Any]) -> str:
+    """'82.2 ± 1.9' (% test accuracy, mean ± std over repeats), or '82.2' from a single repeat.
+
+    One repeat has no spread: '± 0.0' would read as a measured certainty.
+    """
+    mean = f"{100 * row['accuracy_mean']:.1f}"
+    return mean if fits(row) == 1 else f"{mean} ± {100 * row['accuracy_std']:.1f}"
+
+
 def format_results_table(eval_dict: dict[str, Any]) -> str:
-    """A text table of eval.json's results: rows = label budgets, columns = methods, cells "97.1 ± 0.3" (%)."""
+    """A text table of eval.json's results: rows = label budgets, columns = methods, cells "97.1 ± 0.3" (%)
+    (a bare "97.1" from a single repeat)."""
     results = eval_dict.get("results", [])
     methods = list(dict.fromkeys(r["method"] for r in results))
     budgets = list(dict.fromkeys(r["labels_per_class"] for r in results))
-    cells = {(r["labels_per_class"], r["method"]): f"{100 * r['accuracy_mean']:.1f} ± {100 * r['accuracy_std']:.1f}"
-             for r in results}
+    cells = {(r["labels_per_class"], r["method"]): score_text(r) for r in results}
     rows = [["labels/class", *methods]] + [[str(b), *(cells.get((b, m), "-") for m in methods)] for b in budgets]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
@@ -32,7 +47,8 @@ def format_results_table(eval_dict: dict[str, Any]) -> str:
     lines.insert(1, "  ".join("-" * w for w in widths))
     p = eval_dict.get("protocol", {})
     unit = "rows" if {"raw_columns", "gradient_boosting"} & set(methods) else "images"
-    lines.append(f"test accuracy (%), mean ± std over {p.get('repeats', '?')} repeats; "
+    over = "one repeat, so no spread" if p.get("repeats") == 1 else f"mean ± std over {p.get('repeats', '?')} repeats"
+    lines.append(f"test accuracy (%), {over}; "
                  f"train {p.get('train_size', '?')} / test {p.get('test_size', '?')} {unit}")
     return "\n".join(lines)
 

@@ -3,7 +3,8 @@
 Pure functions of eval.json's ``results`` rows (``method``, ``labels_per_class``, ``accuracy_mean``,
 ``accuracy_std``), so they can be tested on hand-made results. A difference counts only when it is larger
 than the spread over repeats (the two standard deviations added, at least :data:`MIN_GAP`); anything
-smaller is called a tie, because another draw of labelled images could reverse it.
+smaller is called a tie, because another draw of labelled images could reverse it. A score from a single
+repeat has no spread at all, so a comparison involving one is reported as what one draw showed, not as a win.
 """
 from __future__ import annotations
 
@@ -53,9 +54,26 @@ def points_phrase(points: float) -> str:
     return f"{whole} point{'' if whole == 1 else 's'}"
 
 
+def single_draw(row: Row) -> bool:
+    """Whether the row's score comes from one repeat (one labelled subset): a number without a spread."""
+    accuracies = row.get("accuracies")
+    return isinstance(accuracies, list) and len(accuracies) == 1
+
+
+def _single_draw_sentence(subject: str, budget: int | str, base_name: str, points: float, numbers: str) -> str:
+    if abs(points) < 100 * MIN_GAP:
+        told = f"{subject} and {base_name} scored the same"
+    else:
+        told = f"{subject} scored {points_phrase(points)} {'above' if points > 0 else 'below'} {base_name}"
+    return (f"{budget_phrase(budget)}, on a single draw of labelled images, {told} ({numbers}). One repeat has no "
+            "spread, so this is not a verdict: another draw could reverse it; evaluate with 3 or more repeats.")
+
+
 def _sentence(subject: str, budget: int | str, ssl: Row, base: Row, base_name: str, verb: str = "beat") -> str:
     outcome, points = compare(ssl, base)
     numbers = f"{100 * ssl['accuracy_mean']:.1f}% vs {100 * base['accuracy_mean']:.1f}%"
+    if single_draw(ssl) or single_draw(base):
+        return _single_draw_sentence(subject, budget, base_name, points, numbers)
     if outcome == "win":
         return f"{budget_phrase(budget)}, {subject} {verb} {base_name} by {points_phrase(points)} ({numbers})."
     if outcome == "loss":
