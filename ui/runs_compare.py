@@ -1,11 +1,14 @@
 """Comparing runs: their loss and k-NN curves overlaid on one figure, and the config fields that differ.
 
 The figure builder and the diff are pure functions of plain data (tested without Streamlit); ``compare``
-draws them for the runs a person picked on the Runs page.
+draws them for the runs a person picked on the Runs page. Different pretext tasks have losses of different
+kinds and scales (a reconstruction MSE near 0.05, NT-Xent near 2.6): on one linear axis the smaller would be
+a flat line, so runs of different tasks are drawn relative to their own starting loss by default.
 """
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, Literal, NamedTuple, Sequence
 
 import pandas as pd
@@ -18,6 +21,8 @@ from ui.runs import run_metrics
 
 XMode = Literal["epoch", "wall time"]
 X_MODES: tuple[XMode, ...] = ("epoch", "wall time")
+LossScale = Literal["relative to start", "as logged"]
+LOSS_SCALES: tuple[LossScale, ...] = ("relative to start", "as logged")
 #: One colour per run (Tableau 10: distinct, and readable on a light background).
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
            "#bab0ac")
@@ -56,25 +61,45 @@ def _x(curves: Curves, mode: XMode) -> tuple[list[float], list[float]]:
     return step_x, [float(e) for e in curves.epochs]
 
 
-def compare_figure(runs: Sequence[Curves], mode: XMode = "epoch", height: int = 520) -> charts.Figure:
+def relative_losses(losses: Sequence[float]) -> list[float]:
+    """``losses`` divided by the run's first logged (finite) loss: 1 at the start, 0.5 where the loss has
+    halved, whatever the loss's own scale."""
+    start = next((v for v in losses if v is not None and math.isfinite(v)), 0.0)
+    if start <= 0.0:  # no scale to divide by (a loss that starts at 0 or below): keep the values
+        return list(losses)
+    return [v / start for v in losses]
+
+
+def default_loss_scale(tasks: Sequence[str]) -> LossScale:
+    """'as logged' when every run optimises the same task's loss (values comparable), else 'relative to start'."""
+    return "as logged" if len(set(tasks)) <= 1 else "relative to start"
+
+
+def compare_figure(runs: Sequence[Curves], mode: XMode = "epoch", height: int = 520,
+                   loss_scale: LossScale = "as logged") -> charts.Figure:
     """Smoothed loss (top) and k-NN accuracy per epoch (bottom) of every run, one colour and legend entry each.
 
-    A run's two traces share a legend group, so clicking its name hides or shows both.
+    A run's two traces share a legend group, so clicking its name hides or shows both. ``loss_scale``
+    'relative to start' divides each run's loss by its own starting value (see :func:`relative_losses`).
     """
     x_title = "epoch" if mode == "epoch" else "wall time (minutes since the first record)"
+    relative = loss_scale == "relative to start"
     traces = []
     for i, run in enumerate(runs):
         color = PALETTE[i % len(PALETTE)]
         step_x, epoch_x = _x(run, mode)
-        trend = charts.smooth(run.losses, charts.smoothing_weight(len(run.losses))) if run.losses else []
+        losses = relative_losses(run.losses) if relative else run.losses
+        trend = charts.smooth(losses, charts.smoothing_weight(len(losses))) if losses else []
         x, y = charts.thin(step_x, trend)
         loss = charts.line(x, y, name=run.label, color=color, width=2)
         knn = charts.line(epoch_x, run.knn, name=run.label, color=color, width=2, markers=True)  # None: a gap
         loss.update(legendgroup=run.label)
         knn.update(legendgroup=run.label, showlegend=False, xaxis="x2", yaxis="y2")
         traces += [loss, knn]
-    fig = charts.figure(traces, title="Loss (smoothed) and online k-NN accuracy", x_title="", y_title="loss",
-                        revision="compare", height=height, y_axis={"domain": [0.56, 1.0]})
+    title = ("Loss relative to each run's start (smoothed) and online k-NN accuracy" if relative
+             else "Loss (smoothed) and online k-NN accuracy")
+    fig = charts.figure(traces, title=title, x_title="", y_title="loss ÷ starting loss" if relative else "loss",
+                        revision=f"compare-{loss_scale}", height=height, y_axis={"domain": [0.56, 1.0]})
     layout = fig["layout"]
     layout["showlegend"] = True
     layout["xaxis"].update(anchor="y", matches="x2", showticklabels=False)
@@ -135,12 +160,22 @@ def labels_for(runs: Sequence[Run]) -> dict[str, str]:
 def compare(runs: Sequence[Run]) -> None:
     """Draw the overlay figure (x axis: epoch or wall time) and the config diff for ``runs``."""
     labels = labels_for(runs)
-    mode = st.segmented_control("x axis", X_MODES, default="epoch", key="runs.compare.x") or "epoch"
+    configs = {run.id: run.config_dict() for run in runs}
+    tasks = [str(config.get("task", {}).get("name", "?")) for config in configs.values()]
+    default = default_loss_scale(tasks)
+    x_column, loss_column = st.columns(2)
+    mode = x_column.segmented_control("x axis", X_MODES, default="epoch", key="runs.compare.x") or "epoch"
+    # Keyed by the default, so choosing runs of other tasks brings the right default back.
+    scale = loss_column.segmented_control(
+        "loss", LOSS_SCALES, default=default, key=f"runs.compare.loss.{default}",
+        help="Different pretext tasks have losses of different kinds and sizes; relative to its start, each "
+             "run's curve shows how far its own loss fell.") or default
     curves = [run_curves(run, labels[run.id]) for run in runs]
-    st.plotly_chart(compare_figure(curves, mode), config={"displaylogo": False}, key="runs.compare.chart")
+    st.plotly_chart(compare_figure(curves, mode, loss_scale=scale), config={"displaylogo": False},
+                    key="runs.compare.chart")
     compare_collapse([(labels[run.id], PALETTE[i % len(PALETTE)], run_metrics(run).epochs)
                       for i, run in enumerate(runs)])
-    diff = config_diff({labels[run.id]: run.config_dict() for run in runs})
+    diff = config_diff({labels[run.id]: configs[run.id] for run in runs})
     if diff.empty:
         st.caption("Their configs are identical, field for field.")
     else:

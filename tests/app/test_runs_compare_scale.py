@@ -1,0 +1,58 @@
+"""Compare draws losses of different kinds (a reconstruction MSE near 0.05, NT-Xent near 2.6) so both are readable."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sslcore.runs import Run
+from sslcore.runs.jobs import JobManager
+from tests.app.conftest import open_page
+from tests.conftest import tiny_config
+from ui.runs_compare import Curves, compare_figure, default_loss_scale, relative_losses
+
+
+def logged(run: Run, start: float, end: float, steps: int = 40) -> None:
+    """A finished run's metrics: a loss falling from ``start`` to ``end`` over two epochs."""
+    losses = [start + (end - start) * s / (steps - 1) for s in range(steps)]
+    run.append_metrics(*({"kind": "step", "step": s + 1, "epoch": 0 if s < steps // 2 else 1, "loss": loss,
+                          "lr": 0.002, "time": 100.0 + s} for s, loss in enumerate(losses)))
+    run.append_metrics(*({"kind": "epoch", "epoch": e, "step": e * steps // 2, "time": 100.0 + e * steps // 2,
+                          "knn_acc": 0.5 + 0.1 * e} for e in range(3)))
+    run.update_status(state="completed")
+
+
+def test_relative_losses_start_at_one_whatever_their_scale() -> None:
+    assert relative_losses([2.0, 2.5, 1.0]) == pytest.approx([1.0, 1.25, 0.5])
+    assert relative_losses([0.0, 0.0]) == [0.0, 0.0]  # nothing to divide by: left as logged
+    assert default_loss_scale(["simclr", "autoencoder"]) == "relative to start"
+    assert default_loss_scale(["simclr", "simclr"]) == "as logged"
+
+
+def test_relative_scale_puts_both_curves_on_one_readable_axis() -> None:
+    steps = list(range(1, 21))
+    curves = [Curves(name, steps, [a + (b - a) * s / 20 for s in steps], [float(s) for s in steps], [0, 1], [0, 20],
+                     [0.0, 20.0], [0.5, 0.6]) for name, a, b in (("mse", 0.05, 0.01), ("ntxent", 2.6, 1.3))]
+    fig = compare_figure(curves, loss_scale="relative to start")
+    mse, _, ntxent, _ = fig["data"]
+    assert fig["layout"]["yaxis"]["title"]["text"] == "loss ÷ starting loss"
+    # Each ends at its own fraction of its start: the MSE fell to about a quarter, NT-Xent to about half.
+    assert mse["y"][-1] < 0.5 < ntxent["y"][-1] < 0.7 and max(mse["y"] + ntxent["y"]) <= 1.0
+
+
+def test_runs_of_different_tasks_are_compared_relative_to_their_start(jobs: JobManager) -> None:
+    mse = jobs.store.create(tiny_config("autoencoder"), name="mse run")
+    ntxent = jobs.store.create(tiny_config("simclr"), name="ntxent run")
+    logged(mse, 0.05, 0.01)
+    logged(ntxent, 2.6, 1.3)
+    at = open_page("app_pages/runs.py")
+    table = at.dataframe[0]
+    at.session_state[table.key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    assert not at.exception
+    [chart] = at.get("plotly_chart")
+    layout = json.loads(chart.proto.spec)["layout"]
+    assert layout["yaxis"]["title"]["text"] == "loss ÷ starting loss"
+    at.segmented_control(key="runs.compare.loss.relative to start").set_value("as logged").run()
+    [chart] = at.get("plotly_chart")
+    assert json.loads(chart.proto.spec)["layout"]["yaxis"]["title"]["text"] == "loss"
