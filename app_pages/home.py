@@ -3,8 +3,10 @@ import streamlit as st
 
 from sslcore.recipes import QUICK_DEMO, quick_demo_config
 from sslcore.runs import ACTIVE_STATES
+from sslcore.runs.history import last_duration
 from ui import runs_table
 from ui.jobs import job_manager, submit_or_explain
+from ui.live import format_seconds
 from ui.runs import RUN_PARAM
 from ui.runs_damaged import damaged_notice
 from ui.warmup import warm_up_in_background
@@ -38,9 +40,22 @@ if demo.button("Quick demo", type="primary", icon=":material/play_arrow:"):
     run = submit_or_explain(quick_demo_config(), name="Quick demo")
     if run is not None:
         st.switch_page("app_pages/train.py", query_params={RUN_PARAM: run.id})
+
+
+def demo_duration() -> str:
+    """How long the demo takes here: the last measured demo on this machine, or where the estimate will appear."""
+    measured = last_duration(manager.store, quick_demo_config())
+    busy = sum(r.state in ACTIVE_STATES for r in manager.store.list())
+    sharing = f" {busy} run{'s are' if busy != 1 else ' is'} training now, so expect longer." if busy else ""
+    if measured is None:
+        return ("How long depends on this computer and what else it runs: once it starts, the Train page shows "
+                "an estimate from the measured speed, updated as it trains." + sharing)
+    return f"The last one on this machine took **{format_seconds(measured.seconds)}** (min:s)." + sharing
+
+
 train.markdown(f"The quick demo trains **{QUICK_DEMO['task.name']}** on **{QUICK_DEMO['data.dataset']}** with a "
-               f"small **{QUICK_DEMO['encoder.name']}** for {QUICK_DEMO['train.epochs']} epochs (about half a "
-               "minute to a minute on a laptop CPU). Or choose everything yourself on the Train page.")
+               f"small **{QUICK_DEMO['encoder.name']}** for {QUICK_DEMO['train.epochs']} epochs. {demo_duration()} "
+               "Or choose everything yourself on the Train page.")
 st.page_link("app_pages/train.py", label="Configure a run on the Train page", icon=":material/tune:")
 
 st.subheader("Recent runs")

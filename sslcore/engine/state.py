@@ -27,6 +27,9 @@ class TrainState:
     session_start: float = field(default_factory=time.time)
     session_start_step: int = 0
     stop_reason: str | None = None  # set by a callback to end the run early ("cancelled")
+    # The pace the ETA is made of, measured in this session (not checkpointed: a resumed run may be elsewhere).
+    epoch_end_seconds: float | None = None  # wall time of the last epoch's end work: evaluation, snapshot, checkpoint
+    last_step_seconds: float | None = None  # seconds per step over the previous epoch
 
     @property
     def total_steps(self) -> int:
@@ -48,18 +51,41 @@ class TrainState:
     def elapsed(self) -> float:
         return self.elapsed_before + (time.time() - self.session_start)
 
+    def seconds_per_step(self) -> float | None:
+        """Wall seconds per optimisation step: this epoch's so far, else the previous epoch's; None before any.
+
+        Counted by batches (always current), not by logged losses (those are read back from the device in
+        batches); at an epoch's end (``batch_in_epoch`` back to 0) the whole epoch's steps.
+        """
+        if self.epoch_train_seconds > 0:
+            return self.epoch_train_seconds / (self.batch_in_epoch or self.steps_per_epoch)
+        return self.last_step_seconds
+
     def eta_seconds(self) -> float | None:
-        """Remaining time at this session's average pace; None before the first step."""
-        done = self.step - self.session_start_step
-        if done <= 0:
+        """Remaining wall time: the steps left at the measured pace, plus the end-of-epoch work still to come
+        (one per epoch left) at its last measured duration; None before the first step.
+
+        Start-up (imports, data, the untrained epoch-0 evaluation) is left out of the pace, so the first
+        estimate is not inflated by it; and the pace is this epoch's, so it follows the machine's load.
+        """
+        per_step = self.seconds_per_step()
+        if per_step is None:
             return None
-        return (time.time() - self.session_start) / done * (self.total_steps - self.step)
+        epoch_ends = self.epochs - self.epoch  # each epoch still running ends with its evaluation and checkpoint
+        return per_step * (self.total_steps - self.step) + epoch_ends * (self.epoch_end_seconds or 0.0)
+
+    def close_epoch_pace(self, epoch_end_seconds: float) -> None:
+        """Remember the finished epoch's pace and how long its end work took (called once that work is done)."""
+        if self.epoch_train_seconds > 0:
+            self.last_step_seconds = self.seconds_per_step()
+        self.epoch_end_seconds = epoch_end_seconds
 
     def to_checkpoint(self) -> dict[str, Any]:
         """Plain values only, so checkpoints load with ``torch.load(weights_only=True)``."""
         saved = asdict(self)
         saved["elapsed_before"] = self.elapsed
-        for transient in ("session_start", "session_start_step", "stop_reason", "step_metrics", "epoch_metrics"):
+        for transient in ("session_start", "session_start_step", "stop_reason", "step_metrics", "epoch_metrics",
+                          "epoch_end_seconds", "last_step_seconds"):
             saved.pop(transient)
         return saved
 

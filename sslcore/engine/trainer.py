@@ -132,8 +132,7 @@ class Trainer:
         self.task.train()
         cb.on_fit_start(s, self)
         if s.step == 0:  # an "epoch 0" record, snapshot and checkpoint: the untrained baseline to compare with
-            cb.on_epoch_end(s)
-            s.reset_epoch()
+            self.end_epoch()
         while s.epoch < s.epochs and s.stop_reason is None:
             order = self.epoch_order(s.epoch)
             while s.batch_in_epoch < s.steps_per_epoch and s.stop_reason is None:
@@ -143,12 +142,18 @@ class Trainer:
                 cb.on_step_end(s)
             if s.stop_reason is None:
                 s.epoch, s.batch_in_epoch = s.epoch + 1, 0
-                cb.on_epoch_end(s)
-                s.reset_epoch()
+                self.end_epoch()
         self.tally.read_into(s)  # what a stop between two read-backs left on the device
         outcome = s.stop_reason or "completed"
         cb.on_fit_end(s, outcome)
         return outcome
+
+    def end_epoch(self) -> None:
+        """The epoch-end callbacks (evaluation, snapshot, checkpoint), timed: the ETA counts them in."""
+        started = time.perf_counter()
+        self.callbacks.on_epoch_end(self.state)
+        self.state.close_epoch_pace(time.perf_counter() - started)
+        self.state.reset_epoch()
 
     def train_step(self, images: torch.Tensor, generator: torch.Generator, bf16: bool) -> None:
         """One optimisation step on a model-input batch (images (B, C, H, W) in [0, 1] or rows (B, F)); updates ``state``."""
