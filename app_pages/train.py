@@ -24,6 +24,8 @@ from ui.runs import FROM_PARAM, find_run, run_picker, show_run
 from ui.runs_damaged import damaged_notice
 
 PREVIEW_IMAGES = 6
+#: Session key: the id of the run this session's Train click just started (confirmed once, at the button).
+STARTED_KEY = "train.started"
 
 manager = job_manager()
 DEFAULTS = default_config()  # the engine's default recipe picks the initial dataset, task and encoder
@@ -171,7 +173,18 @@ def start_run(config: RunConfig, processes: int) -> None:
         return
     st.query_params.pop(FROM_PARAM, None)  # the form has done its job; a reload must not refill it
     show_run(run.id)
+    st.session_state[STARTED_KEY] = run.id
     st.rerun()  # redraw with the new run selected on the right
+
+
+def confirm_start() -> None:
+    """Right under the Train button: the run just started, and where it is shown (the run column may be
+    off-screen: below the form on a narrow window, or scrolled away)."""
+    started = st.session_state.pop(STARTED_KEY, None)
+    if started is not None:
+        st.success(f"Started run `{started}` in its own process. It is shown under **Run** "
+                   "([go there](#run)): to the right of this form, or below it on a narrow window.",
+                   icon=":material/check_circle:")
 
 
 with form_column:
@@ -197,11 +210,15 @@ with form_column:
     ready = problem is None and (split is not None or data_values["download"])
     if st.button("Train", type="primary", icon=":material/rocket_launch:", disabled=not ready):
         start_run(config, processes)
+    confirm_start()
 
 with run_column:
-    st.subheader("Run")
+    st.subheader("Run", anchor="run")
     damaged_notice(manager.store, key="train")
-    run = run_picker(manager.store)
+    in_progress = manager.active()  # oldest first: a fresh tab shows the newest of them
+    run = run_picker(manager.store, default=in_progress[-1].id if in_progress else None)
+    if len(in_progress) > 1:
+        st.caption(f"{len(in_progress)} runs are queued or training: choose one above to watch it.")
     if run is None:
         st.info("Press **Train** to start a run; it trains in its own process and appears here live. "
                 "You can leave this page meanwhile and come back.")

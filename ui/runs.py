@@ -70,16 +70,16 @@ def find_run(store: RunStore, run_id: str) -> Run:
 
 
 def run_picker(store: RunStore, *, key: str = "run_picker", limit: int = 200,
-               newest_by_default: bool = False) -> Run | None:
+               newest_by_default: bool = False, default: str | None = None) -> Run | None:
     """A select box of runs (newest first) bound to ``?run=<id>``; returns the chosen run or None.
 
     Choosing a run writes its id into the URL; an id arriving in the URL (reload, link, another page)
     selects it. Without one, the run this session showed last comes back (the sidebar's page links drop
-    the query string), else, with ``newest_by_default``, the newest run. An unknown id is reported, not
-    guessed at.
+    the query string), else the run ``default`` names, else, with ``newest_by_default``, the newest run.
+    An unknown id is reported, not guessed at.
     """
     runs = store.list()[:limit]
-    wanted = selected_run_id() or st.session_state.get(_LAST_RUN_KEY)
+    wanted = selected_run_id() or st.session_state.get(_LAST_RUN_KEY) or default
     if wanted is None and newest_by_default and runs:
         wanted = runs[0].id
     if wanted and wanted not in {r.id for r in runs}:

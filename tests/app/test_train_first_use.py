@@ -1,0 +1,58 @@
+"""AppTest: what a first-time user sees on the Train page: runs in progress, and where a started run went."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Iterator
+
+import pytest
+
+from sslcore.runs.jobs import JobManager
+from tests.app.conftest import open_page
+from tests.conftest import tiny_config
+
+TRAIN = "app_pages/train.py"
+
+
+@pytest.fixture
+def live_process() -> Iterator[int]:
+    """The pid of a process that lives while the test looks (stand-in for a worker that is training)."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def test_a_fresh_tab_shows_the_run_in_progress_instead_of_press_train(jobs: JobManager, live_process: int) -> None:
+    older = jobs.store.create(tiny_config(), name="older run")
+    older.update_status(state="completed")
+    training = jobs.store.create(tiny_config(), name="training now")
+    training.update_status(state="running", pid=live_process, queued_at=1.0)
+
+    at = open_page(TRAIN)  # no ?run= and no memory of an earlier visit: a fresh tab
+    assert not at.exception
+    assert at.query_params["run"] == training.id
+    assert "#### training now" in [m.value for m in at.markdown]
+    assert not any("Press **Train**" in i.value for i in at.info)
+
+
+def test_without_runs_in_progress_a_fresh_tab_invites_to_train(jobs: JobManager) -> None:
+    done = jobs.store.create(tiny_config(), name="finished")
+    done.update_status(state="completed")
+    at = open_page(TRAIN)
+    assert not at.exception and "run" not in at.query_params
+    assert any("Press **Train**" in i.value for i in at.info)
+
+
+def test_the_train_click_is_confirmed_where_it_happened_with_a_way_to_the_run(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    at.selectbox(key="form.data.dataset").select("digits").run()
+    at.number_input(key="form.train.epochs").set_value(1).run()
+    [button] = [b for b in at.button if b.label == "Train"]
+    button.click().run()
+    assert not at.exception
+    [run] = jobs.store.list()
+    [confirmation] = [s.value for s in at.success]
+    assert f"Started run `{run.id}`" in confirmation and "(#run)" in confirmation
+    at.run()  # any later rerun: the confirmation was for the click, it does not stay
+    assert not at.success
