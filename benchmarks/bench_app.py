@@ -1,4 +1,4 @@
-"""The dashboard's three figures, measured in a real browser against `streamlit run app.py`.
+"""The dashboard's three figures, measured in a real browser against `streamlit run serve.py` (README).
 
 1. Cold start: from launching the server until the home page is interactive (Quick demo clickable).
 2. Click Train -> the first loss point on the live chart (default recipe: mnist5k + SimCLR), with the
@@ -50,7 +50,7 @@ def free_port() -> int:
 
 def start_server(runs_dir: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "SSL_RUNS_DIR": str(runs_dir), "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true"]
     with open(log, "w") as out:
         return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,

@@ -1,4 +1,5 @@
-"""Real-browser fixtures: `streamlit run app.py` on a free localhost port, and Debian's Chromium.
+"""Real-browser fixtures: `streamlit run serve.py` on a free localhost port, Debian's Chromium, and a watch on
+what the browser logs and fetches (no console errors, nothing from outside this server).
 
 Locally a missing Chromium (or playwright) skips these tests with the reason; in CI (``CI`` set) it
 fails them, so the browser journey can never be skipped silently there.
@@ -90,13 +91,13 @@ def wait_healthy(server: AppServer, timeout: float = START_TIMEOUT) -> None:
 
 
 def start_app(tmp_path: Path) -> AppServer:
-    """`streamlit run app.py` as the README runs it, on its own port, runs folder and data folder."""
+    """`streamlit run serve.py` as the README runs it, on its own port, runs folder and data folder."""
     port = free_port()
     runs_dir = tmp_path / "runs"
     log = tmp_path / "streamlit.log"
     env = {**os.environ, "SSL_RUNS_DIR": str(runs_dir), "SSL_DATA_ROOT": str(tmp_path / "data"),
            "SSL_MAX_JOBS": "2", "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+    cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     with open(log, "w") as out:
         process = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -125,3 +126,34 @@ def app(tmp_path: Path) -> Iterator[AppServer]:
         yield server
     finally:
         stop_app(server)
+
+
+class BrowserWatch:
+    """Everything a page logs as an error or fetches from another host, collected while a test runs.
+
+    The app must work offline and quietly: no console error (a failed request is one), no uncaught page
+    error, and no request to anything but the app's own server (a data: or blob: URL is not a request).
+    """
+
+    LOCAL_SCHEMES = ("data:", "blob:", "about:")
+
+    def __init__(self, page, app_url: str) -> None:  # noqa: ANN001 - a playwright Page
+        host = app_url.split("://", 1)[1]
+        self.local = (f"http://{host}", f"ws://{host}")
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.on("request", self._request)
+
+    def _console(self, message) -> None:  # noqa: ANN001 - a playwright ConsoleMessage
+        if message.type == "error":
+            self.errors.append(f"{message.text} ({message.location.get('url', '')})")
+
+    def _request(self, request) -> None:  # noqa: ANN001 - a playwright Request
+        if not request.url.startswith(self.local + self.LOCAL_SCHEMES):
+            self.outside.append(request.url)
+
+    def assert_clean(self) -> None:
+        assert not self.outside, f"requests to outside hosts: {sorted(set(self.outside))}"
+        assert not self.errors, f"browser console errors: {self.errors}"

@@ -4,8 +4,9 @@ the run has finished, its reconstructions/views, its embedding map and a small e
 brings the user's own images: a zip of coloured pictures in class folders, uploaded on the Data page,
 previewed and stored, trained on for one epoch, and seen on an embedding map whose tooltips name the files.
 
-Chromium (headless, through playwright) against `streamlit run app.py` on a free localhost port. The run
-trains in a real worker process, as does the evaluation; the journey takes a few minutes on 2 cores.
+Chromium (headless, through playwright) against `streamlit run serve.py` on a free localhost port. The run
+trains in a real worker process, as does the evaluation; the journey takes a few minutes on 2 cores. All along,
+the browser logs no console error and fetches nothing from outside the app's server (every tab is watched).
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ except ImportError:  # the `chromium` fixture then skips the test with the reaso
     PlaywrightError = Exception
 
 from sslcore.runs import RunStore
-from tests.e2e.conftest import AppServer
+from tests.e2e.conftest import AppServer, BrowserWatch
 
 pytestmark = pytest.mark.e2e
 
@@ -92,6 +93,8 @@ def run_id_in(url: str) -> str:
 
 def test_quick_demo_trains_live_survives_reload_and_stops(app: AppServer, chromium) -> None:  # noqa: ANN001
     context = chromium.new_context(viewport={"width": 1500, "height": 1300})
+    watches: list[BrowserWatch] = []
+    context.on("page", lambda new_page: watches.append(BrowserWatch(new_page, app.url)))
     page = context.new_page()
     requests_sent: list[float] = []  # browser -> server messages; a live panel sends one rerun request per poll
     page.on("websocket", lambda ws: ws.on("framesent", lambda _: requests_sent.append(time.monotonic())))
@@ -146,6 +149,9 @@ def test_quick_demo_trains_live_survives_reload_and_stops(app: AppServer, chromi
     see_embedding_maps_and_hover_a_point(page, run_id)
     evaluate_from_the_page(page, app, run)
     context.close()
+    assert len(watches) == 2  # this tab and the second one
+    for watch in watches:
+        watch.assert_clean()
 
 
 def main_links(page: Page):  # noqa: ANN201 - a playwright Locator
