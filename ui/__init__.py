@@ -11,6 +11,8 @@ here, one concern per module:
 - :mod:`ui.datasets`: cached datasets, their facts and sample images, pretext-task previews.
 - :mod:`ui.charts`, :mod:`ui.images`: pure figure builders and image grids (no streamlit).
 - :mod:`ui.heap`, :mod:`ui.warmup`: keep the server responsive (cheap GC after reruns, background imports).
+- :mod:`ui.base_url`: the ASGI middleware ``serve.py`` installs (direct page loads probe no wrong URLs);
+  ``ui/assets/`` holds the page icon (a local file: nothing is fetched from the internet).
 
 Page-specific modules carry their page's name:
 
