@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,7 +14,7 @@ from sslcore.cli_data import add_data_commands
 from sslcore.config import ConfigError, RunConfig, config_from_dict, load_config_file, parse_assignments
 from sslcore.data import DATASETS, DatasetUnavailableError
 from sslcore.engine.device import DeviceUnavailableError
-from sslcore.os_errors import describe_os_error
+from sslcore.os_errors import describe_for_options
 from sslcore.registry import UnknownNameError
 from sslcore.runs import Run, RunNotFoundError, RunStore
 from sslcore.runs.training_lock import RunInUseError, training_lock
@@ -431,24 +430,6 @@ def build_parser() -> argparse.ArgumentParser:
 PATH_OPTIONS = ("runs_dir", "config", "data_root", "out")
 
 
-def os_error_line(args: argparse.Namespace, error: OSError) -> str:
-    """The error in one line (``sslcore.os_errors``), led by the option whose path it concerns, if any.
-
-    The option naming that very path wins; then one whose folder holds it; then one it is a parent of
-    (a file standing where the option's folder should be created).
-    """
-    line = describe_os_error(error)
-    if error.filename is None:
-        return line
-    failed = Path(os.fsdecode(error.filename)).absolute()
-    given = {option: Path(value).absolute() for option in PATH_OPTIONS if (value := getattr(args, option, None))}
-    for related in (lambda p: p == failed, lambda p: p in failed.parents, lambda p: failed in p.parents):
-        for option, path in given.items():
-            if related(path):
-                return f"--{option.replace('_', '-')}: {line}"
-    return line
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; bad input and OS errors on the user's paths end in one line on stderr and status 2."""
     args = build_parser().parse_args(argv)
@@ -460,5 +441,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the one place an OS error on a runs folder, config file or output path is worded
-        print(f"error: {os_error_line(args, e)}", file=sys.stderr)
+        paths = {"--" + option.replace("_", "-"): getattr(args, option, None) for option in PATH_OPTIONS}
+        print(f"error: {describe_for_options(e, paths)}", file=sys.stderr)
         return 2

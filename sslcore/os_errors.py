@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 from pathlib import Path
+from typing import Mapping
 
 #: Hints for errors a person can fix; the key is the errno.
 _HINTS = {
@@ -58,3 +59,21 @@ def with_path(error: OSError, path: str | os.PathLike[str]) -> OSError:
     if error.filename is None:
         error.filename = os.fspath(path)
     return error
+
+
+def describe_for_options(error: OSError, options: Mapping[str, str | os.PathLike[str] | None]) -> str:
+    """:func:`describe_os_error`, led by the option (e.g. '--runs-dir') whose path the error concerns.
+
+    The option naming that very path wins; then one whose folder holds it; then one it is a parent of
+    (a file standing where the option's folder should be created). No match: the line alone.
+    """
+    line = describe_os_error(error)
+    if error.filename is None:
+        return line
+    failed = Path(os.fsdecode(error.filename)).absolute()
+    given = {option: Path(value).absolute() for option, value in options.items() if value}
+    for related in (lambda p: p == failed, lambda p: p in failed.parents, lambda p: failed in p.parents):
+        for option, path in given.items():
+            if related(path):
+                return f"{option}: {line}"
+    return line
