@@ -83,15 +83,26 @@ DAMAGE = {"status.json not JSON": ("status.json", b"{not json"),
           "eval.json damaged": ("eval.json", b"[1, 2")}
 
 
+def listed(out: str, run_id: str) -> str:
+    """The run's entry in `sslcore list`: its line and any indented lines under it, joined."""
+    lines, block = out.splitlines(), []
+    for i, line in enumerate(lines):
+        if run_id in line:
+            block = [line] + [more for more in lines[i + 1:] if more[:1].isspace()][:3]
+            break
+    return " / ".join(" ".join(line.split()) for line in block)
+
+
 def damaged_case(tmp: Path, label: str) -> Row:
     store = RunStore(tmp / "runs")
     good, bad = tiny_run(store), tiny_run(store)
     name, content = DAMAGE[label]
     (bad.path / name).write_bytes(content)
     code, out, err = cli("list", "--runs-dir", str(store.root))
-    bad_line = next((line for line in out.splitlines() if bad.id in line), "")
-    ok = code == 0 and good.id in out and "damaged" in bad_line.lower()
-    observed = f"exit {code}; good run listed: {good.id in out}; damaged run: {bad_line.strip()[:60] or err.strip()[-60:]}"
+    entry = listed(out, bad.id)
+    ok = code == 0 and good.id in out and "damaged" in entry.lower()
+    shown = entry[entry.lower().find("damaged"):] if "damaged" in entry.lower() else entry or err.strip()
+    observed = f"exit {code}; other run listed: {good.id in out}; this one: {shown[:70]}"
     return Row(f"{label}: `sslcore list`", "exit 0, the other run listed, this one marked damaged", observed, ok)
 
 
@@ -103,9 +114,9 @@ def dead_run_case(tmp: Path) -> Row:
     run.update_status(state="running", pid=gone.pid, started=time.time() - 600)
     run.write_progress({"time": time.time() - 600, "phase": "training"})
     code, out, _ = cli("list", "--runs-dir", str(store.root))
-    line = next((line for line in out.splitlines() if run.id in line), "")
+    line = " ".join(next((line for line in out.splitlines() if run.id in line), "").split())
     ok = code == 0 and "running" not in line and "failed" in line
-    return Row("dead run (kill -9): `sslcore list`", "shown failed (interrupted), not running", line.strip()[:110], ok)
+    return Row("dead run (kill -9): `sslcore list`", "shown failed (interrupted), not running", line[:110], ok)
 
 
 # -- hostile archives and names (items 4, 6) -------------------------------------------------------------------
