@@ -70,6 +70,8 @@ def test_a_config_that_is_a_folder_or_not_utf8_is_one_line(tmp_path: Path, capsy
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "mnist", "--data-root", "{tmp}/no-data"], "MNIST is not available"),
     (["--dataset", "digits", "--device", "mps"], "train.device = 'mps' but Apple's MPS backend is not available"),
+    (["--dataset", "digits", "--task", "masked_autoencoder", "--set", "task.patch_size=16"],
+     "task.patch_size = 16 is not allowed: expected at most the image side (8 for 8x8 images)"),
 ])
 def test_a_run_that_cannot_start_leaves_no_run_folder(tmp_path: Path, capsys: pytest.CaptureFixture,
                                                       args: list[str], message: str) -> None:
