@@ -35,12 +35,6 @@ with steps[2].container(border=True):
                 "classifier trained on a few labels. During training, a k-NN classifier on the features "
                 "already shows how useful they are.")
 
-demo, train = st.columns([1, 5], vertical_alignment="center")
-if demo.button("Quick demo", type="primary", icon=":material/play_arrow:"):
-    run = submit_or_explain(quick_demo_config(), name="Quick demo")
-    if run is not None:
-        st.switch_page("app_pages/train.py", query_params={RUN_PARAM: run.id})
-
 
 def demo_duration() -> str:
     """How long the demo takes here: the last measured demo on this machine, or where the estimate will appear."""
@@ -52,6 +46,12 @@ def demo_duration() -> str:
                 "an estimate from the measured speed, updated as it trains." + sharing)
     return f"The last one on this machine took **{format_seconds(measured.seconds)}** (min:s)." + sharing
 
+
+demo, train = st.columns([1, 5], vertical_alignment="center")
+if demo.button("Quick demo", type="primary", icon=":material/play_arrow:"):
+    run = submit_or_explain(quick_demo_config(), name="Quick demo")
+    if run is not None:
+        st.switch_page("app_pages/train.py", query_params={RUN_PARAM: run.id})
 
 train.markdown(f"The quick demo trains **{QUICK_DEMO['task.name']}** on **{QUICK_DEMO['data.dataset']}** with a "
                f"small **{QUICK_DEMO['encoder.name']}** for {QUICK_DEMO['train.epochs']} epochs. {demo_duration()} "
