@@ -276,6 +276,7 @@ def coloured_zip(path: Path, per_class: int = 12) -> Path:
 def test_own_images_upload_store_train_and_map(app: AppServer, chromium, tmp_path: Path) -> None:  # noqa: ANN001
     context = chromium.new_context(viewport={"width": 1500, "height": 1300})
     page = context.new_page()
+    watch = BrowserWatch(page, app.url)
     page.goto(f"{app.url}/data")
     page.locator("input[type=file]").first.set_input_files(str(coloured_zip(tmp_path / "colours.zip")))
     expect(page.get_by_text("colours.zip")).to_be_visible(timeout=30_000)
@@ -316,3 +317,4 @@ def test_own_images_upload_store_train_and_map(app: AppServer, chromium, tmp_pat
         page.wait_for_timeout(200)
     assert re.search(r"(red|green|blue)/\w+\.png", tip["text"]), tip["text"]  # the image's own file name
     context.close()
+    watch.assert_clean()
