@@ -161,8 +161,9 @@ def draw_preview(slot: DeltaGenerator, config: RunConfig, split: DatasetSplit) -
 
 def processes_field() -> int:
     """How many processes train the run (DistributedDataParallel); more than one needs spare cores or GPUs."""
+    # No min/max on the box: a bounded box silently keeps its last valid value; processes_problem refuses instead.
     return int(st.number_input(
-        "Processes", min_value=1, max_value=manager.process_limit(), value=1, key="form.processes",
+        "Processes", value=1, step=1, key="form.processes",
         help="Train this run on several processes at once (PyTorch DistributedDataParallel, one GPU or a share of "
              "the cores each); each takes one of the job slots. The batch size is the total over all processes."))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from sslcore.config import RunConfig
-from sslcore.runs.files import read_json
 from sslcore.runs.store import RunStore
 
 #: How many of the newest runs are searched for a measurement (the Home page asks on every visit).
@@ -32,7 +31,7 @@ def last_duration(store: RunStore, config: RunConfig) -> Measured | None:
     for run in store.list()[:SEARCHED_RUNS]:
         try:
             status = run.status()
-            if status.get("state") != "completed" or read_json(run.path / "config.json") != wanted:
+            if status.get("state") != "completed" or run.config_dict() != wanted:
                 continue
             started, ended = float(status["started"]), float(status["ended"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -130,9 +130,12 @@ def test_the_processes_field_trains_one_run_on_several_processes(jobs: JobManage
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(jobs_module, "cpu_count", lambda: 4)  # the same bounds on any machine
     at = open_page(TRAIN)
-    field = at.number_input(key="form.processes")
-    assert (field.value, field.min, field.max) == (1, 1, 2)  # capped by the 2 job slots (SSL_MAX_JOBS)
+    assert at.number_input(key="form.processes").value == 1
     at.selectbox(key="form.data.dataset").select("digits").run()
+    at.number_input(key="form.processes").set_value(3).run()  # refused with its message, not silently kept at 1
+    [refused] = [e.value for e in at.error]  # capped by the 2 job slots (SSL_MAX_JOBS)
+    assert refused.startswith("processes = 3 is not allowed: expected 1 to 2 (") and "2 job slots" in refused
+    assert train_button(at).disabled
     at.number_input(key="form.train.epochs").set_value(1).run()
     at.number_input(key="form.train.batch_size").set_value(65).run()
     at.number_input(key="form.processes").set_value(2).run()
