@@ -34,6 +34,9 @@ class VICReg(TwoViewTask):
     Config = VICRegConfig
     config: VICRegConfig
     display_name = "VICReg"
+    # Its loss is mostly the variance and covariance regularisers, which fall slowly while the expander's
+    # dimensions decorrelate; matching the views is what it learns first.
+    learning_metric = "view_gap"
     panels = two_view_panels(
         "VICReg pulls the two views' embeddings together while keeping every dimension varied across "
         "images and the dimensions decorrelated.")
@@ -46,4 +49,10 @@ class VICReg(TwoViewTask):
         z1, z2 = self.projected_views(images, generator)
         c = self.config
         loss, terms = vicreg_loss(z1, z2, c.invariance_weight, c.variance_weight, c.covariance_weight)
-        return StepOutput(loss=loss, metrics=terms)
+        with torch.no_grad():
+            # The invariance term measured against the spread of the embeddings: about 1 when two views of an
+            # image lie as far apart as two different images, 0 when they coincide. Unlike the raw term it
+            # cannot fall by shrinking the embeddings, so it says whether the views are really being matched.
+            spread = z1.float().var(dim=0).mean() + z2.float().var(dim=0).mean()
+            view_gap = terms["invariance"].detach() / spread.clamp_min(1e-8)
+        return StepOutput(loss=loss, metrics={**terms, "view_gap": view_gap})
