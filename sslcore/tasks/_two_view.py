@@ -95,8 +95,12 @@ class TwoViewTask(PretextTask):
 
         Both views go through the networks as one batch: BatchNorm sees one batch, and it is faster.
         """
-        z = self.projector(self.encoder(torch.cat(self.two_views(images, generator))))
+        z = self.projection(self.encoder(torch.cat(self.two_views(images, generator))))
         return z[:images.shape[0]], z[images.shape[0]:]
+
+    def projection(self, features: torch.Tensor) -> torch.Tensor:
+        """Encoder features (B, F) -> the embeddings the loss compares (B, D): the projector's output."""
+        return self.projector(features)
 
     def make_views(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         v1, v2 = self.two_views(images, generator)
