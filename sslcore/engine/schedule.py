@@ -61,3 +61,13 @@ def plan_schedule(train: TrainConfig, train_size: int) -> SchedulePlan:
     steps_per_epoch = max(1, train_size // batch_size)
     return SchedulePlan(batch_size, steps_per_epoch, train.epochs * steps_per_epoch,
                         round(train.warmup_epochs * steps_per_epoch), train.lr, train.lr * train.min_lr_ratio)
+
+
+def cosine_momentum(step: int, total_steps: int, base: float, final: float = 1.0) -> float:
+    """BYOL's target momentum: ``base`` at step 0, rising along a half cosine to ``final`` at ``total_steps``.
+
+    m = final - (final - base) * (cos(pi * step / total_steps) + 1) / 2 (Grill et al. 2020): the target
+    moves fast while the online network changes fast, then freezes as training settles.
+    """
+    progress = min(1.0, max(0.0, step / max(1, total_steps)))
+    return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0

@@ -7,10 +7,25 @@ import torch
 from torch import nn
 
 
-def projection_mlp(in_dim: int, hidden_dim: int, out_dim: int) -> nn.Sequential:
-    """SimCLR's projection head g(h): Linear-BN-ReLU-Linear, (B, in_dim) -> (B, out_dim)."""
-    return nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True),
-                         nn.Linear(hidden_dim, out_dim))
+def projection_mlp(in_dim: int, hidden_dim: int, out_dim: int, *, layers: int = 2,
+                   out_norm: bool = False) -> nn.Sequential:
+    """A projection (or prediction) head, (B, in_dim) -> (B, out_dim).
+
+    ``layers - 1`` blocks of Linear-BN-ReLU, then a Linear: with the defaults SimCLR's g(h)
+    (Linear-BN-ReLU-Linear), also BYOL's projector and predictor. ``layers=3`` is the projector of Barlow
+    Twins, VICReg and SimSiam; ``out_norm`` adds SimSiam's / MoCo v3's BatchNorm (no affine) on the output.
+    """
+    if layers < 1:
+        raise ValueError(f"layers must be >= 1, got {layers}")
+    blocks: list[nn.Module] = []
+    width = in_dim
+    for _ in range(layers - 1):
+        blocks += [nn.Linear(width, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True)]
+        width = hidden_dim
+    blocks.append(nn.Linear(width, out_dim))
+    if out_norm:
+        blocks.append(nn.BatchNorm1d(out_dim, affine=False))
+    return nn.Sequential(*blocks)
 
 
 class ConvDecoder(nn.Module):

@@ -58,6 +58,10 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
     display_name: ClassVar[str] = ""
     panels: ClassVar[SnapshotPanels]
     requires: ClassVar[DataRequirements] = DataRequirements()
+    #: The per-step number that falls as the task learns: "loss", or the name of a ``StepOutput.metrics`` entry
+    #: for a task whose loss has a moving floor (DINO's loss includes the teacher's entropy, which it does not
+    #: control; what the student learns is the KL part).
+    learning_metric: ClassVar[str] = "loss"
 
     def __init__(self, encoder: Encoder, config: TaskConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__()

@@ -25,7 +25,7 @@ def test_json_round_trip_for_every_task() -> None:
     ({"train.lr": "nan"}, "train.lr = 'nan' is not allowed"),
     ({"train.optimizer": "adam"}, "train.optimizer = 'adam' is not allowed: expected one of adamw, sgd"),
     ({"task.temperature": "0"}, "task.temperature = '0' is not allowed: expected a number between 0.01 and 10"),
-    ({"task.nope": "1"}, "task.nope is not a field; task has: temperature"),
+    ({"task.nope": "1"}, "task.nope is not a field; task has: crop_scale_min, rotation_deg, jitter, flip, temperature"),
     ({"model.depth": "3"}, "model is not a config section"),
     ({"data.dataset": "imagenet"}, "data.dataset = 'imagenet' is not allowed: expected one of breast_cancer, cifar10, digits"),
     ({"encoder.name": "vit"}, "encoder.name = 'vit' is not allowed: expected one of convnet, mlp, resnet18"),

@@ -73,12 +73,12 @@ class StopAfter(Callback):
             state.stop_reason = "cancelled"
 
 
-def _cancel_mid_epoch(tmp_path: Path, config):
+def _cancel_mid_epoch(tmp_path: Path, config, step: int = 15):
     run = RunStore(tmp_path).create(config)
     from sslcore.engine import job
 
     original = job.run_callbacks
-    job.run_callbacks = lambda *a, **k: [StopAfter(run, 15), *original(*a, **k)]
+    job.run_callbacks = lambda *a, **k: [StopAfter(run, step), *original(*a, **k)]
     try:
         assert execute_run(run) == "cancelled"
     finally:
