@@ -1,6 +1,6 @@
 """Datasets as in-memory tensors: a registry of named datasets and :func:`load_dataset`.
 
-Importing this package registers every built-in dataset (embedded images: ``digits``, ``mnist5k``;
+Importing this package registers every built-in dataset (embedded images: ``digits``, ``mnist5k``, ``shapes``;
 torchvision: ``mnist``, ``fashion_mnist``, ``cifar10``; embedded tables: ``wine``, ``breast_cancer``,
 ``digits_table``, ``synthetic_table``). The user's own datasets (``sslcore.userdata``) are registered at run
 time, from the data root, by ``sslcore.userdata.discovery.refresh_user_datasets``.
@@ -12,7 +12,7 @@ from sslcore.data.split import stratified_sample, stratified_split, stratified_s
 from sslcore.data.table import RawTable, TableColumns, TableDataset
 
 # Imported for their side effect: each module registers its datasets in DATASETS.
-from sslcore.data import embedded, synthetic, tables, torchvision_sets  # noqa: E402,F401  isort: skip
+from sslcore.data import embedded, shapes, synthetic, tables, torchvision_sets  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "ImageDataset",
