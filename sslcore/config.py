@@ -185,11 +185,21 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class EncoderConfig:
+    """The encoder's architecture. ``name`` and ``width`` apply to every encoder; each encoder uses the other
+    fields it needs and ignores the rest (a CNN has no depth field of its own, an MLP no patches)."""
+
     name: str = param("convnet", "Encoder architecture (see `python -m sslcore encoders`).")
-    width: int = param(32, "Base width: channels of the first conv layer, or units / 8 of the MLP.", min=4, max=256)
-    depth: int = param(2, "MLP encoders only: hidden layers (8 x width units each, the last one 4 x width: the "
-                       "features).", min=1, max=8)
+    width: int = param(32, "Base width: channels of the first conv layer, units / 8 of the MLP, or token size / 4 of "
+                           "the ViT.", min=4, max=256)
+    depth: int = param(2, "MLP encoders: hidden layers (8 x width units each, the last one 4 x width: the features). "
+                          "ViT: transformer blocks.", min=1, max=8)
     norm: str = param("batch", "MLP encoders only: normalisation after each hidden layer.", choices=("batch", "layer"))
+    patch_size: int = param(4, "ViT only: side of the square patches an image is cut into, in pixels; must divide "
+                               "the image side.", min=1, max=32)
+
+    def options(self) -> dict[str, Any]:
+        """The fields besides name and width, as keywords of ``sslcore.models.build_encoder``."""
+        return {k: v for k, v in section_dict(self).items() if k not in ("name", "width")}
 
 
 @dataclass(frozen=True)
@@ -292,7 +302,7 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
     if _check_names(sections["data"], sections["encoder"], stored):
         if "name" not in merged.get("encoder", {}):  # no encoder chosen: the default that fits the data
             sections["encoder"] = _default_encoder(task.name, sections["data"].dataset, sections["encoder"])
-        _check_pairing(task.name, sections["encoder"].name, sections["data"].dataset)
+        _check_pairing(task, sections["encoder"], sections["data"].dataset)
     return RunConfig(data=sections["data"], encoder=sections["encoder"], task=task, train=sections["train"])
 
 
@@ -322,10 +332,10 @@ def _default_encoder(task: str, dataset: str, encoder: EncoderConfig) -> Encoder
     return dataclasses.replace(encoder, name=default_encoder(task, dataset, encoder.name))
 
 
-def _check_pairing(task: str, encoder: str, dataset: str) -> None:
-    from sslcore.pairing import pairing_problem
+def _check_pairing(task: TaskConfig, encoder: EncoderConfig, dataset: str) -> None:
+    from sslcore.pairing import pairing_problem, settings_problem
 
-    problem = pairing_problem(task, encoder, dataset)
+    problem = pairing_problem(task.name, encoder.name, dataset) or settings_problem(task, encoder, dataset)
     if problem is not None:
         raise ConfigError(problem)
 

@@ -9,7 +9,7 @@ fit is refused with the same sentence everywhere, and the sentence names the fix
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 IMAGE = "image"
 TABLE = "table"
@@ -91,6 +91,23 @@ def pairing_problem(task_name: str, encoder_name: str, dataset_name: str) -> str
     return None
 
 
+def settings_problem(task_config: Any, encoder_config: Any, dataset_name: str) -> str | None:
+    """None if the task's and the encoder's settings fit the dataset's images; else one line naming the
+    field, the value and what is allowed (a jigsaw grid or a ViT patch size that does not divide the image).
+
+    Each task and encoder checks its own fields (``settings_problem`` classmethods); for a dataset whose
+    sample shape is not known before loading, they check again when the run builds them.
+    """
+    from sslcore.models import ENCODERS
+    from sslcore.tasks import TASKS
+
+    data = _facts(dataset_name)
+    shape = data.sample_shape if data.kind == IMAGE else None
+    return (TASKS.get(task_config.name).settings_problem(task_config, shape)
+            or (None if shape is None else ENCODERS.get(encoder_config.name).settings_problem(encoder_config.options(),
+                                                                                             shape)))
+
+
 def _facts(dataset_name: str) -> DataFacts:
     from sslcore.data import dataset_info
 
@@ -113,6 +130,16 @@ def default_encoder(task_name: str, dataset_name: str, preferred: str) -> str:
     """
     fits = encoders_for(task_name, dataset_name)
     return preferred if preferred in fits or not fits else fits[0]
+
+
+def datasets_for(task_name: str) -> list[str]:
+    """Names of the datasets that meet ``task_name``'s data requirements, embedded ones (no files needed) first."""
+    from sslcore.data import DATASETS
+    from sslcore.tasks import TASKS
+
+    req = TASKS.get(task_name).requires
+    fits = [e for e in DATASETS if _data_problem(req, _facts(e.name)) is None]
+    return [e.name for e in sorted(fits, key=lambda e: not e.obj.embedded)]
 
 
 def encoders_for(task_name: str, dataset_name: str) -> list[str]:

@@ -25,7 +25,8 @@ def build_task(config: RunConfig, data: DatasetSplit) -> PretextTask:
     """Encoder + task for ``config``, sized for ``data`` and normalised with its train-split statistics."""
     mean, std = data.train.input_stats(data.train.samples)
     e = config.encoder
-    encoder = build_encoder(e.name, data.sample_shape, width=e.width, depth=e.depth, norm=e.norm, mean=mean, std=std)
+    encoder = build_encoder(e.name, data.sample_shape, width=e.width, depth=e.depth, norm=e.norm, patch_size=e.patch_size,
+                            mean=mean, std=std)
     return TASKS.get(config.task.name)(encoder, config.task, data.sample_shape)
 
 

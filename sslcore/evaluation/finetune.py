@@ -27,11 +27,12 @@ class FineTuned(SupervisedBaseline):
 
     def __init__(self, encoder_state: Mapping[str, torch.Tensor] | None = None, encoder_name: str = "convnet",
                  width: int = 32, image_shape: tuple[int, ...] | None = None, *, depth: int = 2,
-                 norm: str = "batch", augment: bool = True,
+                 norm: str = "batch", patch_size: int = 4, augment: bool = True,
                  max_steps: int = 300, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 5e-4,
                  holdout_fraction: float = 0.2, eval_every: int = 25, patience: int = 4,
                  steps_without_holdout: int = 100, device: str = "auto", random_state: int = 0) -> None:
-        super().__init__(encoder_name, width, image_shape, depth=depth, norm=norm, augment=augment, max_steps=max_steps,
+        super().__init__(encoder_name, width, image_shape, depth=depth, norm=norm, patch_size=patch_size,
+                         augment=augment, max_steps=max_steps,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, holdout_fraction=holdout_fraction,
                          eval_every=eval_every, patience=patience, steps_without_holdout=steps_without_holdout,
                          device=device, random_state=random_state)
@@ -44,7 +45,7 @@ class FineTuned(SupervisedBaseline):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
             encoder = build_encoder(self.encoder_name, self.image_shape_, width=self.width, depth=self.depth,
-                                    norm=self.norm)
+                                    norm=self.norm, patch_size=self.patch_size)
             encoder.load_state_dict(dict(self.encoder_state))
             head = linear_classifier(encoder.feature_dim, len(self.classes_))
         return nn.Sequential(encoder, head).to(self.device_)

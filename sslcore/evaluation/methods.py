@@ -106,7 +106,7 @@ def _finetune(x: Inputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dic
     state = {k: v.detach().cpu().clone() for k, v in copy.deepcopy(x.encoder.state_dict()).items()}
     e = x.config.encoder
     model = FineTuned(state, e.name, e.width, x.data.sample_shape, depth=e.depth, norm=e.norm,
-                      device=str(x.device), random_state=x.seed + repeat, **x.supervised)
+                      patch_size=e.patch_size, device=str(x.device), random_state=x.seed + repeat, **x.supervised)
     return _fit_network(model, x, idx)
 
 
@@ -119,8 +119,8 @@ def supervised_baseline(config: RunConfig, data: DatasetSplit, overrides: dict[s
                         device: torch.device | str = "auto") -> SupervisedBaseline:
     """The run's encoder architecture as an untrained :class:`SupervisedBaseline` with ``overrides``."""
     e = config.encoder
-    return SupervisedBaseline(e.name, e.width, data.sample_shape, depth=e.depth, norm=e.norm, device=str(device),
-                              random_state=random_state, **overrides)
+    return SupervisedBaseline(e.name, e.width, data.sample_shape, depth=e.depth, norm=e.norm,
+                              patch_size=e.patch_size, device=str(device), random_state=random_state, **overrides)
 
 
 def default_methods(kind: str) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ Unlike the probes in :mod:`sslcore.evaluation.probes`, which take numpy features
 tensor or numpy array) and integer labels (N,). It answers the question a label-efficiency plot asks: do the self-supervised
 features beat what the same network learns from the same few labels on its own?
 
-Fairness rules kept here: the same architecture, width (and, for MLPs, depth and norm) as the SSL
+Fairness rules kept here: the same architecture, width (and, for MLPs and ViTs, depth, norm, patch size) as the SSL
 encoder, the same batched view augmentations for images (``default_view_augment``) unless
 ``augment=False`` (table rows have no standard augmentation, so they are used as they are), and model selection (early stopping)
 on a stratified held-out part of the labelled subset, never on the test split. When some class has a
@@ -97,7 +97,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
     """Encoder ``encoder_name`` (width ``width``) + linear head, trained with cross-entropy from scratch.
 
     Parameters: ``image_shape``: the sample shape, (C, H, W) or a table's (F,), or None to take it from the
-    data; ``depth``/``norm``: of an MLP encoder (others ignore them); ``augment`` applies
+    data; ``depth``/``norm``/``patch_size``: of an MLP or ViT encoder (others ignore them); ``augment`` applies
     ``default_view_augment`` to every batch of images (rows are not augmented); ``max_steps`` is the step budget (the cosine schedule spans
     it; early stopping may end sooner), fixed whatever the subset size, so the cost of a fit is
     bounded: ~ max_steps * min(batch_size, N) images; ``holdout_fraction`` of the
@@ -118,7 +118,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
 
     def __init__(self, encoder_name: str = "convnet", width: int = 32,
                  image_shape: tuple[int, ...] | None = None, *, depth: int = 2, norm: str = "batch",
-                 augment: bool = True, max_steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
+                 patch_size: int = 4, augment: bool = True, max_steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
                  weight_decay: float = 5e-4, holdout_fraction: float = 0.2, eval_every: int = 25,
                  patience: int = 4, steps_without_holdout: int = 100, device: str = "auto",
                  random_state: int = 0) -> None:
@@ -127,6 +127,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
         self.image_shape = image_shape
         self.depth = depth
         self.norm = norm
+        self.patch_size = patch_size
         self.augment = augment
         self.max_steps = max_steps
         self.batch_size = batch_size
@@ -177,7 +178,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.random_state)
             encoder = build_encoder(self.encoder_name, self.image_shape_, width=self.width, depth=self.depth,
-                                    norm=self.norm, mean=mean, std=std)
+                                    norm=self.norm, patch_size=self.patch_size, mean=mean, std=std)
             head = linear_classifier(encoder.feature_dim, len(self.classes_))
         return nn.Sequential(encoder, head).to(self.device_)
 

@@ -6,7 +6,7 @@ rows as the table dataset holds them, and nothing else.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -34,10 +34,18 @@ class Encoder(nn.Module):
 
     @classmethod
     def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
-               depth: int, norm: str) -> "Encoder":
-        """The encoder for samples of ``sample_shape``; image encoders take (C, H, W) and ignore depth/norm."""
+               **options: Any) -> "Encoder":
+        """The encoder for samples of ``sample_shape``. ``options`` are the architecture fields besides width
+        (depth, norm, patch_size: ``EncoderConfig.options()``); each encoder takes those it uses, CNNs none."""
         c, h, w = sample_shape
         return cls(c, (h, w), width, mean, std)  # type: ignore[call-arg]
+
+    @classmethod
+    def settings_problem(cls, options: dict[str, Any], image_shape: tuple[int, ...]) -> str | None:
+        """None if ``options`` (``EncoderConfig.options()``) fit images of ``image_shape`` (C, H, W); else one
+        line naming the field, the value and what is allowed (a ViT patch that does not divide the image).
+        Called by the config validation (through :func:`sslcore.pairing.settings_problem`)."""
+        return None
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / self.std
@@ -78,7 +86,7 @@ class MLPEncoder(Encoder):
 
     @classmethod
     def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
-               depth: int, norm: str) -> "MLPEncoder":
+               depth: int = 2, norm: str = "batch", **_: Any) -> "MLPEncoder":
         c, h, w = sample_shape
         return cls(c, (h, w), width, mean, std, depth, norm)
 
@@ -98,7 +106,7 @@ class TableMLPEncoder(Encoder):
 
     @classmethod
     def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
-               depth: int, norm: str) -> "TableMLPEncoder":
+               depth: int = 2, norm: str = "batch", **_: Any) -> "TableMLPEncoder":
         (columns,) = sample_shape
         return cls(columns, width, mean, std, depth, norm)
 
@@ -142,17 +150,19 @@ class ResNet18Encoder(Encoder):
 
 
 def build_encoder(name: str, sample_shape: tuple[int, ...], *, width: int = 32, depth: int = 2, norm: str = "batch",
-                  mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> Encoder:
+                  patch_size: int = 4, mean: torch.Tensor | None = None, std: torch.Tensor | None = None) -> Encoder:
     """Encoder ``name`` for samples of ``sample_shape``: images (C, H, W) or table rows (F,).
 
     mean/std: the training split's statistics, (C,) of the images in [0, 1] or (F,) of the columns; when
-    not given (the weights are loaded afterwards) placeholders of the right shape. depth/norm: MLP encoders only.
+    not given (the weights are loaded afterwards) placeholders of the right shape. depth: hidden layers of an
+    MLP or transformer blocks of a ViT; norm: MLP encoders only; patch_size: ViT only.
     """
     size = sample_shape[0]
     table = len(sample_shape) == 1
     mean = torch.full((size,), 0.0 if table else 0.5) if mean is None else mean
     std = torch.full((size,), 1.0 if table else 0.25) if std is None else std
-    return ENCODERS.get(name).create(tuple(sample_shape), width, mean, std, depth, norm)
+    return ENCODERS.get(name).create(tuple(sample_shape), width, mean, std, depth=depth, norm=norm,
+                                     patch_size=patch_size)
 
 
 def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -46,7 +46,7 @@ import torch
 from safetensors.torch import load_file
 from sslcore.models import build_encoder
 
-encoder = build_encoder("{encoder}", {shape}, width={width}, depth={depth}, norm="{norm}")
+encoder = build_encoder("{encoder}", {shape}, width={width}, depth={depth}, norm="{norm}", patch_size={patch_size})
 encoder.load_state_dict(load_file("encoder.safetensors"))
 encoder.eval()
 
@@ -85,6 +85,7 @@ def readme_text(run_id: str, config: RunConfig, status: dict[str, Any], image_sh
     e = config.encoder
     return _TEMPLATE.format(
         name=status.get("name") or run_id, run_id=run_id, task=config.task.name, dataset=config.data.dataset,
-        encoder=e.name, width=e.width, depth=e.depth, norm=e.norm, epochs=config.train.epochs, epochs_done=epochs_done,
+        encoder=e.name, width=e.width, depth=e.depth, norm=e.norm, patch_size=e.patch_size,
+        epochs=config.train.epochs, epochs_done=epochs_done,
         state=status.get("state", "?"), exported=time.strftime("%Y-%m-%d %H:%M"), feature_dim=feature_dim,
         **_input_words(image_shape))

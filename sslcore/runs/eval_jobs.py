@@ -59,7 +59,7 @@ class EvalRequest:
         if not 1 <= int(self.repeats) <= MAX_REPEATS:
             raise ValueError(f"repeats = {self.repeats} is not allowed: expected 1 to {MAX_REPEATS}")
         allowed = set(SupervisedBaseline().get_params()) - {"encoder_name", "width", "image_shape", "depth", "norm",
-                                                            "device", "random_state"}
+                                                            "patch_size", "device", "random_state"}
         unknown = sorted(set(self.supervised) - allowed)
         if unknown:
             raise ValueError(f"supervised override {unknown[0]!r} is not allowed: expected some of {sorted(allowed)}")

@@ -98,7 +98,7 @@ def run_image_shape(run: Run, config: RunConfig) -> tuple[int, ...]:
 def build_config_encoder(config: RunConfig, image_shape: tuple[int, ...]) -> Encoder:
     """A fresh (untrained) encoder of ``config``'s architecture for samples of ``image_shape`` ((C, H, W) or (F,))."""
     e = config.encoder
-    return build_encoder(e.name, image_shape, width=e.width, depth=e.depth, norm=e.norm)
+    return build_encoder(e.name, image_shape, width=e.width, depth=e.depth, norm=e.norm, patch_size=e.patch_size)
 
 
 def load_encoder(weights: str | Path, config: str | Path | RunConfig,

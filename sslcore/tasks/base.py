@@ -63,6 +63,13 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
     #: control; what the student learns is the KL part).
     learning_metric: ClassVar[str] = "loss"
 
+    @classmethod
+    def settings_problem(cls, config: TaskConfig, image_shape: tuple[int, ...] | None) -> str | None:
+        """None if ``config`` fits images of ``image_shape`` (C, H, W; None = not known yet); else one line naming
+        the field, the value and what is allowed. For checks a ``param`` bound cannot express (a grid that
+        must divide the image side); the config validation calls it, and a task may call it again when built."""
+        return None
+
     def __init__(self, encoder: Encoder, config: TaskConfig, image_shape: tuple[int, int, int]) -> None:
         super().__init__()
         self.encoder = encoder
