@@ -29,7 +29,7 @@ def test_json_round_trip_for_every_task() -> None:
     ({"model.depth": "3"}, "model is not a config section"),
     ({"data.dataset": "imagenet"}, "data.dataset = 'imagenet' is not allowed: expected one of breast_cancer, cifar10, digits"),
     ({"encoder.name": "vit"}, "encoder.name = 'vit' is not allowed: expected one of convnet, mlp, resnet18"),
-    ({"task.name": "jigsaw"}, "task.name = 'jigsaw' is not allowed: expected one of autoencoder"),
+    ({"task.name": "puzzle"}, "task.name = 'puzzle' is not allowed: expected one of autoencoder"),
     ({"train.epochs": "2.5"}, "train.epochs = '2.5' is not allowed: expected an integer"),
 ])
 def test_bad_values_name_field_value_and_allowed(overrides: dict, message: str) -> None:
