@@ -15,7 +15,7 @@ from sslcore.pairing import encoders_for, tasks_for
 from sslcore.runs import RunNotFoundError
 from sslcore.tasks import TASKS
 from sslcore.userdata.discovery import refresh_user_datasets
-from ui import charts, datasets, forms, table_preview
+from ui import charts, datasets, forms, table_preview, train_pairing
 from ui.images import image_grid
 from ui.jobs import data_root, job_manager, submit_or_explain
 from ui.live import run_panel
@@ -116,22 +116,27 @@ def data_section() -> tuple[dict, DatasetSplit | None]:
     return values, split
 
 
-def task_section(dataset: str) -> tuple[str, dict, DeltaGenerator]:
+def task_section(dataset: str) -> tuple[str, dict, DeltaGenerator, str | None]:
+    """The task picker and fields. Tasks for this kind of data that do not fit this dataset (colour-only ones
+    on grey digits) are listed too, marked; picking one says why and offers datasets that fit."""
     st.subheader("2 · Pretext task")
-    name = pick("Pretext task", tasks_for(dataset), DEFAULTS.task.name, "form.task.name",
-                lambda n: TASKS.entry(n).description)
+    fits = set(tasks_for(dataset))
+    name = pick("Pretext task", train_pairing.tasks_offered(dataset), DEFAULTS.task.name, "form.task.name",
+                lambda n: ("" if n in fits else f"not for {dataset}: ") + TASKS.entry(n).description)
+    misfit = train_pairing.explain_misfit(name, dataset)
     st.markdown(datasets.task_explanation(name))
     values = forms.section_form(TASKS.get(name).Config, "task", key_prefix=f"form.task.{name}")
-    return name, values, st.container()  # the preview is drawn once the whole config is known
+    return name, values, st.container(), misfit  # the preview is drawn once the whole config is known
 
 
 def encoder_section(task: str, dataset: str) -> dict:
     st.subheader("3 · Encoder")
     name = pick("Encoder", encoders_for(task, dataset), DEFAULTS.encoder.name, "form.encoder.name",
                 lambda n: ENCODERS.entry(n).description)
-    mlp_only = () if ENCODERS.get(name).family == "mlp" else ("depth", "norm")  # the CNNs have no such settings
+    train_pairing.explain_encoder_choice(task, dataset)
+    unused = [f for f in DEFAULTS.encoder.options() if f not in ENCODERS.get(name).config_fields]  # a CNN's depth
     return {"name": name, **forms.section_form(EncoderConfig, "encoder", key_prefix="form.encoder",
-                                               exclude=("name", *mlp_only))}
+                                               exclude=("name", *unused))}
 
 
 def training_section() -> dict:
@@ -190,7 +195,7 @@ def confirm_start() -> None:
 
 with form_column:
     data_values, split = data_section()
-    task_name, task_values, preview_slot = task_section(data_values["dataset"])
+    task_name, task_values, preview_slot, misfit = task_section(data_values["dataset"])
     encoder_values = encoder_section(task_name, data_values["dataset"])
     train_values = training_section()
     processes = processes_field()
@@ -206,7 +211,7 @@ with form_column:
         problem = str(error)
     else:
         problem = manager.processes_problem(processes, config.train.batch_size)
-    if problem:
+    if problem and misfit is None:  # a misfit is already explained under the task picker, with its fixes
         st.error(problem, icon=":material/error:")
     ready = problem is None and (split is not None or data_values["download"])
     if st.button("Train", type="primary", icon=":material/rocket_launch:", disabled=not ready):

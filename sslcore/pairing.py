@@ -71,16 +71,14 @@ def pairing_problem(task_name: str, encoder_name: str, dataset_name: str) -> str
 
     Names must already be registered (the registries' own errors cover unknown names).
     """
-    from sslcore.data import DATASETS
     from sslcore.models import ENCODERS
     from sslcore.tasks import TASKS
 
     req = TASKS.get(task_name).requires
     data = _facts(dataset_name)
-    problem = _data_problem(req, data)
+    problem = data_problem(task_name, dataset_name)
     if problem is not None:
-        fits = [d for d in DATASETS.names() if _data_problem(req, _facts(d)) is None]
-        return f"task {task_name!r} {problem}; pick a dataset such as {_join(fits[:6])}"
+        return problem
     encoder = ENCODERS.get(encoder_name)
     problem = _encoder_problem(req, encoder_name, encoder.kinds, encoder.family, data.kind)
     if problem is not None:
@@ -89,6 +87,20 @@ def pairing_problem(task_name: str, encoder_name: str, dataset_name: str) -> str
         prefix = "" if problem.startswith("encoder") else f"task {task_name!r} "
         return f"{prefix}{problem}; pick encoder {_join(fits)}"
     return None
+
+
+def data_problem(task_name: str, dataset_name: str) -> str | None:
+    """The part of :func:`pairing_problem` about the data alone: None if ``dataset_name`` meets the task's data
+    requirements, else the sentence with datasets that would."""
+    from sslcore.data import DATASETS
+    from sslcore.tasks import TASKS
+
+    req = TASKS.get(task_name).requires
+    problem = _data_problem(req, _facts(dataset_name))
+    if problem is None:
+        return None
+    fits = [d for d in DATASETS.names() if _data_problem(req, _facts(d)) is None]
+    return f"task {task_name!r} {problem}; pick a dataset such as {_join(fits[:6])}"
 
 
 def settings_problem(task_config: Any, encoder_config: Any, dataset_name: str) -> str | None:
@@ -121,6 +133,23 @@ def tasks_for(dataset_name: str) -> list[str]:
 
     data = _facts(dataset_name)
     return [e.name for e in TASKS if _data_problem(e.obj.requires, data) is None]
+
+
+def tasks_of_kind(dataset_name: str) -> list[str]:
+    """Names of the tasks that take ``dataset_name``'s kind of data, whether or not they fit it otherwise (a
+    colour-only task on grey images): what a form lists, so that it can say why one does not fit."""
+    from sslcore.tasks import TASKS
+
+    kind = _facts(dataset_name).kind
+    return [e.name for e in TASKS if kind in e.obj.requires.kinds]
+
+
+def encoders_of_kind(dataset_name: str) -> list[str]:
+    """Names of the encoders that take ``dataset_name``'s kind of data, whatever the task."""
+    from sslcore.models import ENCODERS
+
+    kind = _facts(dataset_name).kind
+    return [e.name for e in ENCODERS if kind in e.obj.kinds]
 
 
 def default_encoder(task_name: str, dataset_name: str, preferred: str) -> str:

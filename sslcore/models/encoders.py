@@ -25,6 +25,8 @@ class Encoder(nn.Module):
     feature_dim: int
     kinds: ClassVar[tuple[str, ...]] = ("image",)
     family: ClassVar[str] = "cnn"
+    #: ``EncoderConfig`` fields besides name and width that this encoder uses (the form shows only these).
+    config_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, in_channels: int, mean: torch.Tensor, std: torch.Tensor, stats_shape: tuple[int, ...] = ()) -> None:
         super().__init__()
@@ -78,6 +80,7 @@ def mlp_body(in_dim: int, width: int, depth: int = 2, norm: str = "batch") -> tu
 @ENCODERS.register("mlp", "Fully connected: flatten -> 2 hidden layers (the classic autoencoder shape); features = last layer")
 class MLPEncoder(Encoder):
     family = "mlp"
+    config_fields = ("depth", "norm")
 
     def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor, std: torch.Tensor,
                  depth: int = 2, norm: str = "batch") -> None:
@@ -98,6 +101,7 @@ class TableMLPEncoder(Encoder):
 
     kinds = ("table",)
     family = "mlp"
+    config_fields = ("depth", "norm")
 
     def __init__(self, columns: int, width: int, mean: torch.Tensor, std: torch.Tensor, depth: int = 2,
                  norm: str = "batch") -> None:

@@ -48,6 +48,7 @@ def _divisors(n: int) -> list[int]:
                                "of 4*width; features = mean patch token; the encoder for MAE")
 class ViTTiny(Encoder):
     family = "vit"
+    config_fields = ("depth", "patch_size")
 
     @classmethod
     def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
