@@ -4,6 +4,8 @@ An embedded colour dataset, so colour augmentations and colour-only tasks (color
 10 classes of shape, 500 images each, 32x32 RGB. Colour, size, position and rotation are drawn
 independently of the class, and every shape fits in the same disc, so telling classes apart needs the
 outline: the mean colour of an image says nothing about its class (see tests/data/test_shapes.py).
+Shape and background take two of 12 palette colours, each of its own brightness, so colours can be
+inferred from a grey picture (as colorization must) without telling anything about the class.
 
 Drawing is vectorised: each shape is an inside/outside test on rotated, scaled pixel coordinates,
 evaluated on a 2x2 supersampled grid (anti-aliased edges), for all images of a class at once.
@@ -25,6 +27,8 @@ SHAPE_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "star", "cross",
 IMAGE_SIZE = 32
 PER_CLASS = 500
 SUPERSAMPLE = 2
+PALETTE_SIZE = 12
+LUMA = (0.299, 0.587, 0.114)
 #: Shape radius in pixels (every shape fits in a disc of this radius around its centre).
 RADIUS_RANGE = (6.0, 12.0)
 
@@ -96,11 +100,29 @@ def _coverage(labels: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     return F.avg_pool2d(inside[:, None], k)[:, 0]
 
 
+def palette() -> torch.Tensor:
+    """(12, 3) vivid RGB colours in [0, 1], in order of brightness: colour r has luma (ITU-R BT.601)
+    0.15 + 0.7 r / 11 and hue 5r/12 of the wheel, so colours close in brightness are far apart in hue.
+
+    A colour can then be told from its grey level, as in photographs (skies are bright, foliage is dark);
+    that is what colorization learns, and nothing about the class comes with it.
+    """
+    rank = torch.arange(PALETTE_SIZE, dtype=torch.float32)
+    hue = torch.remainder(rank * 5, PALETTE_SIZE) / PALETTE_SIZE
+    k = torch.remainder(torch.tensor([5.0, 3.0, 1.0])[None] + 6 * hue[:, None], 6)
+    pure = 1 - torch.minimum(k, 4 - k).clamp(0, 1)  # HSV -> RGB at full saturation and value
+    luma, target = pure @ torch.tensor(LUMA), (0.15 + 0.7 * rank / (PALETTE_SIZE - 1))[:, None]
+    lighter = pure + (target - luma[:, None]) / (1 - luma[:, None]) * (1 - pure)  # mixed with white
+    return torch.where(target > luma[:, None], lighter, pure * target / luma[:, None])
+
+
 def _colours(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(foreground, background) RGB (N, 3) in [0, 1]; each channel differs by 0.3-0.7, so the shape shows."""
-    foreground = torch.rand((n, 3), generator=g)
-    background = torch.remainder(foreground + _uniform((n, 3), 0.3, 0.7, g), 1.0)
-    return foreground, background
+    """(foreground, background) RGB (N, 3): two palette colours at least 4 brightness steps (0.25 luma) apart,
+    so the shape shows in grey too."""
+    back = torch.randint(0, PALETTE_SIZE, (n,), generator=g)
+    front = torch.remainder(back + torch.randint(4, PALETTE_SIZE - 3, (n,), generator=g), PALETTE_SIZE)
+    colours = palette()
+    return colours[front], colours[back]
 
 
 def _bilinear(size: int, cells: int) -> torch.Tensor:
@@ -110,10 +132,11 @@ def _bilinear(size: int, cells: int) -> torch.Tensor:
 
 
 def _texture(n: int, g: torch.Generator) -> torch.Tensor:
-    """Background texture (N, 3, S, S) around 0: smooth colour blotches + stripes of random angle and period."""
+    """Background texture (N, 1, S, S) around 0, the same on every channel (it changes brightness, not hue):
+    smooth blotches + stripes of random angle and period."""
     s, weights = IMAGE_SIZE, _bilinear(IMAGE_SIZE, 4)
-    # Interpolating a 4x4 grid of random colours as two small matrix products is cheaper than F.interpolate.
-    texture = weights @ (torch.randn((n, 3, 4, 4), generator=g) * 0.12) @ weights.T
+    # Interpolating a 4x4 grid of random values as two small matrix products is cheaper than F.interpolate.
+    texture = weights @ (torch.randn((n, 1, 4, 4), generator=g) * 0.08) @ weights.T
     angle = _uniform((n, 1, 1), 0.0, math.pi, g)
     period = _uniform((n, 1, 1), 3.0, 8.0, g)
     pos = torch.arange(s, dtype=torch.float32)
@@ -131,7 +154,7 @@ def generate_shapes(per_class: int = PER_CLASS, seed: int = 0) -> tuple[torch.Te
     cover = _coverage(labels, g)[:, None]  # (N, 1, S, S)
     foreground, background = _colours(n, g)
     # background + texture outside the shape, flat colour inside, sensor-like noise everywhere
-    images = _texture(n, g).mul_(1 - cover).add_(background[:, :, None, None])
+    images = background[:, :, None, None] + _texture(n, g) * (1 - cover)
     images.add_(cover * (foreground - background)[:, :, None, None])
     images.add_(torch.randn(images.shape, generator=g), alpha=0.04)
     return images.clamp_(0, 1).mul_(255).round_().to(torch.uint8), labels

@@ -6,7 +6,7 @@ import torch
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from sslcore.data import dataset_info, load_dataset
-from sslcore.data.shapes import SHAPE_NAMES, generate_shapes
+from sslcore.data.shapes import SHAPE_NAMES, generate_shapes, palette
 
 
 def test_the_same_seed_draws_the_same_images_and_another_seed_other_ones() -> None:
@@ -34,6 +34,14 @@ def test_every_image_shows_colour_and_the_full_range() -> None:
     channel_spread = (x.amax(dim=1) - x.amin(dim=1)).mean(dim=(1, 2))  # how far from grey each image is
     assert (channel_spread > 20).all()
     assert images.min() < 30 and images.max() > 225
+
+
+def test_palette_colours_have_their_own_brightness_so_grey_pictures_keep_the_shapes() -> None:
+    colours = palette()
+    luma = colours @ torch.tensor([0.299, 0.587, 0.114])
+    assert colours.min() >= 0 and colours.max() <= 1
+    assert torch.allclose(luma, torch.linspace(0.15, 0.85, 12), atol=1e-5)  # one grey level per colour
+    assert (colours.amax(dim=1) - colours.amin(dim=1) > 0.2).all()  # every one a colour, not a grey
 
 
 def _mean_colour(images: torch.Tensor) -> np.ndarray:
