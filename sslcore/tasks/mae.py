@@ -3,9 +3,13 @@ ones predict the pixels of the hidden ones.
 
 The Vision Transformer encoder sees only the visible patches (a quarter of them by default), so the task
 cannot be solved by copying neighbouring pixels: the model has to infer the missing parts of the object
-from its visible parts. A light transformer decoder puts a shared "mask" token at every hidden position
-and predicts its pixels; the loss is the mean squared error on the hidden patches only. Needs a ViT
-encoder (`vit_tiny`); the decoder is thrown away after pre-training.
+from its visible parts. A light decoder puts a shared "mask" token at every hidden position and predicts
+its pixels; the loss is the mean squared error on the hidden patches only. Needs a ViT encoder
+(`vit_tiny`); the decoder is thrown away after pre-training.
+
+The default decoder is two 3x3 convolutions over the grid of patches (as ConvNeXt V2's FCMAE), not MAE's
+transformer blocks (``task.decoder = transformer``): on mnist5k, 10 epochs on 2 CPU cores, the transformer
+decoder never got below guessing each pixel's mean value, while the convolutional one did within 2 epochs.
 """
 from __future__ import annotations
 
@@ -27,9 +31,12 @@ from sslcore.tasks.base import PretextTask, StepOutput, batched_eval, register_t
 class MAEConfig(TaskConfig):
     mask_ratio: float = param(0.75, "Share of patches hidden from the encoder (MAE: 0.75). Below 1: some must stay "
                                     "visible.", min=0.05, max=0.95)
-    decoder_dim: int = param(64, "Token size of the light decoder.", choices=(32, 64, 128, 256))
-    decoder_depth: int = param(1, "Transformer blocks of the decoder (MAE uses 8 on ImageNet; small images need few).",
-                               min=1, max=8)
+    decoder: str = param("conv", "The light decoder over the grid of patches: 'conv' (3x3 convolutions, as ConvNeXt "
+                                 "V2's FCMAE; learns in a few epochs on small data) or 'transformer' (MAE's own).",
+                         choices=("conv", "transformer"))
+    decoder_dim: int = param(64, "Channels (token size) of the decoder.", choices=(32, 64, 128, 256))
+    decoder_depth: int = param(2, "Layers of the decoder: 3x3 convolutions or transformer blocks (MAE uses 8 "
+                                  "blocks on ImageNet).", min=1, max=8)
     norm_pix_loss: bool = param(False, "Score each hidden patch after normalising it by its own mean and std (MAE's "
                                        "variant for better features); the pictures then de-normalise the prediction "
                                        "with the true patch's statistics.", advanced=True)
@@ -43,6 +50,17 @@ class MAEPass(NamedTuple):
     predicted_pixels: torch.Tensor
     loss: torch.Tensor
     error: torch.Tensor
+
+
+def _decoder_blocks(config: MAEConfig) -> nn.Module:
+    """``decoder_depth`` layers of width ``decoder_dim``: 3x3 conv + GELU on the patch grid, or pre-norm
+    transformer blocks on the token sequence."""
+    d = config.decoder_dim
+    if config.decoder == "conv":
+        return nn.Sequential(*(m for _ in range(config.decoder_depth) for m in (nn.Conv2d(d, d, 3, padding=1), nn.GELU())))
+    return nn.ModuleList(nn.TransformerEncoderLayer(d, max(1, d // 32), MLP_RATIO * d, dropout=0.0, activation="gelu",
+                                                    batch_first=True, norm_first=True)
+                         for _ in range(config.decoder_depth))
 
 
 @register_task("mae", "MAE on a ViT: hide most patches (mask ratio), encode only the visible ones, predict the "
@@ -67,10 +85,7 @@ class MaskedAutoencoderViT(PretextTask):
         self.decoder_embed = nn.Linear(encoder.feature_dim, d)
         self.mask_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
         self.register_buffer("decoder_position", sincos_position_codes(encoder.grid, d)[None], persistent=False)
-        self.decoder_blocks = nn.ModuleList(
-            nn.TransformerEncoderLayer(d, max(1, d // 32), MLP_RATIO * d, dropout=0.0, activation="gelu",
-                                       batch_first=True, norm_first=True)
-            for _ in range(config.decoder_depth))
+        self.decoder_blocks = _decoder_blocks(config)
         self.decoder_norm = nn.LayerNorm(d)
         self.decoder_pred = nn.Linear(d, p * p * c)
 
@@ -99,6 +114,11 @@ class MaskedAutoencoderViT(PretextTask):
         noise = torch.rand(batch, n, generator=generator, device=device)
         return noise.argsort(dim=1)[:, :keep]
 
+    def hidden_patches(self, visible: torch.Tensor) -> torch.Tensor:
+        """Visible patch indices (B, K) -> (B, L) bool, True where a patch is hidden."""
+        hidden = torch.ones(visible.shape[0], self.encoder.num_patches, dtype=torch.bool, device=visible.device)
+        return hidden.scatter_(1, visible, False)
+
     # -- the model -------------------------------------------------------------------------------
     def decode(self, latent: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """Encoder output (B, 1 + K, D) for the patches ``visible`` (B, K) -> predictions for every patch (B, L, P)."""
@@ -106,7 +126,11 @@ class MaskedAutoencoderViT(PretextTask):
         b, d = x.shape[0], x.shape[2]
         full = self.mask_token.to(x.dtype).expand(b, self.encoder.num_patches, d).clone()
         full.scatter_(1, visible[..., None].expand(-1, -1, d), x[:, 1:])
-        x = torch.cat([x[:, :1], full + self.decoder_position.to(x.dtype)], dim=1)
+        full = full + self.decoder_position.to(x.dtype)
+        if self.config.decoder == "conv":  # the tokens as a (B, d, gh, gw) map: hidden patches see their neighbours
+            grid = self.decoder_blocks(full.transpose(1, 2).reshape(b, d, *self.encoder.grid))
+            return self.decoder_pred(self.decoder_norm(grid.flatten(2).transpose(1, 2)))
+        x = torch.cat([x[:, :1], full], dim=1)
         for block in self.decoder_blocks:
             x = block(x)
         return self.decoder_pred(self.decoder_norm(x[:, 1:]))
@@ -117,8 +141,7 @@ class MaskedAutoencoderViT(PretextTask):
         visible = self.random_split(images.shape[0], generator, images.device)
         kept = tokens.gather(1, visible[..., None].expand(-1, -1, tokens.shape[2]))
         predicted = self.decode(self.encoder.encode_tokens(kept), visible).float()
-        hidden = torch.ones(visible.shape[0], self.encoder.num_patches, dtype=torch.bool, device=images.device)
-        hidden.scatter_(1, visible, False)
+        hidden = self.hidden_patches(visible)
         target = self.patchify(images.float())
         if self.config.norm_pix_loss:
             mean, var = target.mean(dim=-1, keepdim=True), target.var(dim=-1, keepdim=True)
@@ -145,9 +168,7 @@ class MaskedAutoencoderViT(PretextTask):
         return images.masked_fill(self.pixel_mask(hidden), 0.5)
 
     def make_views(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        visible = self.random_split(images.shape[0], generator, images.device)
-        hidden = torch.ones(visible.shape[0], self.encoder.num_patches, dtype=torch.bool, device=images.device)
-        hidden.scatter_(1, visible, False)
+        hidden = self.hidden_patches(self.random_split(images.shape[0], generator, images.device))
         return {"original": images, "visible patches": self.visible_input(images, hidden)}
 
     def snapshot(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, np.ndarray]:

@@ -69,6 +69,15 @@ def test_mae_scores_only_the_hidden_patches() -> None:
     assert (task.forward_pass(images, torch.Generator().manual_seed(0)).loss > 20).all()
 
 
+@pytest.mark.parametrize("decoder", ["conv", "transformer"])
+def test_both_mae_decoders_predict_every_patch(decoder: str) -> None:
+    task = build_task(tiny_config("mae", **{"encoder.patch_size": 2, "task.decoder": decoder}), load_dataset("digits"))
+    out = task.forward_pass(_digits(), torch.Generator().manual_seed(0))
+    assert out.predicted_pixels.shape == (6, 16, 4) and out.hidden.sum(dim=1).tolist() == [12] * 6
+    out.loss.mean().backward()  # the encoder learns through either decoder
+    assert task.encoder.patch_embed.weight.grad.abs().sum() > 0
+
+
 def test_mae_snapshot_shows_visible_patches_and_greys_the_hidden_ones() -> None:
     task = build_task(tiny_config("mae", **{"encoder.patch_size": 2}), load_dataset("digits")).eval()
     images = _digits()
