@@ -97,8 +97,6 @@ def _protocol(config: RunConfig, data: DatasetSplit, budgets: list[Budget], repe
     sup = supervised_baseline(config, data, supervised, seed).get_params()
     for key in ("device", "random_state"):
         sup.pop(key)
-    if sup.get("encoder_options") is None:  # encoders without options: the protocol reads as it did before them
-        sup.pop("encoder_options", None)
     protocol = {
         "dataset": config.to_dict()["data"], "train_size": len(data.train), "test_size": len(data.test),
         "num_classes": len(data.class_names), "budgets": budgets, "repeats": repeats, "seed": seed,
