@@ -16,6 +16,8 @@ here, one concern per module:
 
 Page-specific modules carry their page's name:
 
+- ``ui.train_pairing``: Train (why a task does not fit the chosen data, with buttons that switch to data that
+  fits; why a task narrows the encoders), drawn from ``sslcore.pairing``.
 - ``ui.snapshots``, ``ui.snapshot_view``: Reconstructions & views (cached snapshot reads and image strips, the
   epoch player; the file format is ``sslcore.engine.snapshots``, what is drawn is each task's ``panels``).
 - ``ui.embedding_map`` (+ ``.html``), ``ui.embedding_data``, ``ui.embedding_neighbours``: Embeddings (the

@@ -127,7 +127,7 @@ class Jigsaw(PretextTask):
                                 nn.Sequential(nn.Linear(d, config.hidden_dim), nn.ReLU(inplace=True),
                                               nn.Linear(config.hidden_dim, n)))
         # A buffer, so it moves to the training device with the task; not saved: a pure function of the config.
-        self.register_buffer("orderings", hamming_permutations(config.grid ** 2, n), persistent=False)
+        self.register_buffer("orderings", hamming_permutations(config.grid ** 2, n).clone(), persistent=False)
 
     def shuffled_batch(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(images shuffled by a random ordering each (B, C, H, W), ordering index (B,) in 0..permutations-1)."""
