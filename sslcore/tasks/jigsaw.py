@@ -22,7 +22,7 @@ from torch import nn
 from sslcore.config import ConfigError, TaskConfig, param
 from sslcore.models import Encoder
 from sslcore.tasks.base import PretextTask, StepOutput, batched_eval, register_task, to_uint8
-from sslcore.tasks.panels import Arrays, ImageColumn, SnapshotPanels, Summary, Value
+from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, guess_values
 
 #: Above this many tiles, orderings are chosen from a seeded random pool instead of all n! of them.
 _ALL_ORDERINGS_UP_TO = 7
@@ -72,15 +72,6 @@ def shuffle_tiles(images: torch.Tensor, order: torch.Tensor, grid: int) -> torch
     return moved.reshape(b, grid, grid, c, th, tw).permute(0, 3, 1, 4, 2, 5).reshape(b, c, h, w)
 
 
-def _right(a: Arrays) -> np.ndarray:
-    return a["predicted_permutation"] == a["true_permutation"]
-
-
-def _sure_and_right(a: Arrays) -> np.ndarray:
-    # Sorted low to high: confidently wrong first, then unsure wrong, unsure right, surely right.
-    return np.where(_right(a), 1.0, -1.0) * a["confidence"].astype(np.float64)
-
-
 @register_task("jigsaw", "Cut the image into grid x grid tiles, shuffle them with one of N far-apart orderings, "
                          "predict which (Noroozi & Favaro 2016)")
 class Jigsaw(PretextTask):
@@ -90,11 +81,7 @@ class Jigsaw(PretextTask):
     panels = SnapshotPanels(
         images=(ImageColumn("original", "original"), ImageColumn("shuffled", "shuffled input"),
                 ImageColumn("restored", "put back by the guess")),
-        values=(Value("confidence", "confidence", "{:.0%}"),
-                Value("right", "right", "{:.0%}", higher_is_better=True, compute=_right),
-                Value("mark", "right or wrong", "{}", compute=lambda a: np.where(_right(a), "✓", "✗")),
-                Value("sure_and_right", "confidence, negative when wrong", "{:+.2f}", higher_is_better=True,
-                      compute=_sure_and_right)),
+        values=guess_values("predicted_permutation", "true_permutation"),
         caption="ordering #{predicted_permutation} ({confidence:.0%}) {mark} · true #{true_permutation}",
         worst_first="sure_and_right", worst_label="Wrong and least sure first",
         summary=Summary("right", "Ordering accuracy", axis="accuracy", fmt="{:.0%}", percent=True),

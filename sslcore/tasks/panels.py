@@ -172,3 +172,22 @@ class SnapshotPanels:
 def _shown(columns: tuple[ImageColumn, ...], arrays: Arrays) -> list[ImageColumn]:
     return [c for c in columns
             if not (c.hide_if_same_as and np.array_equal(arrays[c.array], arrays[c.hide_if_same_as]))]
+
+
+def guess_values(predicted: str, true: str) -> tuple[Value, ...]:
+    """The per-image values of a task that guesses which of several transforms it was shown (rotation, jigsaw):
+    the snapshot's ``confidence``, whether its array ``predicted`` equals ``true`` ("right"), a ✓/✗ "mark", and
+    "sure_and_right", the confidence negative when wrong: low to high it orders the confidently wrong first,
+    then the unsure wrong, the unsure right and the surely right (use it as ``worst_first``)."""
+
+    def right(a: Arrays) -> np.ndarray:
+        return a[predicted] == a[true]
+
+    def sure_and_right(a: Arrays) -> np.ndarray:
+        return np.where(right(a), 1.0, -1.0) * a["confidence"].astype(np.float64)
+
+    return (Value("confidence", "confidence", "{:.0%}"),
+            Value("right", "right", "{:.0%}", higher_is_better=True, compute=right),
+            Value("mark", "right or wrong", "{}", compute=lambda a: np.where(right(a), "✓", "✗")),
+            Value("sure_and_right", "confidence, negative when wrong", "{:+.2f}", higher_is_better=True,
+                  compute=sure_and_right))

@@ -16,23 +16,13 @@ from sslcore import augment
 from sslcore.config import ConfigError, TaskConfig, param
 from sslcore.models import Encoder
 from sslcore.tasks.base import PretextTask, StepOutput, batched_eval, register_task, to_uint8
-from sslcore.tasks.panels import Arrays, ImageColumn, SnapshotPanels, Summary, Value
+from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, guess_values
 
 
 @dataclass(frozen=True)
 class RotationConfig(TaskConfig):
     all_rotations: bool = param(True, "Show every image in all 4 rotations per step (RotNet); else one random rotation each.")
     hidden_dim: int = param(256, "Hidden units of the rotation classifier head (0 = linear head).", min=0, max=4096)
-
-
-def _right(a: Arrays) -> np.ndarray:
-    return a["predicted_angle"] == a["true_angle"]
-
-
-def _sure_and_right(a: Arrays) -> np.ndarray:
-    # +confidence when right, -confidence when wrong: sorted low to high, the confidently wrong come first,
-    # then the unsure wrong, the unsure right, and last the surely right.
-    return np.where(_right(a), 1.0, -1.0) * a["confidence"].astype(np.float64)
 
 
 @register_task("rotation", "Rotate by 0/90/180/270 degrees and predict which rotation was applied (RotNet)")
@@ -42,11 +32,7 @@ class RotationPrediction(PretextTask):
     display_name = "rotation prediction"
     panels = SnapshotPanels(
         images=(ImageColumn("original", "original"), ImageColumn("rotated", "rotated input")),
-        values=(Value("confidence", "confidence", "{:.0%}"),
-                Value("right", "right", "{:.0%}", higher_is_better=True, compute=_right),
-                Value("mark", "right or wrong", "{}", compute=lambda a: np.where(_right(a), "✓", "✗")),
-                Value("sure_and_right", "confidence, negative when wrong", "{:+.2f}", higher_is_better=True,
-                      compute=_sure_and_right)),
+        values=guess_values("predicted_angle", "true_angle"),
         caption="pred {predicted_angle}° ({confidence:.0%}) {mark} · true {true_angle}°",
         worst_first="sure_and_right", worst_label="Wrong and least sure first",
         summary=Summary("right", "Rotation accuracy", axis="accuracy", fmt="{:.0%}", percent=True),
