@@ -117,9 +117,10 @@ def _decode(img: Image.Image, options: DecodeOptions) -> np.ndarray:
     grey = img.mode in _GREY_MODES
     img = _to_8bit(img, grey)
     img = _fit(img, options.size)
-    if options.mode == "grey" or (grey and options.mode == "auto"):
-        return np.asarray(img.convert("L"))
-    return np.asarray(img.convert("RGB"))  # a colour file may hold a grey picture: see fold_grey
+    mode = "L" if options.mode == "grey" or (grey and options.mode == "auto") else "RGB"
+    # A colour file may hold a grey picture: see fold_grey. No convert() when the mode is already right
+    # (it would copy every image once more).
+    return np.asarray(img if img.mode == mode else img.convert(mode))
 
 
 def fold_grey(outcomes: list[Outcome], options: DecodeOptions) -> list[Outcome]:
@@ -132,16 +133,17 @@ def fold_grey(outcomes: list[Outcome], options: DecodeOptions) -> list[Outcome]:
     colour = [i for i, o in enumerate(outcomes) if isinstance(o, Decoded) and o.pixels.ndim == 3]
     if options.mode != "auto" or not colour:
         return outcomes
-    stack = np.stack([outcomes[i].pixels for i in colour]).astype(np.int32)  # (n, S, S, 3)
+    stack = np.stack([outcomes[i].pixels for i in colour])  # uint8 (n, S, S, 3)
     r, g, b = stack[..., 0], stack[..., 1], stack[..., 2]
-    spread = np.maximum(np.maximum(np.abs(r - g), np.abs(g - b)), np.abs(r - b))
+    spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # uint8, never negative
     grey = spread.reshape(len(colour), -1).max(axis=1) <= GREY_TOLERANCE
     if not grey.any():
         return outcomes
-    luma = ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
     out = list(outcomes)
     for k in np.flatnonzero(grey):
-        out[colour[k]] = Decoded(luma[k], outcomes[colour[k]].digest)
+        r, g, b = stack[k].astype(np.int32).transpose(2, 0, 1)  # PIL's weights need the wider type
+        luma = ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+        out[colour[k]] = Decoded(luma, outcomes[colour[k]].digest)
     return out
 
 
