@@ -6,8 +6,12 @@ cross-entropies lose too much in bf16. Each has a reference test against a slow 
 
 Losses that compare a sample with the rest of the batch see the GLOBAL batch when several processes train
 one run: they gather the embeddings of every rank (:func:`sslcore.distributed.gather`, gradients included),
-and each rank scores its own rows against all of them, so the mean over ranks is the single-process loss.
-So far NT-Xent does; InfoNCE, Barlow Twins, VICReg and DINO's centre still use the rank's own batch.
+and each rank scores its own rows against all of them, so the mean over ranks is the single-process loss:
+NT-Xent and InfoNCE (every key of the global batch is a negative). Barlow Twins and VICReg are functions of
+batch statistics (standardisation, cross-correlation, variance, covariance), so every rank computes the
+whole loss on the gathered batch; DINO's centre is the mean over the global batch. Per-sample losses (the
+BYOL/SimSiam cosine, DINO's cross-entropy against a given centre) need no gather: the mean of the ranks'
+means is the mean over the global batch, since every rank has the same number of rows.
 """
 from __future__ import annotations
 
@@ -44,13 +48,14 @@ def info_nce_loss(q: torch.Tensor, k: torch.Tensor, temperature: float) -> tuple
     """InfoNCE in MoCo v3's form (Chen, Xie & He 2021): queries against the keys of the same batch.
 
     q: (B, D) queries (online branch); k: (B, D) keys (momentum branch, normally detached by the caller).
-    Query i's positive is key i; the other B - 1 keys are its negatives (no queue). Cosine similarity
-    divided by ``temperature``, cross-entropy over the B keys.
-    Returns (scalar loss, top-1 accuracy of picking the positive key (scalar)).
+    Query i's positive is key i; the other keys of the global batch (N = world size * B of them; B in one
+    process) are its negatives (no queue). Cosine similarity divided by ``temperature``, cross-entropy over
+    the N keys. Returns (scalar loss, top-1 accuracy of picking the positive key (scalar)), over this rank's rows.
     """
-    q, k = F.normalize(q.float(), dim=1), F.normalize(k.float(), dim=1)
-    logits = q @ k.T / temperature  # (B, B)
-    target = torch.arange(q.shape[0], device=q.device)
+    q = F.normalize(q.float(), dim=1)
+    keys = distributed.gather(F.normalize(k.float(), dim=1))  # (N, D)
+    logits = q @ keys.T / temperature  # (B, N)
+    target = distributed.local_rows(q.shape[0], q.device)  # where this rank's keys sit among the N
     return F.cross_entropy(logits, target), (logits.argmax(dim=1) == target).float().mean()
 
 
@@ -78,11 +83,13 @@ def _off_diagonal(m: torch.Tensor) -> torch.Tensor:
 def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambda_offdiag: float) -> torch.Tensor:
     """Barlow Twins redundancy reduction (Zbontar et al. 2021).
 
-    z1, z2: (B, D) projections of two views. Each dimension is standardised over the batch, then
-    C = z1^T z2 / B is their (D, D) cross-correlation. Loss = sum_i (1 - C_ii)^2 (invariance) +
-    lambda_offdiag * sum_{i != j} C_ij^2 (redundancy reduction). Returns a scalar.
+    z1, z2: (B, D) projections of two views (gathered into the global batch of N rows when several
+    processes train). Each dimension is standardised over the batch, then C = z1^T z2 / N is their (D, D)
+    cross-correlation. Loss = sum_i (1 - C_ii)^2 (invariance) + lambda_offdiag * sum_{i != j} C_ij^2
+    (redundancy reduction). Returns a scalar, the same on every rank.
     """
-    c = _standardise_over_batch(z1.float()).T @ _standardise_over_batch(z2.float()) / z1.shape[0]
+    z1, z2 = distributed.gather(z1.float()), distributed.gather(z2.float())  # statistics of the global batch
+    c = _standardise_over_batch(z1).T @ _standardise_over_batch(z2) / z1.shape[0]
     on_diagonal = (1.0 - torch.diagonal(c)).pow(2).sum()
     return on_diagonal + lambda_offdiag * _off_diagonal(c).pow(2).sum()
 
@@ -90,13 +97,14 @@ def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambda_offdiag: float)
 def vicreg_terms(z1: torch.Tensor, z2: torch.Tensor, eps: float = 1e-4) -> dict[str, torch.Tensor]:
     """The three unweighted VICReg terms (Bardes, Ponce & LeCun 2022), each a scalar.
 
-    z1, z2: (B, D) expander outputs of two views.
+    z1, z2: (B, D) expander outputs of two views, gathered into the global batch when several processes
+    train (the variance and covariance are statistics of the whole batch), so every rank gets the same terms.
     invariance: mean squared distance between the views, mean over B and D.
     variance: hinge on each dimension's std over the batch, mean(relu(1 - sqrt(var + eps))), averaged over
     the two branches (it keeps every dimension alive: the anti-collapse term).
     covariance: sum of squared off-diagonal covariances / D, summed over the two branches (decorrelates dims).
     """
-    z1, z2 = z1.float(), z2.float()
+    z1, z2 = distributed.gather(z1.float()), distributed.gather(z2.float())
     d = z1.shape[1]
     terms = {"invariance": F.mse_loss(z1, z2), "variance": z1.new_zeros(()), "covariance": z1.new_zeros(())}
     for z in (z1, z2):
@@ -142,6 +150,9 @@ def dino_loss(student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor
 def dino_center(center: torch.Tensor, teacher: torch.Tensor, momentum: float) -> torch.Tensor:
     """DINO's centre update, as a new tensor: an EMA of the teacher's mean logit over views and batch.
 
-    center: (K,); teacher: (V_t, B, K) teacher logits; returns (K,) = m * center + (1 - m) * mean.
+    center: (K,); teacher: (V_t, B, K) teacher logits; returns (K,) = m * center + (1 - m) * mean, the mean
+    over the GLOBAL batch when several processes train (every rank's batch mean, averaged: equal batches),
+    so the ranks' centres stay identical.
     """
-    return center * momentum + teacher.detach().float().mean(dim=(0, 1)) * (1.0 - momentum)
+    batch_mean = distributed.gather(teacher.detach().float().mean(dim=(0, 1))[None]).mean(dim=0)  # (K,)
+    return center * momentum + batch_mean * (1.0 - momentum)
