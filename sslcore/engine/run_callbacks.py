@@ -58,18 +58,23 @@ class StopRequest(Callback):
 
 
 class MetricsWriter(Callback):
-    """Appends step losses (buffered, flushed about once a second) and one record per epoch to metrics.jsonl."""
+    """Appends step losses (buffered, flushed about once a second) and one record per epoch to metrics.jsonl.
+
+    The session's first step record is written at once: the chart's first point is the user's first feedback.
+    """
 
     def __init__(self, run: Run, log_every: int = 1, flush_seconds: float = 1.0) -> None:
         self.run, self.log_every, self.flush_seconds = run, log_every, flush_seconds
         self.buffer: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
+        self._steps_written = False
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.log_every == 0:
             self.buffer.append({"kind": "step", "step": state.step, "epoch": state.epoch, "loss": state.loss,
                                 "lr": state.lr, "time": time.time(), **state.step_metrics})
-        if time.monotonic() - self._last_flush > self.flush_seconds:
+        if time.monotonic() - self._last_flush > self.flush_seconds or (self.buffer and not self._steps_written):
+            self._steps_written = bool(self.buffer)
             self.flush()
 
     def on_epoch_end(self, state: TrainState) -> None:
