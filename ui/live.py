@@ -199,6 +199,15 @@ def _tiles(metrics: RunMetrics, progress: dict[str, Any]) -> None:
                     help=f"{KNN_LAST_HELP}; the change is since the untrained encoder (epoch 0)")
 
 
+def knn_sample_note(epochs: pd.DataFrame) -> str:
+    """', 1,000 train -> 512 test images' where the epoch records say the monitor's sample sizes (runs trained
+    before the monitor used fixed samples do not: their figure was on whole splits, capped at 10,000)."""
+    if "knn_bank" not in epochs or epochs["knn_bank"].dropna().empty:
+        return ""
+    last = epochs.dropna(subset=["knn_bank"]).iloc[-1]
+    return f", {int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test images"
+
+
 def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
     """The run's curves: loss per step (wide), learning rate, throughput, k-NN accuracy and the collapse
     diagnostics per epoch."""
@@ -216,7 +225,7 @@ def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
     if "knn_acc" in epochs and epochs["knn_acc"].notna().any():
         knn = epochs.dropna(subset=["knn_acc"])
         found.append(Chart("knn", charts.epoch_figure(knn["epoch"].tolist(), knn["knn_acc"].tolist(),
-                                                      title="Online k-NN accuracy (per epoch)",
+                                                      title="Online k-NN accuracy (per epoch)" + knn_sample_note(knn),
                                                       y_title="test accuracy", revision=run_id, percent=True)))
     return found + collapse_charts(run_id, epochs)
 

@@ -17,22 +17,30 @@ if TYPE_CHECKING:
     from sslcore.tasks import PretextTask
 
 
+#: Training images in the online k-NN monitor's memory bank, and held-out images it classifies (also the images
+#: of the collapse figures and the task's own test metrics): fixed random samples, so each epoch's figures compare
+#: like with like, kept small so the monitor costs a few percent of an epoch (its epoch records say the sizes).
+KNN_BANK_IMAGES = 1000
+TEST_IMAGES = 512
 #: Test images whose two views are encoded for alignment/uniformity (uniformity costs pairs: keep it small).
 VIEW_IMAGES = 256
 
 
 class EpochEvaluator(Callback):
-    """Each epoch: online k-NN accuracy of the encoder's features (train -> test split), collapse diagnostics
-    of the same test features (and of two views, for two-view tasks) and the task's own held-out metrics
-    (e.g. test reconstruction error), written into ``state.epoch_metrics``.
+    """Each epoch: online k-NN accuracy of the encoder's features (a fixed sample of training images as the
+    memory bank -> a fixed sample of test images), collapse diagnostics of the same test features (and of two
+    views, for two-view tasks) and the task's own held-out metrics (e.g. test reconstruction error), written
+    into ``state.epoch_metrics``, with the sample sizes (``knn_bank``, ``knn_queries``) so a label can say them.
 
-    Works on either kind of data (``samples``, ``to_input``). ``max_images`` caps the samples encoded so the
-    monitor stays a small fraction of an epoch on big datasets. The k-NN uses the labelled samples only, and
-    skips itself (no ``knn_acc``) when a split has none: the user's unlabelled datasets train all the same.
+    Works on either kind of data (``samples``, ``to_input``). The test features are computed once and shared
+    by the k-NN vote and the collapse figures. The k-NN uses the labelled samples only, and skips itself (no
+    ``knn_acc``) when a split has none: the user's unlabelled datasets train all the same.
     """
 
-    def __init__(self, data: DatasetSplit, knn_k: int, seed: int, max_images: int = 10_000) -> None:
-        self.data, self.knn_k, self.seed, self.max_images = data, knn_k, seed, max_images
+    def __init__(self, data: DatasetSplit, knn_k: int, seed: int, bank_images: int = KNN_BANK_IMAGES,
+                 test_images: int = TEST_IMAGES) -> None:
+        self.data, self.knn_k, self.seed = data, knn_k, seed
+        self.bank_images, self.test_count = bank_images, test_images
         self.task: PretextTask | None = None
 
     def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
@@ -40,8 +48,8 @@ class EpochEvaluator(Callback):
         device = self.device = trainer.device
         labelled = self.data.labelled()  # the whole split for built-in data
         g = torch.Generator().manual_seed(self.seed)
-        train_idx = torch.randperm(len(labelled.train), generator=g)[: self.max_images]
-        test_idx = torch.randperm(len(labelled.test), generator=g)[: self.max_images // 4]
+        train_idx = torch.randperm(len(labelled.train), generator=g)[: self.bank_images]
+        test_idx = torch.randperm(len(labelled.test), generator=g)[: self.test_count]
         self.knn_on = self.knn_k > 0 and len(train_idx) > 0 and len(test_idx) > 0
         self.train_images = labelled.train.samples[train_idx].to(device)
         self.train_labels = labelled.train.labels[train_idx].to(device)
@@ -49,7 +57,7 @@ class EpochEvaluator(Callback):
         self.test_labels = labelled.test.labels[test_idx].to(device)
         self.test_images = self.knn_test_images  # the task's own metrics: on every test sample, labelled or not
         if labelled.test is not self.data.test:
-            every = torch.randperm(len(self.data.test), generator=g)[: self.max_images // 4]
+            every = torch.randperm(len(self.data.test), generator=g)[: self.test_count]
             self.test_images = self.data.test.samples[every].to(device)
 
     def on_epoch_end(self, state: TrainState) -> None:
@@ -61,6 +69,7 @@ class EpochEvaluator(Callback):
             knn_f = test_f if self.knn_test_images is self.test_images else encode(task.encoder, self.knn_test_images)
             state.epoch_metrics["knn_acc"] = knn_accuracy(train_f, self.train_labels, knn_f, self.test_labels,
                                                           self.data.train.num_classes, self.knn_k)
+            state.epoch_metrics.update(knn_bank=len(self.train_labels), knn_queries=len(self.test_labels))
         was_training = task.training
         task.eval()
         try:

@@ -10,7 +10,7 @@ import torch
 
 from sslcore import distributed
 from sslcore.engine.callbacks import Callback, epoch_record
-from sslcore.engine.checkpoint import save_checkpoint, save_weights
+from sslcore.engine.checkpoint import BackgroundWriter, cpu_copy, save_checkpoint, save_weights
 from sslcore.engine.snapshots import write_snapshot
 from sslcore.engine.state import TrainState
 from sslcore.runs import Run
@@ -58,18 +58,23 @@ class StopRequest(Callback):
 
 
 class MetricsWriter(Callback):
-    """Appends step losses (buffered, flushed about once a second) and one record per epoch to metrics.jsonl."""
+    """Appends step losses (buffered, flushed about once a second) and one record per epoch to metrics.jsonl.
+
+    The session's first step record is written at once: the chart's first point is the user's first feedback.
+    """
 
     def __init__(self, run: Run, log_every: int = 1, flush_seconds: float = 1.0) -> None:
         self.run, self.log_every, self.flush_seconds = run, log_every, flush_seconds
         self.buffer: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
+        self._steps_written = False
 
     def on_step_end(self, state: TrainState) -> None:
         if state.step % self.log_every == 0:
             self.buffer.append({"kind": "step", "step": state.step, "epoch": state.epoch, "loss": state.loss,
                                 "lr": state.lr, "time": time.time(), **state.step_metrics})
-        if time.monotonic() - self._last_flush > self.flush_seconds:
+        if time.monotonic() - self._last_flush > self.flush_seconds or (self.buffer and not self._steps_written):
+            self._steps_written = bool(self.buffer)
             self.flush()
 
     def on_epoch_end(self, state: TrainState) -> None:
@@ -160,10 +165,16 @@ class Snapshotter(Callback):
 class Checkpointer(Callback):
     """Each epoch: the full checkpoint (``checkpoints/last.pt``) and the encoder's weights for that epoch
     (``checkpoints/encoder_epoch_0003.safetensors``, for embedding maps by epoch). On a stop, a final
-    checkpoint at the exact step, so a resume loses nothing."""
+    checkpoint at the exact step, so a resume loses nothing.
+
+    The epoch's files are written from one CPU copy of the weights and optimiser state, on a background
+    thread while training goes on (each file replaced atomically, so a killed run keeps the previous
+    checkpoint or the new one, whole). The run ends only once every file is on disk.
+    """
 
     def __init__(self, run: Run) -> None:
         self.run = run
+        self.writer = BackgroundWriter()
 
     def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
         self.trainer = trainer
@@ -172,10 +183,18 @@ class Checkpointer(Callback):
         save_checkpoint(self.run.checkpoint_dir / "last.pt", self.trainer.checkpoint_payload())
 
     def on_epoch_end(self, state: TrainState) -> None:
-        self.save(state)
-        save_weights(self.run.checkpoint_dir / f"encoder_epoch_{state.epoch:04d}.safetensors",
-                     self.trainer.task.encoder.state_dict())
+        payload = cpu_copy(self.trainer.checkpoint_payload())  # the one copy: training changes the weights next
+        prefix = "encoder."
+        encoder = {k[len(prefix):]: v for k, v in payload["model"].items() if k.startswith(prefix)}
+        folder, epoch = self.run.checkpoint_dir, state.epoch
+
+        def write() -> None:
+            save_checkpoint(folder / "last.pt", payload)
+            save_weights(folder / f"encoder_epoch_{epoch:04d}.safetensors", encoder)
+
+        self.writer.submit(write)
 
     def on_fit_end(self, state: TrainState, outcome: str) -> None:
+        self.writer.wait()
         if outcome != "completed":
             self.save(state)

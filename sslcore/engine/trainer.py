@@ -2,9 +2,11 @@
 requests, the NaN guard, the online k-NN monitor) is a callback reading the typed ``TrainState``."""
 from __future__ import annotations
 
+import contextlib
+import copy
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 from torch import nn
@@ -44,6 +46,16 @@ def step_seed(seed: int, step: int, rank: int = 0) -> int:
     """Seed of the augmentation generator at ``step`` on process ``rank``: a pure function, so a resumed run
     draws the same views, and each process draws its own views of its own slice of the batch."""
     return (seed * 1_000_003 + step * 7919 + rank * 104_729 + 1) % (2**63 - 1)
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """What a fresh run looked like before its first step (weights, optimiser, state), kept so the epoch-0
+    baseline of the untrained model can be recorded just after the first steps, not before them."""
+
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    state: TrainState
 
 
 class LossTally:
@@ -132,8 +144,9 @@ class Trainer:
         generator = torch.Generator(device=self.device)
         self.task.train()
         cb.on_fit_start(s, self)
-        if s.step == 0:  # an "epoch 0" record, snapshot and checkpoint: the untrained baseline to compare with
-            self.end_epoch()
+        # The "epoch 0" record, snapshot and checkpoint of the untrained model (the baseline to compare with) are
+        # taken after the first step, from a copy of the start: the first loss point comes seconds sooner.
+        start = self.start_point() if s.step == 0 else None
         while s.epoch < s.epochs and s.stop_reason is None:
             order = self.epoch_order(s.epoch)
             while s.batch_in_epoch < s.steps_per_epoch and s.stop_reason is None:
@@ -141,13 +154,46 @@ class Trainer:
                 index = distributed.local_share(index)  # this process's slice of the global batch
                 self.train_step(self.to_input(self.train_images[index]), generator, bf16)
                 cb.on_step_end(s)
+                if start is not None:
+                    self.record_start(start)
+                    start = None
             if s.stop_reason is None:
                 s.epoch, s.batch_in_epoch = s.epoch + 1, 0
                 self.end_epoch()
+        if start is not None:  # stopped before the first step: the baseline is still the current model
+            self.end_epoch()
         self.tally.read_into(s)  # what a stop between two read-backs left on the device
         outcome = s.stop_reason or "completed"
         cb.on_fit_end(s, outcome)
         return outcome
+
+    def start_point(self) -> StartPoint:
+        """A copy of the model, optimiser and state as they are now (before the first step)."""
+        state = copy.deepcopy(self.state)
+        return StartPoint({k: v.detach().clone() for k, v in self.task.state_dict().items()},
+                          copy.deepcopy(self.optimizer.state_dict()), state)
+
+    def record_start(self, start: StartPoint) -> None:
+        """Run the epoch-end callbacks on the model as it was at ``start`` (the epoch-0 baseline), then go on
+        from where training is now; the time it took counts as end-of-epoch work for the ETA."""
+        with self._rewound_to(start):
+            self.end_epoch()
+        self.state.epoch_end_seconds = start.state.epoch_end_seconds
+
+    @contextlib.contextmanager
+    def _rewound_to(self, start: StartPoint) -> Iterator[None]:
+        """Within: the task's weights, the optimiser and ``self.state`` are those of ``start``; after: today's."""
+        live = StartPoint({k: v.detach().clone() for k, v in self.task.state_dict().items()},
+                          copy.deepcopy(self.optimizer.state_dict()), self.state)
+        self.task.load_state_dict(start.model)
+        self.optimizer.load_state_dict(start.optimizer)
+        self.state = start.state
+        try:
+            yield
+        finally:
+            self.task.load_state_dict(live.model)
+            self.optimizer.load_state_dict(live.optimizer)
+            self.state = live.state
 
     def end_epoch(self) -> None:
         """The epoch-end callbacks (evaluation, snapshot, checkpoint), timed: the ETA counts them in."""

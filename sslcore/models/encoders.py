@@ -10,7 +10,6 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
-import torchvision
 
 from sslcore.registry import Registry
 
@@ -143,6 +142,8 @@ class ConvNetEncoder(Encoder):
 class ResNet18Encoder(Encoder):
     def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor, std: torch.Tensor) -> None:
         super().__init__(in_channels, mean, std)
+        import torchvision  # late: importing it costs seconds (it loads torch._dynamo) that other encoders skip
+
         net = torchvision.models.resnet18(weights=None)
         # The ImageNet stem (7x7 stride 2 + max-pool) would shrink a 32x32 image to 8x8 before the
         # first block; small-image SSL work (SimCLR's CIFAR variant) uses a 3x3 stride-1 conv instead.

@@ -26,7 +26,8 @@ from sslcore.runs.store import ACTIVE_STATES, DAMAGED, Run, reconcile_run
 KNN_LAST_LABEL = "k-NN (last epoch)"
 KNN_BEST_LABEL = "best k-NN (epochs >= 1)"
 KNN_LAST_HELP = ("Online k-NN monitor after the last epoch: test accuracy of a k-NN vote among the training "
-                 "images' encoder features (train.knn_k neighbours)")
+                 "images' encoder features (train.knn_k neighbours), on fixed samples: up to 1,000 training images "
+                 "and 512 test images (whole splits, up to 10,000, in runs trained before that)")
 KNN_BEST_HELP = "The best online k-NN monitor score over the trained epochs (the untrained epoch 0 excluded)"
 PROBE_HELP = ("Linear-probe test accuracy from the Evaluate page, with all labels (or the largest label budget "
               "evaluated); empty if not evaluated")

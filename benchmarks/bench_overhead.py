@@ -1,0 +1,120 @@
+"""Where the wall time of a default `sslcore train` goes: training steps against everything else.
+
+Runs the CLI exactly as a user would (`python -m sslcore train`, default recipe: mnist5k + SimCLR, 10 epochs) in a
+temporary runs folder, timed from launch to exit, and watches its metrics.jsonl for the first loss point. The time
+in training steps comes from the run's own epoch records (steps x batch / images per second, the trainer's clock
+around each optimisation step). Printed, from that one run:
+
+- wall / steps: the overhead ratio (issue 14, target 2: <= 1.10);
+- start-up (launch to the first step), the end-of-epoch work (k-NN monitor, collapse figures, snapshots,
+  checkpoints: the wall time between steps) and shut-down;
+- first feedback: launch -> the first loss point on disk, and the same less the time `import torch` takes in a
+  fresh interpreter (measured just before; target 3: <= 3 s after torch is imported).
+
+    .venv/bin/python benchmarks/bench_overhead.py             # the README figure (about 2 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_overhead.py --smoke     # seconds, on digits; run by the test suite
+
+The machine is printed with the figures (CPU, cores, ISA flags, load average): on a shared machine the ratio is
+what carries over, not the seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from sslcore.engine.device import describe_machine  # noqa: E402
+
+SMOKE_ARGS = ["--dataset", "digits", "--epochs", "1", "--set", "encoder.width=8", "--set", "train.threads=1",
+              "--set", "train.batch_size=64"]
+
+
+def torch_import_seconds() -> float:
+    """Wall time of ``import torch`` in a fresh interpreter (the part of start-up no code of ours can cut)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch"], check=True)
+    return time.perf_counter() - started
+
+
+def read_records(path: Path) -> list[dict]:
+    """The complete lines of a metrics.jsonl (a torn last line, still being written, is skipped)."""
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return records
+
+
+def train_and_watch(runs: Path, extra: list[str]) -> tuple[float, float | None, Path]:
+    """Run `sslcore train` to its end; returns (wall seconds, seconds to the first step record on disk, run folder)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-m", "sslcore", "train", "--runs-dir", str(runs), *extra],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    first_point = None
+    while process.poll() is None:
+        if first_point is None:
+            for metrics in runs.glob("*/metrics.jsonl"):
+                if '"kind":"step"' in metrics.read_text():
+                    first_point = time.perf_counter() - started
+        time.sleep(0.02)
+    wall = time.perf_counter() - started
+    out = process.stdout.read() if process.stdout else ""
+    if process.returncode != 0:
+        raise SystemExit(f"sslcore train exited with {process.returncode}: {out[-2000:]}")
+    folders = [p for p in runs.iterdir() if p.is_dir()]
+    return wall, first_point, folders[0]
+
+
+def step_seconds(run: Path) -> tuple[float, float, float]:
+    """(seconds in training steps, time of the first step record, time of the last epoch record), from the run."""
+    batch = json.loads((run / "config.json").read_text())["train"]["batch_size"]
+    records = read_records(run / "metrics.jsonl")
+    epochs = [r for r in records if r.get("kind") == "epoch"]
+    steps = [r for r in records if r.get("kind") == "step"]
+    total, previous_step = 0.0, 0
+    for r in sorted(epochs, key=lambda r: r["step"]):
+        if r.get("images_per_s"):
+            total += (r["step"] - previous_step) * batch / r["images_per_s"]
+        previous_step = r["step"]
+    return total, min(r["time"] for r in steps), max(r["time"] for r in epochs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--smoke", action="store_true", help="digits, 1 epoch: seconds, for the test suite")
+    args = parser.parse_args()
+    print(describe_machine())
+    import_s = torch_import_seconds()
+    with tempfile.TemporaryDirectory() as tmp:
+        launch_epoch = time.time()
+        wall, first_point, run = train_and_watch(Path(tmp), SMOKE_ARGS if args.smoke else [])
+        steps, first_step_time, last_epoch_time = step_seconds(run)
+    startup = first_step_time - launch_epoch  # launch -> end of the first step (one step of training inside)
+    shutdown = launch_epoch + wall - last_epoch_time  # last epoch record -> process exit (snapshot, checkpoint, exit)
+    recipe = "digits, 1 epoch (smoke)" if args.smoke else "default recipe (mnist5k + SimCLR + convnet, 10 epochs)"
+    print(f"sslcore train, {recipe}")
+    print(f"  wall time, launch to exit        {wall:7.1f} s")
+    print(f"  in training steps                {steps:7.1f} s")
+    print(f"  wall / steps (target <= 1.10)    {wall / steps:7.2f} x")
+    print(f"  start-up to the first step's end {startup:7.1f} s")
+    print(f"  after the last epoch record      {shutdown:7.1f} s")
+    print(f"  epoch ends (monitor, snapshots, checkpoints, between steps)"
+          f" {max(0.0, wall - steps - startup - shutdown):5.1f} s")
+    if first_point is not None:
+        print(f"  first loss point on disk         {first_point:7.1f} s after launch, "
+              f"{first_point - import_s:.1f} s after `import torch` ({import_s:.1f} s in a fresh interpreter)")
+    print(describe_machine())
+
+
+if __name__ == "__main__":
+    main()
