@@ -2,8 +2,9 @@
 manage them.
 
 Before anything is stored the page shows the image count per class, a sample grid, the skipped files and
-why, the size in memory and the split (for a table: rows per class, the column types and the first rows). A stored dataset appears wherever the built-in ones do (Train,
-Embeddings, Evaluate, ``sslcore datasets``). Decoding runs in its own process (see ``ui.data_import``).
+why, the size in memory and the split (for a table: rows per class, the column types and the first rows).
+A stored dataset appears wherever the built-in ones do (Train, Embeddings, Evaluate, ``sslcore datasets``).
+Decoding runs in its own process (see ``ui.data_import``).
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ st.caption("Your own pictures, as a zip or a folder: sub-folders are classes (ca
 data_list.show_flash()
 
 
-def upload(label: str, kind: str, key: str) -> tuple[bytes | None, str]:
+def pick_upload(label: str, kind: str, key: str) -> tuple[bytes | None, str]:
     """An uploaded file's bytes and name stem, or (None, '') when none is chosen or it is over the cap."""
     cap = data_import.upload_cap_bytes()
     chosen = st.file_uploader(label, type=kind, key=key, help=f"At most {cap // 2**20} MB (the server's upload limit).")
@@ -48,8 +49,8 @@ def upload(label: str, kind: str, key: str) -> tuple[bytes | None, str]:
 def choose_source(kind: str) -> tuple[Path | None, bytes | None, str]:
     """(folder, None, name) or (None, zip/CSV bytes, name) or (None, None, '') when nothing is chosen yet."""
     if kind in (UPLOAD, TABLE):
-        data, name = upload("Zip of images", "zip", "data.upload") if kind == UPLOAD else \
-            upload("CSV table", "csv", "data.csv")
+        data, name = pick_upload("Zip of images", "zip", "data.upload") if kind == UPLOAD else \
+            pick_upload("CSV table", "csv", "data.csv")
         return None, data, name
     folders = data_import.folder_choices(root)
     if not folders:

@@ -3,8 +3,8 @@
 Two maps side by side (encoder features | raw pixels of the same images), coloured by class, each with
 its k-NN accuracy and silhouette. Hovering a point shows its image; clicking it (or typing an image id)
 shows its nearest neighbours. For a table the raw map is of the standardised columns, hovering shows the
-row's values and the neighbours are listed as rows. PCA is drawn at once; t-SNE runs in a background process and is swapped
-in when ready. Everything is read from, and cached in, the run folder; nothing is trained here.
+row's values and the neighbours are listed as rows. PCA is drawn at once; t-SNE runs in a background
+process and is swapped in when ready. Everything is read from, and cached in, the run folder; nothing is trained here.
 """
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ else:
 
 tiles = []
 raw_title = "Raw columns, standardised (no learning)" if table else "Raw pixels (no learning)"
-for column, source, view in zip(st.columns(2, gap="large"), sources, views):
+for column, source, view in zip(st.columns(2, gap="large"), sources, views, strict=True):
     with column:
         st.markdown(f"##### {'Self-supervised features' if source != PIXELS else raw_title}")
         tiles.append(st.empty())  # filled after the maps are drawn: the k-NN figures take ~1 s on 4,000 points
@@ -166,7 +166,7 @@ if method == "tsne":
 panels = [MapPanel(name, map_figure(view.coords, points.labels, names, title=panel_title(source, view, table),
                                     revision=f"{run.id}:{source}:{split}:{view.method}", query=query,
                                     neighbours=ringed))
-          for name, source, view in zip(("features", "pixels"), sources, views)]
+          for name, source, view in zip(("features", "pixels"), sources, views, strict=True)]
 files = None if table else data.file_names(run, split, points.ids)
 embedding_map(map_args(panels, thumbs, points.ids, split, files, texts), key=MAP_KEY)
 labelled = bool((points.labels >= 0).any())
@@ -178,7 +178,7 @@ st.caption(f"{len(points.ids):,} {split} {unit}, {coloured}. Hover a point to se
 if labelled:
     with st.spinner("Measuring how well the classes separate…"):
         qualities = [data.quality(run, s, split) for s in sources]
-    for tile, source, quality in zip(tiles, sources, qualities):
+    for tile, source, quality in zip(tiles, sources, qualities, strict=True):
         with tile.container():
             metric_tiles(quality, None if source == PIXELS else qualities[1], raw_name)
 else:
@@ -206,4 +206,5 @@ else:
     note.caption(f"The query image, then its {K} nearest neighbours by cosine distance (d = 1 − cosine "
                  "similarity): in the encoder's feature space, and, for comparison, in raw pixel space.")
     draw_strip("In the encoder's feature space", strip, labelled)
-    draw_strip("In raw pixel space", neighbour_strip(points.pixels, points.images, points.labels, names, query), labelled)
+    draw_strip("In raw pixel space", neighbour_strip(points.pixels, points.images, points.labels, names, query),
+               labelled)

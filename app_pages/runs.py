@@ -46,7 +46,7 @@ def filters(frame: pd.DataFrame) -> pd.DataFrame:
     search, *pickers = st.columns([2, 1, 1, 1, 1])
     query = search.text_input("Search", key="runs.filter.query", placeholder="name, tag or run id")
     chosen = {}
-    for column, cell in zip(table.FILTER_COLUMNS, pickers):
+    for column, cell in zip(table.FILTER_COLUMNS, pickers, strict=True):
         keep_valid(f"runs.filter.{column}", set(options[column]))
         chosen[column] = cell.multiselect(column, options[column], key=f"runs.filter.{column}", placeholder="all")
     return table.filter_frame(frame, query, chosen)
@@ -127,7 +127,7 @@ if len(shown) < len(frame):
 
 adopt_url_run(set(by_id))
 keep_valid(CHOSEN_KEY, set(by_id))
-labels = dict(zip(frame["id"], frame["name"] + " · " + frame["id"]))
+labels = dict(zip(frame["id"], frame["name"] + " · " + frame["id"], strict=True))
 chosen = st.multiselect("Selected runs", list(by_id), key=CHOSEN_KEY, format_func=labels.__getitem__,
                         placeholder="Tick rows in the table, or pick runs here")
 if len(chosen) == 1:

@@ -3,7 +3,7 @@
 Left: the new-run form, generated from the config dataclasses. Right: the run in ``?run=<id>``, redrawn
 from its folder while it trains in its own process.
 """
-from typing import Callable
+from collections.abc import Callable
 
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator

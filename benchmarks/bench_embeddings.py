@@ -21,25 +21,32 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 from sklearn.manifold import TSNE  # noqa: E402
-from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 from sklearn.model_selection import cross_val_score  # noqa: E402
+from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
 from sslcore.config import default_config  # noqa: E402
 from sslcore.engine.device import configure_threads  # noqa: E402
 from sslcore.engine.job import execute_run  # noqa: E402
 from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours, run_quality  # noqa: E402
-from sslcore.evaluation.embeddings import (available_epochs, embeddings_dir, pca_2d,  # noqa: E402
-                                          raw_pixel_features, run_features, run_points, tsne_2d)
+from sslcore.evaluation.embeddings import (  # noqa: E402
+    available_epochs,
+    embeddings_dir,
+    pca_2d,
+    raw_pixel_features,
+    run_features,
+    run_points,
+    tsne_2d,
+)
+from sslcore.evaluation.projection_cache import ProjectionCache, projection_status, start_background_projection  # noqa: E402
 from sslcore.evaluation.thumbnails import run_thumbnails, thumbnails_base64  # noqa: E402
-from sslcore.evaluation.projection_cache import (ProjectionCache, projection_status,  # noqa: E402
-                                                start_background_projection)
 from sslcore.recipes import QUICK_DEMO  # noqa: E402
 from sslcore.runs import Run, RunStore  # noqa: E402
 
@@ -157,7 +164,8 @@ def bench_background(run: Run, split: str, max_points: int, params: dict[str, An
     total = time.perf_counter() - started
     print(f"background t-SNE of the {split} split ({n} points) in a worker process: {status} after {total:.1f} s "
           f"(start {1000 * start_s:.0f} ms, {len(polls)} status polls, slowest {1000 * max(polls):.1f} ms)")
-    coords, _ = timed("cached map read back", lambda: ProjectionCache(run, max_points).get(epoch, split, "tsne", params))
+    coords, _ = timed("cached map read back",
+                      lambda: ProjectionCache(run, max_points).get(epoch, split, "tsne", params))
     assert coords is not None and coords.shape == (n, 2)
 
 
@@ -169,7 +177,8 @@ def bench_rest(features: np.ndarray, labels: np.ndarray, pixels: np.ndarray, ima
           f"raw pixels {json.dumps({k: round(v, 3) for k, v in raw.items()})}")
     timed("nearest_neighbours (k=8), one query", lambda: nearest_neighbours(features, 0, k=8))
     uris, _ = timed(f"thumbnails_base64 of {len(images)} images, scale 2", lambda: thumbnails_base64(images, 2))
-    print(f"  thumbnails: {sum(map(len, uris)) / 1e6:.2f} MB of data URIs, {np.mean([len(u) for u in uris]):.0f} B each")
+    print(f"  thumbnails: {sum(map(len, uris)) / 1e6:.2f} MB of data URIs, "
+          f"{np.mean([len(u) for u in uris]):.0f} B each")
 
 
 def bench_run_cached(run: Run, max_points: int) -> None:
@@ -181,13 +190,13 @@ def bench_run_cached(run: Run, max_points: int) -> None:
                     *embeddings_dir(run).glob(f"quality_*_{split}_n{max_points}_*")]:
             old.unlink()
         uris, _ = timed(f"run_thumbnails({split}, scale 1): made and cached",
-                        lambda: run_thumbnails(run, split, max_points, scale=1))
+                        lambda split=split: run_thumbnails(run, split, max_points, scale=1))
         timed(f"run_thumbnails({split}): {len(uris)} read back ({sum(map(len, uris)) / 1e6:.2f} MB)",
-              lambda: run_thumbnails(run, split, max_points, scale=1))
+              lambda split=split: run_thumbnails(run, split, max_points, scale=1))
         timed(f"run_quality({split}, features+pixels): made, cached",
-              lambda: [run_quality(run, s, split, max_points) for s in (epoch, "pixels")])
+              lambda split=split: [run_quality(run, s, split, max_points) for s in (epoch, "pixels")])
         timed(f"run_quality({split}, features+pixels): read back",
-              lambda: [run_quality(run, s, split, max_points) for s in (epoch, "pixels")])
+              lambda split=split: [run_quality(run, s, split, max_points) for s in (epoch, "pixels")])
 
 
 def main() -> int:

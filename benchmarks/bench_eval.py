@@ -30,8 +30,13 @@ from sslcore.config import RunConfig, default_config  # noqa: E402
 from sslcore.data import load_dataset  # noqa: E402
 from sslcore.engine.device import configure_threads, describe_machine  # noqa: E402
 from sslcore.engine.job import execute_run  # noqa: E402
-from sslcore.evaluation import (SupervisedBaseline, evaluate_run, format_results_table, label_subsets,  # noqa: E402
-                                supervised_baseline)
+from sslcore.evaluation import (  # noqa: E402
+    SupervisedBaseline,
+    evaluate_run,
+    format_results_table,
+    label_subsets,
+    supervised_baseline,
+)
 from sslcore.runs import Run, RunStore  # noqa: E402
 from sslcore.runs.eval_jobs import DEFAULT_BUDGETS  # noqa: E402
 

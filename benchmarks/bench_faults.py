@@ -18,13 +18,13 @@ import errno
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 from sslcore.cli import main  # noqa: E402
@@ -158,7 +158,8 @@ def os_error_cases(tmp: Path) -> list[Row]:
     cases = [("--runs-dir that is a file", ["train", *TINY_ARGS, "--runs-dir", str(tmp / "a-file")]),
              ("--runs-dir that cannot be created", ["train", *TINY_ARGS, "--runs-dir", str(tmp / "a-file" / "runs")]),
              ("--config that is a folder", ["train", "--config", str(tmp), "--runs-dir", str(tmp / "r1")]),
-             ("--config that is not UTF-8", ["train", "--config", str(tmp / "latin1.json"), "--runs-dir", str(tmp / "r2")]),
+             ("--config that is not UTF-8",
+              ["train", "--config", str(tmp / "latin1.json"), "--runs-dir", str(tmp / "r2")]),
              ("missing dataset files", ["train", "--dataset", "mnist", "--data-root", str(tmp / "no-data"),
                                         "--runs-dir", str(tmp / "r3")]),
              ("--device mps on a machine without it", ["train", *TINY_ARGS, "--device", "mps", "--runs-dir",
@@ -271,7 +272,8 @@ def open_page(page: str, run_id: str | None = None) -> Any:
 
 def app_damaged_case(tmp: Path) -> Row:
     store = RunStore(tmp / "runs")
-    good, bad = tiny_run(store), tiny_run(store)
+    tiny_run(store)  # a sound run beside the damaged one
+    bad = tiny_run(store)
     (bad.path / "status.json").write_bytes(b"{not json")
     app_env(store.root, tmp / "data")
     broken = [page for page in ("app_pages/home.py", "app_pages/train.py", "app_pages/runs.py", "app_pages/evaluate.py")
@@ -326,12 +328,12 @@ def sweep(smoke: bool) -> list[Row]:
 
 def print_table(rows: list[Row]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    widths = [min(w, cap) for w, cap in zip(widths, (44, 56, 110))]
+    widths = [min(w, cap) for w, cap in zip(widths, (44, 56, 110), strict=True)]
     header = ("case", "expected", "observed")
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)) + "  result")
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "  result")
     for r in rows:
         result = "skip" if r.passed is None else "PASS" if r.passed else "FAIL"
-        print("  ".join(str(v)[:w].ljust(w) for v, w in zip(r[:3], widths)) + f"  {result}")
+        print("  ".join(str(v)[:w].ljust(w) for v, w in zip(r[:3], widths, strict=True)) + f"  {result}")
     ran = [r for r in rows if r.passed is not None]
     print(f"\nfault sweep: {sum(r.passed for r in ran)} of {len(ran)} cases pass"
           + (f", {len(rows) - len(ran)} not run" if len(ran) < len(rows) else ""))

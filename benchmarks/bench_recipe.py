@@ -1,11 +1,11 @@
 """The README's label-efficiency table for every image task, and the quality checks of issue 16, printed.
 
-Each task trains with its defaults (10 epochs) on mnist5k, or on shapes where it needs colour
-(colorization), with the encoder the pairing gives it (vit_tiny for mae). Its frozen features are then
-scored by a linear probe at 1 / 4 / 10 / 100 / all labels per class, 3 repeats. Baselines once per
-dataset, with the first task trained on it: raw-pixel logistic regression, and with ``--supervised`` (on
-mnist5k) the same CNN trained supervised on the same labels; mae is also fine-tuned. Printed per task: wall and CPU time against SimCLR's, the
-task's own test metric at epoch 0 and at the end, the effective rank of the encoder's features (and the
+Each task trains with its defaults (10 epochs) on mnist5k, or on shapes where it needs colour (colorization),
+with the encoder the pairing gives it (vit_tiny for mae). Its frozen features are then scored by a linear
+probe at 1 / 4 / 10 / 100 / all labels per class, 3 repeats. Baselines once per dataset, with the first task
+trained on it: raw-pixel logistic regression, and with ``--supervised`` (on mnist5k) the same CNN trained
+supervised on the same labels; mae is also fine-tuned. Printed per task: wall and CPU time against SimCLR's,
+the task's own test metric at epoch 0 and at the end, the effective rank of the encoder's features (and the
 head's) at the end, and the checks the issue sets. Figures, not assertions: these machines are noisy.
 
 Each task's figures are appended to ``--out`` (JSON) as soon as they exist and tasks already there are

@@ -70,13 +70,14 @@ def print_table(dataset: str, budgets: list[Any], results: dict[str, dict[tuple[
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     print(f"\n{dataset}: test accuracy (%)")
     for line in lines:
-        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))))
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny runs on a small synthetic table, for CI")
-    parser.add_argument("--threads", type=int, default=1, help="threads per job (1: these MLPs are tiny, see the README)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads per job (1: these MLPs are tiny, see the README)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--datasets", default=",".join(RECIPES))
     parser.add_argument("--tasks", default=",".join(TASKS))

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from sslcore.os_errors import with_path
 
 
-def write_atomic(path: Path, write: Callable[[BinaryIO], None], *, durable: bool = False,
+def write_atomic(path: Path, write: Callable[[BinaryIO], object], *, durable: bool = False,
                  permissions: int | None = None) -> None:
     """Call ``write`` on a binary temp file next to ``path``, then rename it over ``path``.
 
@@ -26,10 +27,11 @@ def write_atomic(path: Path, write: Callable[[BinaryIO], None], *, durable: bool
     try:
         _write_replace(path, write, durable, permissions)
     except OSError as error:
-        raise with_path(error, path)
+        with_path(error, path)  # names the file on the same exception object, raised again as it was
+        raise
 
 
-def _write_replace(path: Path, write: Callable[[BinaryIO], None], durable: bool, permissions: int | None) -> None:
+def _write_replace(path: Path, write: Callable[[BinaryIO], object], durable: bool, permissions: int | None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

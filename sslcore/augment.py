@@ -366,10 +366,10 @@ def default_view_augment(channels: int, height: int) -> ViewAugment:
     a 32 px image), flip, colour jitter 0.4/0.4/0.4/0.1 with p = 0.8, grayscale p = 0.2. SimCLR shows
     crop + colour distortion is the pair that matters: without colour jitter the colour histogram alone
     tells two crops of one image apart.
-    Grey images (digit-like; any C != 3 gets this recipe) get no flip, since digits are not mirror-symmetric (a mirrored 2 or 5 is
-    not a digit, and the network would learn to ignore handedness); a milder crop, since a small crop of
-    a stroke drawing can turn one digit into another (a 7 cropped to its stem looks like a 1), milder
-    still on tiny 8x8 images; a small rotation of +-10 degrees as in handwriting; brightness and
+    Grey images (digit-like; any C != 3 gets this recipe) get no flip, since digits are not mirror-symmetric
+    (a mirrored 2 or 5 is not a digit, and the network would learn to ignore handedness); a milder crop, since
+    a small crop of a stroke drawing can turn one digit into another (a 7 cropped to its stem looks like a 1),
+    milder still on tiny 8x8 images; a small rotation of +-10 degrees as in handwriting; brightness and
     contrast jitter, as saturation and hue do not exist for one channel.
     """
     if channels < 1 or height < 1:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from sslcore.cli_data import add_data_commands
 from sslcore.config import ConfigError, RunConfig, config_from_dict, load_config_file, parse_assignments
@@ -19,6 +20,9 @@ from sslcore.registry import UnknownNameError
 from sslcore.runs import Run, RunNotFoundError, RunStore
 from sslcore.runs.training_lock import RunInUseError, training_lock
 from sslcore.userdata.store import default_data_root
+
+if TYPE_CHECKING:
+    from sslcore.evaluation.protocol import Budget
 
 #: Shortcut flags of `train` and the config field each one sets.
 TRAIN_SHORTCUTS = {"dataset": "data.dataset", "task": "task.name", "encoder": "encoder.name", "epochs": "train.epochs",
@@ -57,7 +61,8 @@ def cmd_encoders(args: argparse.Namespace) -> int:
 
 def train_overrides(args: argparse.Namespace) -> dict[str, str]:
     """Dotted overrides from the shortcut flags, then --set (which wins)."""
-    overrides = {field: str(getattr(args, flag)) for flag, field in TRAIN_SHORTCUTS.items() if getattr(args, flag) is not None}
+    overrides = {field: str(getattr(args, flag)) for flag, field in TRAIN_SHORTCUTS.items()
+                 if getattr(args, flag) is not None}
     if args.download:
         overrides["data.download"] = "true"
     overrides.update(parse_assignments(args.set or []))
@@ -142,7 +147,7 @@ def _processes_note() -> str:
     return f" on {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
 
 
-def parse_budgets(text: str) -> list[int | str]:
+def parse_budgets(text: str) -> list[Budget]:
     """'4,10,all' -> [4, 10, 'all']; a CLIError naming the option for anything else."""
     from sslcore.evaluation.protocol import parse_budgets as parse
 
@@ -301,8 +306,10 @@ def cmd_eval_worker(args: argparse.Namespace) -> int:
     from sslcore.runs.eval_jobs import EvalRequest
     from sslcore.runs.eval_worker import run_eval_worker
 
+    methods = parse_methods(args.methods)
     request = EvalRequest(tuple(parse_budgets(args.budgets)), args.repeats, args.seed,
-                          tuple(parse_methods(args.methods)), json.loads(args.supervised), args.force)
+                          EvalRequest.methods if methods is None else tuple(methods), json.loads(args.supervised),
+                          args.force)
     return run_eval_worker(Path(args.run_dir), request.checked(), slots=args.slots)
 
 
@@ -335,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sslcore", description="Self-supervised learning you can watch.")
     sub = parser.add_subparsers(dest="command", required=True)
     datasets = sub.add_parser("datasets", help="list datasets (built in, and yours under the data root)")
-    datasets.add_argument("--data-root", default=default_data_root(), help="data root (default: $SSL_DATA_ROOT or data)")
+    datasets.add_argument("--data-root", default=default_data_root(),
+                          help="data root (default: $SSL_DATA_ROOT or data)")
     datasets.set_defaults(func=cmd_datasets)
     add_data_commands(sub)
     sub.add_parser("tasks", help="list pretext tasks").set_defaults(func=cmd_tasks)
@@ -345,7 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in TRAIN_SHORTCUTS:
         train.add_argument("--" + flag.replace("_", "-"), dest=flag, help=f"sets {TRAIN_SHORTCUTS[flag]}")
     train.add_argument("--download", action="store_true", help="download the dataset if its files are missing")
-    train.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="set any config field (repeatable)")
+    train.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
+                       help="set any config field (repeatable)")
     train.add_argument("--config", help="JSON config file (full or partial); flags and --set override it")
     train.add_argument("--from", dest="from_run", metavar="RUN",
                        help="start from another run's config (train it again); flags and --set edit it")
@@ -356,7 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     resume.add_argument("run", help="run id or folder")
     resume.set_defaults(func=cmd_resume)
 
-    evaluate = sub.add_parser("eval", help="linear probe, k-NN, supervised and raw-pixel baselines across label budgets")
+    evaluate = sub.add_parser("eval",
+                              help="linear probe, k-NN, supervised and raw-pixel baselines across label budgets")
     evaluate.add_argument("run", help="run id or folder")
     evaluate.add_argument("--labels-per-class", default="4,all", help="comma-separated budgets, e.g. 1,4,10,all")
     evaluate.add_argument("--repeats", type=int, default=3, help="labelled subsets per budget (different seeds)")

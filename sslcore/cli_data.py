@@ -1,10 +1,11 @@
 """``sslcore data add | list | remove | label``: the user's own datasets from the command line.
 
 ``add`` imports a folder (inside the data root) or a zip of images, or a CSV table (``--target COLUMN`` for
-its labels; none = unlabelled), and stores it under ``<data root>/user/<name>/``; ``list`` shows the stored datasets; ``remove`` deletes one (refused while a
-run uses it); ``label`` adds labels later from a CSV (file,label) or a folder of class folders. The data
-root is ``--data-root``, else ``$SSL_DATA_ROOT``, else ``data``. ``stage`` (no help line) is the Data
-page's worker: it imports into a hidden staging folder and prints it as JSON, for the page to preview.
+its labels; none = unlabelled), and stores it under ``<data root>/user/<name>/``; ``list`` shows the stored
+datasets; ``remove`` deletes one (refused while a run uses it); ``label`` adds labels later from a CSV
+(file,label) or a folder of class folders. The data root is ``--data-root``, else ``$SSL_DATA_ROOT``, else
+``data``. ``stage`` (no help line) is the Data page's worker: it imports into a hidden staging folder and
+prints it as JSON, for the page to preview.
 """
 from __future__ import annotations
 
@@ -121,7 +122,8 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
     folders = store.dataset_folders(args.data_root)
     if not folders:
-        print(f"no datasets added in {store.store_dir(args.data_root)}/ (add one with `sslcore data add PATH --name NAME`)")
+        print(f"no datasets added in {store.store_dir(args.data_root)}/ "
+              "(add one with `sslcore data add PATH --name NAME`)")
         return 0
     print(f"{'name':<20} {'images':>8} {'shape':>10} {'classes':>8} {'memory':>10}  content hash")
     for folder in folders:
@@ -132,8 +134,8 @@ def cmd_data_list(args: argparse.Namespace) -> int:
             continue
         shape = "x".join(str(s) for s in m["sample_shape"])
         classes = str(len(m["class_names"])) if m["class_names"] else "none"
-        print(f"{folder.name:<20} {m['count']:>8,} {shape:>10} {classes:>8} {summary.human_bytes(summary.memory_bytes(m)):>10}"
-              f"  {m['content_hash'][7:19]}")
+        memory = summary.human_bytes(summary.memory_bytes(m))
+        print(f"{folder.name:<20} {m['count']:>8,} {shape:>10} {classes:>8} {memory:>10}  {m['content_hash'][7:19]}")
     return 0
 
 
@@ -182,7 +184,8 @@ def add_data_commands(sub: argparse._SubParsersAction) -> argparse.ArgumentParse
     """Add the ``data`` command group to the main parser's subcommands; returns its parser."""
     from sslcore.userdata.store import default_data_root
 
-    data = sub.add_parser("data", help="your own datasets: add (folder or zip of images, CSV table), list, remove, label")
+    data = sub.add_parser("data",
+                          help="your own datasets: add (folder or zip of images, CSV table), list, remove, label")
     group = data.add_subparsers(dest="data_command", required=True)
     add = group.add_parser("add", help="import a folder (inside the data root) or a zip of images, or a CSV table")
     stage = group.add_parser("stage")  # internal: the Data page's import worker; no help line on purpose

@@ -171,8 +171,8 @@ class DataConfig:
     dataset: str = param("mnist5k", "Dataset name (see `python -m sslcore datasets`).")
     root: str = param("data", "Folder holding downloadable datasets (MNIST, CIFAR-10, ...).", advanced=True)
     download: bool = param(False, "Download the dataset into `root` if its files are missing.", advanced=True)
-    test_fraction: float = param(0.2, "Share of images held out as the test split (datasets without an official split).",
-                                 min=0.05, max=0.5, advanced=True)
+    test_fraction: float = param(0.2, "Share of images held out as the test split (datasets without an official "
+                                 "split).", min=0.05, max=0.5, advanced=True)
     train_limit: int = param(0, "Use at most this many training images (stratified); 0 = all.", min=0, advanced=True)
     split_seed: int = param(0, "Seed of the train/test split.", min=0, advanced=True)
     # Options of one dataset (its ``options`` in the registry); the others ignore them and the form hides them.
@@ -250,7 +250,7 @@ class RunConfig:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
-    def replace(self, overrides: dict[str, Any]) -> "RunConfig":
+    def replace(self, overrides: dict[str, Any]) -> RunConfig:
         """A copy with dotted overrides applied (``{"task.temperature": "0.2"}``), validated."""
         return config_from_dict(self.to_dict(), overrides)
 
@@ -313,7 +313,8 @@ def _check_names(data: DataConfig, encoder: EncoderConfig, stored: bool) -> bool
     from sslcore.models import ENCODERS
 
     if encoder.name not in ENCODERS:
-        raise ConfigError(f"encoder.name = {encoder.name!r} is not allowed: expected one of {', '.join(ENCODERS.names())}")
+        raise ConfigError(f"encoder.name = {encoder.name!r} is not allowed: "
+                          f"expected one of {', '.join(ENCODERS.names())}")
     try:
         find_dataset(data.dataset, data.root)
     except DatasetNotFoundError:
@@ -321,7 +322,8 @@ def _check_names(data: DataConfig, encoder: EncoderConfig, stored: bool) -> bool
 
         if stored and NAME_PATTERN.fullmatch(data.dataset):  # a name a user dataset could have, nothing else
             return False
-        raise ConfigError(f"data.dataset = {data.dataset!r} is not allowed: expected one of {', '.join(DATASETS.names())} "
+        raise ConfigError(f"data.dataset = {data.dataset!r} is not allowed: "
+                          f"expected one of {', '.join(DATASETS.names())} "
                           "(or add your own images: `sslcore data add PATH --name NAME`)") from None
     return True
 
@@ -341,7 +343,8 @@ def _check_pairing(task: TaskConfig, encoder: EncoderConfig, dataset: str) -> No
 
 
 def default_config(**overrides: Any) -> RunConfig:
-    """The default recipe (mnist5k + simclr + convnet), with dotted overrides: ``default_config(**{"train.epochs": 2})``."""
+    """The default recipe (mnist5k + simclr + convnet), with dotted overrides:
+    ``default_config(**{"train.epochs": 2})``."""
     return config_from_dict({}, overrides)
 
 

@@ -14,9 +14,10 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -79,7 +80,9 @@ def join(device_preference: str) -> torch.device:
         store, rank, size = next(dist.rendezvous("env://", timeout=STEP_TIMEOUT))
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", store=dist.PrefixStore("pg", store),
                                 rank=rank, world_size=size, timeout=STEP_TIMEOUT)
-        _control = dist.new_group(backend="gloo", timeout=CONTROL_TIMEOUT)
+        control = dist.new_group(backend="gloo", timeout=CONTROL_TIMEOUT)
+        assert isinstance(control, dist.ProcessGroup)  # not -100: that is only for ranks outside the group
+        _control = control
         _store = dist.PrefixStore("sslcore", store)
         _store.set(f"pid/{rank}", json.dumps([socket.gethostname(), os.getpid()]))
         _device = device
@@ -143,7 +146,7 @@ def from_main(make: Callable[[], T]) -> T:
         return make()
     box = [make() if is_main() else None]
     dist.broadcast_object_list(box, src=0, group=_control)
-    return box[0]
+    return cast(T, box[0])  # rank 0's result, on every rank
 
 
 def main_first(make: Callable[[], T]) -> T:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 #: Hints for errors a person can fix; the key is the errno.
 _HINTS = {
@@ -50,7 +50,7 @@ def describe_os_error(error: OSError) -> str:
         text = "no space left on device" if code == errno.ENOSPC else "disk quota exceeded"
         return f"{text} while writing {path}: {_HINTS[code]}"
     text = (error.strerror or type(error).__name__).lower()
-    hint = _HINTS.get(code)
+    hint = _HINTS.get(code) if code is not None else None
     return f"{text}: {path}" + (f" ({hint})" if hint else "")
 
 

@@ -8,8 +8,9 @@ fit is refused with the same sentence everywhere, and the sentence names the fix
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 IMAGE = "image"
 TABLE = "table"

@@ -5,8 +5,9 @@ scanning ``module.__dict__``; an unknown name raises :class:`UnknownNameError` l
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
 

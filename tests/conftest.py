@@ -8,7 +8,6 @@ import torch
 
 from sslcore.config import RunConfig, default_config
 
-
 #: Small embedded datasets the tests train on, in order of preference; a task gets the first one it fits.
 TEST_DATASETS = ("digits", "shapes")
 #: Training images kept of a test dataset other than digits (stratified), so a run stays a few seconds.

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ])
 def test_benchmark_smoke_run_prints_figures(script: str, expected: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], capture_output=True,
-                            text=True, cwd=tmp_path, timeout=300, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+                            text=True, cwd=tmp_path, timeout=300,
+                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-3000:]
     assert expected in result.stdout, result.stdout[-3000:]

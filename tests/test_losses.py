@@ -6,8 +6,15 @@ import math
 import pytest
 import torch
 
-from sslcore.losses import (barlow_twins_loss, dino_center, dino_loss, info_nce_loss, negative_cosine_loss,
-                            nt_xent_loss, vicreg_loss)
+from sslcore.losses import (
+    barlow_twins_loss,
+    dino_center,
+    dino_loss,
+    info_nce_loss,
+    negative_cosine_loss,
+    nt_xent_loss,
+    vicreg_loss,
+)
 
 B, D = 6, 5
 
@@ -21,7 +28,7 @@ def batch(*shape: int, seed: int = 0) -> torch.Tensor:
 
 
 def cos(a: list[float], b: list[float]) -> float:
-    dot = sum(x * y for x, y in zip(a, b))
+    dot = sum(x * y for x, y in zip(a, b, strict=True))
     return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
 
 

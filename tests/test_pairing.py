@@ -20,7 +20,8 @@ def test_encoder_family_and_kind() -> None:
     req = DataRequirements(encoder_families=("vit",))
     assert _encoder_problem(req, "convnet", ("image",), "cnn", "image") == (
         "needs a vit encoder, and 'convnet' is a cnn encoder")
-    assert "takes image data" in _encoder_problem(DataRequirements(kinds=("table",)), "convnet", ("image",), "cnn", "table")
+    assert "takes image data" in _encoder_problem(DataRequirements(kinds=("table",)), "convnet", ("image",), "cnn",
+                                                  "table")
 
 
 def test_builtin_image_tasks_fit_the_builtin_image_datasets() -> None:

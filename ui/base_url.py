@@ -11,7 +11,8 @@ hosts that embed Streamlit use), so this ASGI middleware adds that one line to t
 from __future__ import annotations
 
 import json
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 Scope = dict[str, Any]
 Message = dict[str, Any]

@@ -11,7 +11,8 @@ WebGL): the series are short, and SVG keeps working in headless browsers and scr
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 Figure = dict[str, Any]
 

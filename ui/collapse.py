@@ -7,7 +7,7 @@ here are pure functions of tables; only :func:`collapse_notice` and :func:`compa
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import streamlit as st

@@ -116,8 +116,9 @@ def sample_pictures(samples: np.ndarray, labels: np.ndarray, class_names: list[s
 
 def class_table(manifest: dict[str, Any], labels: np.ndarray, strata: np.ndarray | None) -> dict[str, list]:
     """Per class: images, and how many go to train and test under the default split (user text: a dataframe)."""
-    from sslcore.data import stratified_split  # torch: only once there is something to preview
     import torch
+
+    from sslcore.data import stratified_split  # torch: only once there is something to preview
 
     groups = labels if strata is None else strata
     train_idx, _ = stratified_split(torch.from_numpy(groups), 0.2, 0)
@@ -127,7 +128,7 @@ def class_table(manifest: dict[str, Any], labels: np.ndarray, strata: np.ndarray
     values = list(range(len(manifest["class_names"]))) + ([-1] if (labels < 0).any() else [])
     unit = summary.unit(manifest)
     rows: dict[str, list] = {"class": [], unit: [], "train": [], "test": []}
-    for name, value in zip(names, values):
+    for name, value in zip(names, values, strict=True):
         mask = labels == value
         rows["class"].append(name)
         rows[unit].append(int(mask.sum()))

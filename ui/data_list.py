@@ -53,7 +53,8 @@ def _label(name: str, root: Path, key: str) -> None:
         flash("error", f"The labels of {upload.name} were not added: {error}")
         return
     missed = f"; {len(result['unmatched'])} names matched no image" if result["unmatched"] else ""
-    flash("success", f"Labelled {result['matched']:,} images of {name} in {len(result['class_names'])} classes{missed}.")
+    classes = len(result["class_names"])
+    flash("success", f"Labelled {result['matched']:,} images of {name} in {classes} classes{missed}.")
 
 
 def confirm_box(name: str, root: Path, runs_dir: Path) -> None:

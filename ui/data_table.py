@@ -95,7 +95,8 @@ def show_table_preview(folder: Path) -> dict[str, Any]:
     types = pd.DataFrame({"column": [c["name"] for c in manifest["columns"]],
                           "type": [c["type"] for c in manifest["columns"]],
                           "missing cells": [int(np.isnan(samples[:, j]).sum()) if c["type"] == "numeric"
-                                            else int((samples[:, j] < 0).sum()) for j, c in enumerate(manifest["columns"])]})
+                                            else int((samples[:, j] < 0).sum())
+                                            for j, c in enumerate(manifest["columns"])]})
     right.dataframe(types, hide_index=True)
     st.caption("The first rows as stored (empty cells are filled with the train median, and flagged, when a run "
                "splits the table):")

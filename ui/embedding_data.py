@@ -7,9 +7,10 @@ never shown stale. t-SNE is only *started* here: it runs in a background process
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import streamlit as st
@@ -17,9 +18,14 @@ import streamlit as st
 from sslcore.data import DatasetUnavailableError
 from sslcore.evaluation.embedding_quality import run_quality
 from sslcore.evaluation.embeddings import PIXELS, Source, Split, run_class_names, run_data, run_features, run_points
+from sslcore.evaluation.projection_cache import (
+    ProjectionCache,
+    Status,
+    projection_error,
+    projection_status,
+    start_background_projection,
+)
 from sslcore.evaluation.thumbnails import run_row_texts, run_thumbnails
-from sslcore.evaluation.projection_cache import (ProjectionCache, Status, projection_error, projection_status,
-                                                start_background_projection)
 from sslcore.runs import Run
 from sslcore.userdata import usage
 
@@ -140,7 +146,7 @@ def tsne_statuses(run: Run, sources: Sequence[Source], split: Split) -> list[Sta
 
 def job_ended(seen: Sequence[Status], now: Sequence[Status]) -> bool:
     """Whether a t-SNE job that was running when the page was drawn (``seen``) has since ended (``now``)."""
-    return any(before == "running" and after != "running" for before, after in zip(seen, now))
+    return any(before == "running" and after != "running" for before, after in zip(seen, now, strict=True))
 
 
 def tsne_watch(run: Run, sources: Sequence[Source], split: Split, seen: list[Status]) -> None:
@@ -158,7 +164,7 @@ def _watch(run_path: str, sources: list[Source], split: Split, seen: list[Status
     now = tsne_statuses(run, sources, split)
     if job_ended(seen, now):
         st.rerun()  # redraw the maps with the job's result (or its error)
-    computing = [source_label(s) for s, status in zip(sources, now) if status == "running"]
+    computing = [source_label(s) for s, status in zip(sources, now, strict=True) if status == "running"]
     if computing:
         st.caption(f":material/hourglass_top: t-SNE computing in the background for {' and '.join(computing)}; "
                    "the PCA map is shown meanwhile and is swapped for the t-SNE map when it is ready.")

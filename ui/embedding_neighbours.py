@@ -4,7 +4,8 @@ Pure numpy: the page passes the strip to ``st.image`` (a list of pictures with o
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,8 @@ def neighbour_strip(features: np.ndarray, images: np.ndarray, labels: np.ndarray
     positions = [int(query), *found.tolist()]
     pictures = [image_grid(images[i:i + 1], columns=1) for i in positions]
     names = [escape_markdown(class_name(class_names, int(labels[i]))) for i in positions]  # captions render Markdown
-    captions = [f"query: {names[0]}"] + [f"{name} · d={d:.3f}" for name, d in zip(names[1:], distances.tolist())]
+    captions = [f"query: {names[0]}"] + [f"{name} · d={d:.3f}"
+                                         for name, d in zip(names[1:], distances.tolist(), strict=True)]
     same = int(np.sum(labels[found] == labels[query]))
     return Strip(positions, pictures, captions, same)
 

@@ -7,7 +7,8 @@ a shaded band of ± one standard deviation (none where a single repeat gives no 
 """
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from ui.charts import FONT, Figure, figure
 
@@ -44,8 +45,8 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def _band(curve: Curve) -> dict[str, Any]:
     """The shaded mean ± std area: the upper edge left to right, then the lower edge back (one closed shape)."""
-    upper = [min(1.0, m + (s or 0.0)) for m, s in zip(curve.mean, curve.std)]
-    lower = [max(0.0, m - (s or 0.0)) for m, s in zip(curve.mean, curve.std)]
+    upper = [min(1.0, m + (s or 0.0)) for m, s in zip(curve.mean, curve.std, strict=True)]
+    lower = [max(0.0, m - (s or 0.0)) for m, s in zip(curve.mean, curve.std, strict=True)]
     return {"type": "scatter", "x": curve.x + curve.x[::-1], "y": upper + lower[::-1], "fill": "toself",
             "fillcolor": _rgba(curve.color, 0.15), "line": {"width": 0}, "mode": "lines", "hoverinfo": "skip",
             "showlegend": False, "legendgroup": curve.name, "name": curve.name}

@@ -6,13 +6,12 @@ reruns every POLL_SECONDS while a job is active, so a refresh or a second tab sh
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import streamlit as st
 
-from sslcore.data import DatasetUnavailableError
-from sslcore.data import dataset_info
+from sslcore.data import DatasetUnavailableError, dataset_info
 from sslcore.evaluation.methods import available_methods, default_methods
 from sslcore.evaluation.protocol import labelled_data, parse_budgets
 from sslcore.evaluation.results import method_label
@@ -81,7 +80,8 @@ def settings_form(runs: Sequence[Run]) -> EvalRequest | None:
                                help="Comma-separated whole numbers of labelled images per class, and 'all'.",
                                key="evaluate.budgets")
         repeats = right.number_input("Repeats", 1, MAX_REPEATS, DEFAULT_REPEATS,
-                                     help="Labelled subsets per budget, each drawn with its own seed.", key="evaluate.repeats")
+                                     help="Labelled subsets per budget, each drawn with its own seed.",
+                                     key="evaluate.repeats")
         methods = st.multiselect("Methods", list(available_methods(kind)), list(default_methods(kind)),
                                  format_func=method_label, key=f"evaluate.methods{suffix}",
                                  help="Fine-tuning trains a network per subset, like the supervised baseline: "

@@ -6,8 +6,9 @@ are people's text: they are escaped wherever Markdown shows them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -203,5 +204,6 @@ def request_of(results: dict[str, Any]) -> str:
     p = results.get("protocol", {})
     methods = ", ".join(method_label(m) for m in p.get("methods", []))
     repeats = p.get("repeats", "?")
-    return (f"budgets {', '.join(str(b) for b in p.get('budgets', []))} · {repeats} repeat{'' if repeats == 1 else 's'} · "
+    budgets = ", ".join(str(b) for b in p.get("budgets", []))
+    return (f"budgets {budgets} · {repeats} repeat{'' if repeats == 1 else 's'} · "
             f"seed {p.get('seed', '?')} · {methods}")

@@ -8,12 +8,20 @@ in one, shows up in the form with no UI edit. Validation stays in one place: the
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import streamlit as st
 
-from sslcore.config import (ConfigError, FieldSpec, RunConfig, coerce_value, config_from_dict, describe_bounds,
-                            field_specs)
+from sslcore.config import (
+    ConfigError,
+    FieldSpec,
+    RunConfig,
+    coerce_value,
+    config_from_dict,
+    describe_bounds,
+    field_specs,
+)
 from sslcore.engine.schedule import plan_schedule
 
 

@@ -53,7 +53,7 @@ INSPECT_PAGES = (
 
 def _inspect_links(run: Run) -> None:
     """Links to the pages that show what this run learned (they work while it trains, too)."""
-    for column, (page, label, icon) in zip(st.columns(len(INSPECT_PAGES)), INSPECT_PAGES):
+    for column, (page, label, icon) in zip(st.columns(len(INSPECT_PAGES)), INSPECT_PAGES, strict=True):
         column.page_link(page, label=label, icon=icon, query_params={RUN_PARAM: run.id})
 
 

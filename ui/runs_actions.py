@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import streamlit as st
 
@@ -22,12 +22,12 @@ from sslcore.runs.jobs import JobManager
 from sslcore.runs.store import MAX_NAME_CHARS, clean_run_name
 from sslcore.runs.summary import summary_stamps
 from sslcore.runs.weights import ENCODER_FILE
-from ui.jobs import job_manager, submit_or_explain
 from ui.forms import PREFILLED_KEY
+from ui.jobs import job_manager, submit_or_explain
 from ui.plain_text import escape_markdown
+from ui.runs import FROM_PARAM, RUN_PARAM, find_run, forget_run, selected_run_id
 from ui.runs_damaged import damaged_panel
 from ui.runs_table import cached_summary
-from ui.runs import FROM_PARAM, RUN_PARAM, find_run, forget_run, selected_run_id
 
 TRAIN_PAGE = "app_pages/train.py"
 #: Session keys: the runs chosen on the page, a delete awaiting confirmation, a message for the next run.

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any, Literal, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 import pandas as pd
 import streamlit as st
@@ -44,7 +45,7 @@ class Curves(NamedTuple):
 
 def steps_per_epoch(curves: Curves) -> float | None:
     """Optimisation steps in one epoch, read off the first epoch record past epoch 0 (None before it)."""
-    for epoch, step in zip(curves.epochs, curves.epoch_steps):
+    for epoch, step in zip(curves.epochs, curves.epoch_steps, strict=True):
         if epoch >= 1 and step:
             return step / epoch
     return None

@@ -7,7 +7,7 @@ before the page is drawn, so nothing below shows a run that is gone.
 """
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import streamlit as st
 

@@ -10,17 +10,27 @@ for a live process at every read, so a killed job shows as failed here exactly a
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.store import reconcile_run
-from sslcore.runs.summary import (KNN_BEST_HELP, KNN_BEST_LABEL, KNN_LAST_HELP, KNN_LAST_LABEL, PROBE_HELP, RunSummary,
-                                  Stamps, summarize, summary_stamps)
+from sslcore.runs.summary import (
+    KNN_BEST_HELP,
+    KNN_BEST_LABEL,
+    KNN_LAST_HELP,
+    KNN_LAST_LABEL,
+    PROBE_HELP,
+    RunSummary,
+    Stamps,
+    summarize,
+    summary_stamps,
+)
 from ui.runs import RUN_PARAM
 
 #: Columns a person can narrow the table by, with a multiselect each.

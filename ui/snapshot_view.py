@@ -15,8 +15,8 @@ import streamlit as st
 
 from sslcore.config import ConfigError
 from sslcore.data import DatasetUnavailableError
-from sslcore.registry import UnknownNameError
 from sslcore.engine.snapshots import Snapshot, SnapshotError, SnapshotFile, snapshot_files
+from sslcore.registry import UnknownNameError
 from sslcore.runs import ACTIVE_STATES, Run
 from ui import charts
 from ui.datasets import load_config_split

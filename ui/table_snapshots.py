@@ -7,8 +7,9 @@ corrupted are outlined. The per-column error is the mean squared difference over
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import streamlit as st

@@ -33,7 +33,7 @@ def explain_misfit(task: str, dataset: str) -> str | None:
         return None
     st.warning(f"This task cannot train here: {problem}.", icon=":material/link_off:")
     choices = datasets_for(task)[:MAX_FIXES]
-    for cell, choice in zip(st.columns(max(1, len(choices))), choices):
+    for cell, choice in zip(st.columns(max(1, len(choices))), choices, strict=False):
         cell.button(f"Use dataset {choice}", key=f"fix.dataset.{choice}", on_click=_choose, args=(DATASET_KEY, choice),
                     icon=":material/build:")
     return problem

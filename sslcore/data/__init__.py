@@ -6,8 +6,18 @@ torchvision: ``mnist``, ``fashion_mnist``, ``cifar10``; embedded tables: ``wine`
 time, from the data root, by ``sslcore.userdata.discovery.refresh_user_datasets``.
 """
 from sslcore.data.base import DatasetSplit, DatasetUnavailableError, ImageDataset, dataset_type, to_model_input
-from sslcore.data.registry import (DATASETS, DatasetNotFoundError, DatasetSpec, clear_dataset_cache, dataset_info,
-                                   find_dataset, load_dataset, load_run_data, register_dataset, split_positions)
+from sslcore.data.registry import (
+                                   DATASETS,
+                                   DatasetNotFoundError,
+                                   DatasetSpec,
+                                   clear_dataset_cache,
+                                   dataset_info,
+                                   find_dataset,
+                                   load_dataset,
+                                   load_run_data,
+                                   register_dataset,
+                                   split_positions,
+)
 from sslcore.data.split import stratified_sample, stratified_split, stratified_subset
 from sslcore.data.table import RawTable, TableColumns, TableDataset
 

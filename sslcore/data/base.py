@@ -10,14 +10,14 @@ normalisation statistics an encoder stores). Code that is not about one kind use
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 import torch
 
 if TYPE_CHECKING:
     from sslcore.data.table import TableDataset
 
-    Dataset = Union["ImageDataset", TableDataset]
+    Dataset: TypeAlias = "ImageDataset | TableDataset"
 
 
 class DatasetUnavailableError(RuntimeError):
@@ -43,7 +43,8 @@ class ImageDataset:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"{self.name}: images must be uint8 (N, C, H, W), got {self.images.dtype} {tuple(self.images.shape)}")
+            raise ValueError(f"{self.name}: images must be uint8 (N, C, H, W), "
+                             f"got {self.images.dtype} {tuple(self.images.shape)}")
         if self.labels.dtype != torch.int64 or self.labels.shape != (self.images.shape[0],):
             raise ValueError(f"{self.name}: labels must be int64 (N,) matching the images")
 
@@ -90,22 +91,22 @@ class ImageDataset:
         x = samples.float().div_(255.0)
         return x.mean(dim=(0, 2, 3)), x.std(dim=(0, 2, 3))
 
-    def subset(self, indices: torch.Tensor) -> "ImageDataset":
+    def subset(self, indices: torch.Tensor) -> ImageDataset:
         """The samples at ``indices`` (int64 (M,)), in that order."""
         strata = None if self.strata is None else self.strata[indices]
         return ImageDataset(self.name, self.images[indices], self.labels[indices], self.class_names, strata)
 
-    def labelled(self) -> "ImageDataset":
+    def labelled(self) -> ImageDataset:
         """Only the samples that have a label (all of them for a built-in dataset)."""
         keep = self.labels >= 0
         return self if bool(keep.all()) else self.subset(torch.nonzero(keep).flatten())
 
-    def split(self, train_idx: torch.Tensor, test_idx: torch.Tensor) -> "DatasetSplit":
+    def split(self, train_idx: torch.Tensor, test_idx: torch.Tensor) -> DatasetSplit:
         """Train and test subsets; images need no statistics fitted on the train side."""
         return DatasetSplit(self.subset(train_idx), self.subset(test_idx))
 
 
-def dataset_type(samples: torch.Tensor) -> type:
+def dataset_type(samples: torch.Tensor) -> type[ImageDataset] | type[TableDataset]:
     """The dataset type whose samples look like ``samples``: uint8 (N, C, H, W) images or float (N, F) rows.
 
     For code that holds a bare sample tensor (feature extraction, the supervised baseline) and needs its
@@ -130,8 +131,8 @@ def to_model_input(samples: torch.Tensor) -> torch.Tensor:
 class DatasetSplit:
     """A dataset's train and test splits (of one kind); the test split is never trained on."""
 
-    train: "Dataset"
-    test: "Dataset"
+    train: Dataset
+    test: Dataset
 
     @property
     def name(self) -> str:
@@ -147,7 +148,7 @@ class DatasetSplit:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
-        if self.kind != "image":
+        if not isinstance(self.train, ImageDataset):
             raise TypeError(f"{self.name} holds {self.kind} data, which has no image shape; use sample_shape")
         return self.train.image_shape
 
@@ -159,6 +160,6 @@ class DatasetSplit:
     def has_labels(self) -> bool:
         return self.train.has_labels
 
-    def labelled(self) -> "DatasetSplit":
+    def labelled(self) -> DatasetSplit:
         """Both splits reduced to their labelled samples (evaluation needs labels; training does not)."""
         return DatasetSplit(self.train.labelled(), self.test.labelled())

@@ -14,21 +14,22 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union
+from typing import Any
 
 import torch
 
 from sslcore.data.base import DatasetSplit, DatasetUnavailableError, ImageDataset
-from sslcore.data.table import RawTable, TableDataset
 from sslcore.data.split import stratified_sample, stratified_split
+from sslcore.data.table import RawTable, TableDataset
 from sslcore.registry import Registry, UnknownNameError
 
 __all__ = ["DatasetSpec", "DATASETS", "DatasetNotFoundError", "register_dataset", "find_dataset", "load_dataset",
            "load_run_data", "split_positions", "dataset_info", "clear_dataset_cache"]
 
-Loaded = Union[ImageDataset, TableDataset, RawTable, DatasetSplit]
+Loaded = ImageDataset | TableDataset | RawTable | DatasetSplit
 Loader = Callable[..., Loaded]
 
 
@@ -82,7 +83,7 @@ def register_dataset(name: str, description: str, *, embedded: bool, official_sp
 # key stops two threads of the app (Streamlit runs sessions in threads) from loading the same files
 # twice, while a slow download of one dataset does not hold up loading another.
 _CACHE_SIZE = 8
-_Key = tuple[str, Union[Path, None], str, tuple[tuple[str, Any], ...]]
+_Key = tuple[str, Path | None, str, tuple[tuple[str, Any], ...]]
 _cache: OrderedDict[_Key, Loaded] = OrderedDict()
 _cache_lock = threading.Lock()  # guards _cache and _key_locks, held only briefly
 _key_locks: dict[_Key, threading.Lock] = {}
@@ -179,7 +180,8 @@ def load_dataset(
     return loaded.split(*_positions(loaded, test_fraction, seed, train_limit))
 
 
-def _positions(loaded: ImageDataset | RawTable, test_fraction: float, seed: int, train_limit: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _positions(loaded: ImageDataset | TableDataset | RawTable, test_fraction: float, seed: int,
+               train_limit: int) -> tuple[torch.Tensor, torch.Tensor]:
     train_idx, test_idx = stratified_split(loaded.split_groups, test_fraction, seed)
     if 0 < train_limit < len(train_idx):
         train_idx = train_idx[stratified_sample(loaded.split_groups[train_idx], train_limit, seed)]

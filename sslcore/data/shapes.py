@@ -13,8 +13,8 @@ evaluated on a 2x2 supersampled grid (anti-aliased edges), for all images of a c
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +36,8 @@ Inside = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def _polygon(n: int, radius: float = 1.0) -> Inside:
-    """A regular n-gon with circumradius ``radius``: inside where rho * cos(angle to the nearest edge normal) <= apothem."""
+    """A regular n-gon with circumradius ``radius``: inside where rho * cos(angle to the nearest edge normal)
+    <= apothem."""
 
     def inside(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         rho, phi = torch.hypot(u, v), torch.atan2(v, u)
@@ -146,7 +147,8 @@ def _texture(n: int, g: torch.Generator) -> torch.Tensor:
 
 
 def generate_shapes(per_class: int = PER_CLASS, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Images uint8 (10 * per_class, 3, 32, 32) and labels int64 (10 * per_class,), shuffled; a pure function of the seed."""
+    """Images uint8 (10 * per_class, 3, 32, 32) and labels int64 (10 * per_class,), shuffled; a pure function of
+    the seed."""
     g = torch.Generator().manual_seed(seed)
     labels = torch.arange(len(SHAPES)).repeat_interleave(per_class)
     labels = labels[torch.randperm(labels.shape[0], generator=g)]

@@ -102,9 +102,10 @@ def stratified_subset(labels: torch.Tensor, per_class: int, seed: int, *, allow_
     ranked = _class_ranks(labels, seed)
     short = ranked.counts < per_class
     if short.any() and not allow_fewer:
-        pairs = zip(ranked.classes[short].tolist(), ranked.counts[short].tolist())
+        pairs = zip(ranked.classes[short].tolist(), ranked.counts[short].tolist(), strict=True)
         detail = ", ".join(f"class {c} has {n}" for c, n in pairs)
-        raise ValueError(f"cannot take {per_class} samples per class: {detail} (pass allow_fewer=True to take all of them)")
+        raise ValueError(f"cannot take {per_class} samples per class: {detail} "
+                         "(pass allow_fewer=True to take all of them)")
     return _keep_first(torch.clamp(ranked.counts, max=per_class), ranked)
 
 

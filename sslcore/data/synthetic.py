@@ -46,7 +46,8 @@ def make_synthetic_table(rows: int, columns: int, noise: float, seed: int = SEED
     cluster = rng.permutation(np.arange(rows) % (CLASSES * SUBCLUSTERS))
     labels = cluster % CLASSES  # cluster k belongs to class k mod CLASSES: balanced classes, 3 clusters each
     latent = centres[cluster] + rng.normal(size=(rows, LATENT_DIM))
-    hidden = np.tanh(latent @ rng.normal(0.0, 0.6, size=(LATENT_DIM, 4 * informative)) + rng.normal(size=4 * informative))
+    weights = rng.normal(0.0, 0.6, size=(LATENT_DIM, 4 * informative))
+    hidden = np.tanh(latent @ weights + rng.normal(size=4 * informative))
     signal = hidden @ rng.normal(0.0, 1.0 / np.sqrt(4 * informative), size=(4 * informative, informative))
     signal = (signal - signal.mean(0)) / signal.std(0)
     mixed = signal @ rng.normal(size=(informative, redundant)) / np.sqrt(informative)

@@ -66,9 +66,11 @@ class TableDataset:
 
     def __post_init__(self) -> None:
         if self.rows.dtype != torch.float32 or self.rows.ndim != 2:
-            raise ValueError(f"{self.name}: rows must be float32 (N, F), got {self.rows.dtype} {tuple(self.rows.shape)}")
+            raise ValueError(f"{self.name}: rows must be float32 (N, F), "
+                             f"got {self.rows.dtype} {tuple(self.rows.shape)}")
         if self.rows.shape[1] != len(self.columns):
-            raise ValueError(f"{self.name}: {self.rows.shape[1]} columns of values but {len(self.columns)} column names")
+            raise ValueError(f"{self.name}: {self.rows.shape[1]} columns of values "
+                             f"but {len(self.columns)} column names")
         if not bool(torch.isfinite(self.rows).all()):
             raise ValueError(f"{self.name}: rows must be finite (missing values are imputed before this point)")
         if self.labels.dtype != torch.int64 or self.labels.shape != (self.rows.shape[0],):
@@ -100,7 +102,7 @@ class TableDataset:
         """int64 (N,): what a stratified split keeps in proportion: the labels."""
         return self.labels
 
-    def labelled(self) -> "TableDataset":
+    def labelled(self) -> TableDataset:
         """Only the rows that have a label (all of them, or none for an unlabelled table)."""
         keep = self.labels >= 0
         return self if bool(keep.all()) else self.subset(torch.nonzero(keep).flatten())
@@ -121,7 +123,7 @@ class TableDataset:
         """(rows - train mean) / train std, float32 (N, F): the columns on one scale, for maps and heat maps."""
         return (self.rows - self.columns.mean) / self.columns.std
 
-    def subset(self, indices: torch.Tensor) -> "TableDataset":
+    def subset(self, indices: torch.Tensor) -> TableDataset:
         """The rows at ``indices`` (int64 (M,)), in that order; the column statistics are kept."""
         return TableDataset(self.name, self.rows[indices], self.labels[indices], self.class_names, self.columns)
 

@@ -7,9 +7,10 @@ missing files raise :class:`DatasetUnavailableError` saying where the files are 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
@@ -44,7 +45,7 @@ class _Files:
         return DatasetUnavailableError(f"{text} {self.hint}".strip())
 
 
-def _open(dataset_cls: type, root: Path, train: bool, download: bool, files: _Files) -> Any:
+def _open(dataset_cls: type[Any], root: Path, train: bool, download: bool, files: _Files) -> Any:
     """Instantiate a torchvision dataset class, turning its missing-file errors into DatasetUnavailableError."""
     try:
         return dataset_cls(str(root), train=train, download=download)
@@ -58,7 +59,8 @@ def _open(dataset_cls: type, root: Path, train: bool, download: bool, files: _Fi
         raise files.unavailable(download, error) from error
 
 
-def _mnist_like(dataset_cls: type, name: str, title: str, root: Path, download: bool, class_names: Sequence[str]) -> DatasetSplit:
+def _mnist_like(dataset_cls: type[Any], name: str, title: str, root: Path, download: bool,
+                class_names: Sequence[str]) -> DatasetSplit:
     """MNIST-format IDX files under ``root/<ClassName>/raw/`` -> images uint8 (N, 1, 28, 28)."""
     files = _Files(
         title,

@@ -23,7 +23,7 @@ class NonFiniteLossError(RuntimeError):
 class Callback:
     """No-op hooks; override the ones you need. ``on_fit_start`` receives the trainer to take references from."""
 
-    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+    def on_fit_start(self, state: TrainState, trainer: Trainer) -> None:
         """Called once before the first step of this session (fresh or resumed)."""
 
     def on_step_end(self, state: TrainState) -> None:
@@ -40,7 +40,7 @@ class CallbackList(Callback):
     def __init__(self, callbacks: list[Callback]) -> None:
         self.callbacks = callbacks
 
-    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+    def on_fit_start(self, state: TrainState, trainer: Trainer) -> None:
         for c in self.callbacks:
             c.on_fit_start(state, trainer)
 

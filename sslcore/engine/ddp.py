@@ -49,7 +49,8 @@ class GatheredBatchNorm(_BatchNorm):
 
     @torch.no_grad()
     def _update_running_stats(self, mean: torch.Tensor, var: torch.Tensor, n: float) -> None:
-        if not self.track_running_stats or self.running_mean is None:
+        if (not self.track_running_stats or self.running_mean is None or self.running_var is None
+                or self.num_batches_tracked is None):
             return
         self.num_batches_tracked.add_(1)
         factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum

@@ -83,7 +83,7 @@ def describe_machine() -> str:
     Benchmarks print it next to every figure because the machines differ (AVX2-only AMD against AVX-512/AMX
     Intel) and are shared (the load average says how many other jobs ran at the same time).
     """
-    model, flags = "unknown CPU", set()
+    model, flags = "unknown CPU", set[str]()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as info:
             for line in info:

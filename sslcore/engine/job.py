@@ -16,7 +16,8 @@ import socket
 import sys
 import time
 import traceback
-from typing import Sequence, TextIO
+from collections.abc import Sequence
+from typing import TextIO
 
 import torch
 

@@ -43,7 +43,7 @@ class EpochEvaluator(Callback):
         self.bank_images, self.test_count = bank_images, test_images
         self.task: PretextTask | None = None
 
-    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+    def on_fit_start(self, state: TrainState, trainer: Trainer) -> None:
         self.task = trainer.task
         device = self.device = trainer.device
         labelled = self.data.labelled()  # the whole split for built-in data
@@ -82,7 +82,7 @@ class EpochEvaluator(Callback):
         finally:
             task.train(was_training)
 
-    def _view_embeddings(self, task: "PretextTask", images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _view_embeddings(self, task: PretextTask, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Embeddings (M, D') of two views of ``images`` (M, C, H, W): the projection head's outputs where the
         task has a head (what its loss compares, as in Wang & Isola), else the encoder's features.
         None for a single-view task."""

@@ -33,7 +33,7 @@ class StopRequest(Callback):
         self.requested = False
         self._last_check = 0.0
 
-    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+    def on_fit_start(self, state: TrainState, trainer: Trainer) -> None:
         self._previous: dict[int, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -105,7 +105,7 @@ class Heartbeat(Callback):
                                  "lr": state.lr, "eta_s": state.eta_seconds(), "elapsed_s": state.elapsed,
                                  "images_per_s": state.epoch_images_per_second()})
 
-    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+    def on_fit_start(self, state: TrainState, trainer: Trainer) -> None:
         self.beat(state, "starting")
 
     def on_step_end(self, state: TrainState) -> None:
@@ -119,7 +119,7 @@ class Heartbeat(Callback):
         self.beat(state, outcome)
 
 
-def pick_snapshot_indices(data: "Dataset", count: int, seed: int) -> torch.Tensor:
+def pick_snapshot_indices(data: Dataset, count: int, seed: int) -> torch.Tensor:
     """``count`` fixed test samples (images or rows), cycling through the classes so every class shows up early
     (samples without a label, -1, are one more group: an unlabelled dataset is one group)."""
     g = torch.Generator().manual_seed(seed)
@@ -138,12 +138,12 @@ class Snapshotter(Callback):
     File: ``snapshots/epoch_0003.npz``, in the format :mod:`sslcore.engine.snapshots` owns.
     """
 
-    def __init__(self, run: Run, test: "Dataset", count: int, seed: int) -> None:
+    def __init__(self, run: Run, test: Dataset, count: int, seed: int) -> None:
         self.run, self.seed, self.to_input = run, seed, test.to_input
         self.indices = pick_snapshot_indices(test, count, seed)
         self.images, self.labels = test.samples[self.indices], test.labels[self.indices]
 
-    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+    def on_fit_start(self, state: TrainState, trainer: Trainer) -> None:
         self.task, self.device = trainer.task, trainer.device
 
     def on_epoch_end(self, state: TrainState) -> None:
@@ -176,7 +176,7 @@ class Checkpointer(Callback):
         self.run = run
         self.writer = BackgroundWriter()
 
-    def on_fit_start(self, state: TrainState, trainer: "Trainer") -> None:
+    def on_fit_start(self, state: TrainState, trainer: Trainer) -> None:
         self.trainer = trainer
 
     def save(self, state: TrainState) -> None:

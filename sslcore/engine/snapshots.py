@@ -15,7 +15,7 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -75,7 +75,7 @@ def panels_for(task: str, kind: str = "") -> SnapshotPanels | None:
     if task in TASKS:
         return TASKS.get(task).panels
     legacy = LEGACY_KINDS.get(kind)
-    return TASKS.get(legacy).panels if legacy in TASKS else None
+    return TASKS.get(legacy).panels if legacy is not None and legacy in TASKS else None
 
 
 def write_snapshot(path: Path, task: str, epoch: int, labels: np.ndarray, indices: np.ndarray,
@@ -84,7 +84,9 @@ def write_snapshot(path: Path, task: str, epoch: int, labels: np.ndarray, indice
     clash = [name for name in arrays if name in _RESERVED]
     if clash:
         raise ValueError(f"task {task!r}: snapshot arrays may not be called {', '.join(clash)} (reserved)")
-    contents = dict(task=np.array(task), epoch=np.array(epoch), labels=labels, indices=indices, **arrays)
+    # Any: numpy's stubs type savez's **kwds against its allow_pickle flag.
+    contents: dict[str, Any] = dict(task=np.array(task), epoch=np.array(epoch), labels=labels, indices=indices,
+                                    **arrays)
     write_atomic(path, lambda f: np.savez_compressed(f, **contents))
 
 

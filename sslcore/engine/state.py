@@ -90,7 +90,7 @@ class TrainState:
         return saved
 
     @classmethod
-    def from_checkpoint(cls, saved: dict[str, Any], epochs: int) -> "TrainState":
+    def from_checkpoint(cls, saved: dict[str, Any], epochs: int) -> TrainState:
         state = cls(**{**saved, "epochs": epochs})
         state.session_start_step = state.step
         return state

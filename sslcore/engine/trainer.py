@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -27,8 +28,8 @@ def build_task(config: RunConfig, data: DatasetSplit) -> PretextTask:
     """Encoder + task for ``config``, sized for ``data`` and normalised with its train-split statistics."""
     mean, std = data.train.input_stats(data.train.samples)
     e = config.encoder
-    encoder = build_encoder(e.name, data.sample_shape, width=e.width, depth=e.depth, norm=e.norm, patch_size=e.patch_size,
-                            mean=mean, std=std)
+    encoder = build_encoder(e.name, data.sample_shape, width=e.width, depth=e.depth, norm=e.norm,
+                            patch_size=e.patch_size, mean=mean, std=std)
     return TASKS.get(config.task.name)(encoder, config.task, data.sample_shape)
 
 
@@ -83,7 +84,7 @@ class LossTally:
         values = distributed.mean_over_ranks(torch.stack([self.total, *(self.last[k] for k in names)])).tolist()
         state.epoch_loss_sum += values[0]
         state.epoch_loss_count += self.count
-        last = dict(zip(names, values[1:]))
+        last = dict(zip(names, values[1:], strict=True))
         state.loss = last.pop("loss")
         state.step_metrics = last
         self.reset()
@@ -109,7 +110,7 @@ class Trainer:
 
     @classmethod
     def create(cls, config: RunConfig, task: PretextTask, data: DatasetSplit, device: torch.device,
-               callbacks: Sequence[Callback] = (), checkpoint: dict[str, Any] | None = None) -> "Trainer":
+               callbacks: Sequence[Callback] = (), checkpoint: dict[str, Any] | None = None) -> Trainer:
         """A trainer ready to ``fit``; with ``checkpoint`` it continues where that checkpoint stopped."""
         task.to(device)
         model = ddp.wrap(task, device, sync_bn=config.train.sync_bn)
@@ -203,7 +204,8 @@ class Trainer:
         self.state.reset_epoch()
 
     def train_step(self, images: torch.Tensor, generator: torch.Generator, bf16: bool) -> None:
-        """One optimisation step on a model-input batch (images (B, C, H, W) in [0, 1] or rows (B, F)); updates ``state``."""
+        """One optimisation step on a model-input batch (images (B, C, H, W) in [0, 1] or rows (B, F));
+        updates ``state``."""
         s = self.state
         started = time.perf_counter()
         s.lr = self.learning_rate(s.step)

@@ -14,8 +14,16 @@ from sslcore.evaluation.knn import knn_accuracy, knn_predict
 
 if TYPE_CHECKING:
     from sslcore.evaluation.probes import KNNProbe, LinearProbe, RawPixelProbe
-    from sslcore.evaluation.protocol import (METHODS, Budget, check_budgets, evaluate_run, format_results_table,
-                                             indices_hash, label_subsets, supervised_baseline)
+    from sslcore.evaluation.protocol import (
+        METHODS,
+        Budget,
+        check_budgets,
+        evaluate_run,
+        format_results_table,
+        indices_hash,
+        label_subsets,
+        supervised_baseline,
+    )
     from sslcore.evaluation.supervised import SupervisedBaseline
 
 # Loaded on first use (PEP 562): every training job imports ``features`` for its online k-NN monitor,
@@ -28,7 +36,14 @@ _LAZY = {
     "supervised_baseline": "protocol",
 }
 
-__all__ = ["encode", "extract_features", "knn_predict", "knn_accuracy", *_LAZY]
+# Spelled out (not ``*_LAZY``) so linters and type checkers see the lazy names as this package's exports.
+__all__ = [
+    "encode", "extract_features", "knn_predict", "knn_accuracy",
+    "LinearProbe", "KNNProbe", "RawPixelProbe", "SupervisedBaseline",
+    "METHODS", "Budget", "check_budgets", "label_subsets", "indices_hash", "evaluate_run", "format_results_table",
+    "supervised_baseline",
+]
+assert set(__all__) == {"encode", "extract_features", "knn_predict", "knn_accuracy", *_LAZY}
 
 
 def __getattr__(name: str) -> Any:

@@ -6,12 +6,14 @@ repeats x the class's test count), so row-normalised values are the average over
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 
-class ConfusedPair(NamedTuple):
+@dataclass(frozen=True)
+class ConfusedPair:  # not a NamedTuple: its field ``count`` would shadow tuple.count
     true_class: int
     predicted_class: int
     count: int

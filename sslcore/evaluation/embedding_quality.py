@@ -11,8 +11,15 @@ import numpy as np
 from sklearn.metrics import silhouette_score
 
 from sslcore.atomic import write_atomic
-from sslcore.evaluation.embeddings import (PIXELS, Source, Split, embeddings_dir, run_features, source_fingerprint,
-                                           unit_rows)
+from sslcore.evaluation.embeddings import (
+    PIXELS,
+    Source,
+    Split,
+    embeddings_dir,
+    run_features,
+    source_fingerprint,
+    unit_rows,
+)
 from sslcore.runs import Run
 
 #: The temperature of the online k-NN monitor's vote weights, so both report the same kind of accuracy.

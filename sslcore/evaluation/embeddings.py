@@ -10,7 +10,8 @@ sessions can read them while one writes:
 - ``features_e0003_<split>_n<max_points>_<fingerprint>.npy``: encoder features (N, D) float32, keyed by
   the checkpoint file's mtime and size, so a rewritten checkpoint (a resumed run) is never served stale;
 - ``thumbs_<split>_n<max_points>_s<scale>.txt``: one PNG data URI per line, for hover;
-- ``quality_<source>_<split>_n<max_points>_<fingerprint>.json``: :func:`.embedding_quality.embedding_quality` of those features;
+- ``quality_<source>_<split>_n<max_points>_<fingerprint>.json``: :func:`.embedding_quality.embedding_quality`
+  of those features;
 - ``classes.json``: the class names, so a page can name the classes without loading the dataset.
 
 2-D maps (PCA at once, t-SNE in a background process) are cached by :mod:`.projection_cache`; quality
@@ -22,7 +23,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Union
+from typing import TYPE_CHECKING, Final, Literal
 
 import numpy as np
 import torch
@@ -31,7 +32,7 @@ from sklearn.decomposition import PCA
 from sklearn.manifold import TSNE
 
 from sslcore.atomic import write_atomic
-from sslcore.data import DatasetSplit, find_dataset, load_run_data, stratified_sample
+from sslcore.data import DatasetSplit, TableColumns, TableDataset, find_dataset, load_run_data, stratified_sample
 from sslcore.engine.device import pick_device
 from sslcore.evaluation.features import extract_features
 from sslcore.runs import Run
@@ -42,8 +43,8 @@ if TYPE_CHECKING:
 Split = Literal["test", "train"]
 #: A feature source: an epoch checkpoint, or the raw inputs of the same points (pixels, or a table's
 #: standardised columns).
-PIXELS = "pixels"
-Source = Union[int, Literal["pixels"]]
+PIXELS: Final = "pixels"
+Source = int | Literal["pixels"]
 _EPOCH_FILE = re.compile(r"encoder_epoch_(\d+)\.safetensors$")
 
 
@@ -94,7 +95,7 @@ def run_data(run: Run) -> DatasetSplit:
     return load_run_data(run.config().data)
 
 
-def load_encoder_at_epoch(run: Run, epoch: int, data: DatasetSplit) -> "Encoder":
+def load_encoder_at_epoch(run: Run, epoch: int, data: DatasetSplit) -> Encoder:
     """The run's encoder with the weights saved after ``epoch`` (0: before training), on the CPU, in eval mode."""
     # Imported here: the models pull in torchvision (~2 s), which the background t-SNE worker never needs.
     from sslcore.engine.trainer import build_task
@@ -135,12 +136,20 @@ def raw_pixel_features(images: np.ndarray) -> np.ndarray:
     return images.reshape(images.shape[0], -1).astype(np.float32) / np.float32(255.0)
 
 
+def table_columns(run: Run) -> TableColumns:
+    """The columns of a table run's train split (names, train mean and std); TypeError for an image run."""
+    train = run_data(run).train
+    if not isinstance(train, TableDataset):
+        raise TypeError(f"run {run.id} holds {train.kind} data, which has no columns")
+    return train.columns
+
+
 def raw_input_features(run: Run, samples: np.ndarray) -> np.ndarray:
     """The no-learning baseline of shown samples: pixels in [0, 1], or table rows (N, F) standardised with the
     train split's column statistics (so no column dominates a distance by its units), float32 (N, D)."""
     if samples.dtype == np.uint8:
         return raw_pixel_features(samples)
-    columns = run_data(run).train.columns
+    columns = table_columns(run)
     return ((samples - columns.mean.numpy()) / columns.std.numpy()).astype(np.float32)
 
 

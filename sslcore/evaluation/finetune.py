@@ -8,7 +8,7 @@ same early stopping on a held-out part of the labelled subset (never the test sp
 """
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import nn

@@ -11,7 +11,8 @@ raw pixels, tables with logistic regression on the raw columns and with gradient
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -71,8 +72,8 @@ def _knn(x: Inputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dict[str
 
 
 def _raw_pixels(x: Inputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dict[str, Any]]:
-    probe = RawPixelProbe(random_state=x.seed).fit(x.data.train.images.numpy()[idx], x.train_labels[idx])
-    return probe.predict(x.data.test.images.numpy()), {"C": probe.C_}
+    probe = RawPixelProbe(random_state=x.seed).fit(x.data.train.samples.numpy()[idx], x.train_labels[idx])
+    return probe.predict(x.data.test.samples.numpy()), {"C": probe.C_}
 
 
 def _raw_columns(x: Inputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dict[str, Any]]:

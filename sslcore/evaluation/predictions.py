@@ -6,15 +6,16 @@ repeat) under the key :func:`prediction_key`. It is written atomically before ev
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping, Union
+from typing import Any
 
 import numpy as np
 
 from sslcore.atomic import write_atomic
 
 PREDICTIONS_FILE = "eval_predictions.npz"
-Budget = Union[int, str]
+Budget = int | str
 
 
 def prediction_key(method: str, budget: Budget, repeat: int) -> str:
@@ -25,7 +26,7 @@ def prediction_key(method: str, budget: Budget, repeat: int) -> str:
 def save_predictions(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` (each (T,) class indices) compressed to ``path``, atomically (temp file + replace)."""
     # int16: class indices of at most a few hundred classes; a fifth of the size of int64.
-    compact = {k: np.asarray(v).astype(np.int16) for k, v in arrays.items()}
+    compact: dict[str, Any] = {k: np.asarray(v).astype(np.int16) for k, v in arrays.items()}  # Any: see savez
     write_atomic(path, lambda f: np.savez_compressed(f, **compact), durable=True)
 
 

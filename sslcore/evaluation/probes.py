@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -105,7 +106,7 @@ class LinearProbe(ClassifierMixin, BaseEstimator):
             self.cv_scores_[float(c)] = float(cross_val_score(self._pipeline(c), X, y, cv=splitter).mean())
         return max(self.cv_scores_, key=lambda c: (self.cv_scores_[c], -c))
 
-    def fit(self, X: Any, y: Any) -> "LinearProbe":
+    def fit(self, X: Any, y: Any) -> LinearProbe:
         """Fit on X (N, D) (or what ``_features`` accepts) and labels y (N,); returns self."""
         features, labels = self._features(X), _as_labels(y)
         self.classes_ = np.unique(labels)
@@ -169,7 +170,7 @@ class KNNProbe(ClassifierMixin, BaseEstimator):
         self.temperature = temperature
         self.random_state = random_state  # unused (k-NN is deterministic); kept for a uniform interface
 
-    def fit(self, X: Any, y: Any) -> "KNNProbe":
+    def fit(self, X: Any, y: Any) -> KNNProbe:
         """Store features X (N, D) and labels y (N,); returns self."""
         features = np.asarray(X, dtype=np.float32)
         if features.ndim != 2:

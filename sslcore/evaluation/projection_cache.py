@@ -27,14 +27,24 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 
 import sslcore
-from sslcore.evaluation.embeddings import (PIXELS, Source, Split, embeddings_dir, pca_2d, run_features,
-                                          save_npy_atomic, source_fingerprint, tsne_2d)
+from sslcore.evaluation.embeddings import (
+    PIXELS,
+    Source,
+    Split,
+    embeddings_dir,
+    pca_2d,
+    run_features,
+    save_npy_atomic,
+    source_fingerprint,
+    tsne_2d,
+)
 from sslcore.runs import Run
 from sslcore.runs.files import read_json, write_json_atomic
 from sslcore.runs.store import pid_alive, process_identity
@@ -51,7 +61,7 @@ WORKER_MODULE = "sslcore.evaluation.projection_cache"
 Status = Literal["ready", "running", "failed", "missing"]
 
 
-def resolve_params(method: str, params: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def resolve_params(method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """``params`` completed with the method's defaults, so ``{}`` and ``{"perplexity": 30}`` share one map."""
     if method not in PROJECTIONS:
         raise ValueError(f"unknown projection method {method!r}; choose one of {sorted(PROJECTIONS)}")
@@ -78,25 +88,25 @@ class ProjectionCache:
     def __init__(self, run: Run, max_points: int = 5000) -> None:
         self.run, self.max_points = run, max_points
 
-    def stem(self, epoch: Source, split: Split, method: str, params: Optional[dict[str, Any]] = None) -> str:
+    def stem(self, epoch: Source, split: Split, method: str, params: dict[str, Any] | None = None) -> str:
         """The file name (without suffix) of this map: readable prefix + a stable hash of everything it depends on."""
-        key = {"version": CACHE_VERSION, "source": epoch if epoch == PIXELS else int(epoch), "split": split, "max_points": self.max_points,
-               "method": method, "params": resolve_params(method, params),
+        key = {"version": CACHE_VERSION, "source": epoch if epoch == PIXELS else int(epoch), "split": split,
+               "max_points": self.max_points, "method": method, "params": resolve_params(method, params),
                "fingerprint": source_fingerprint(self.run, epoch)}
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
         source = PIXELS if epoch == PIXELS else f"e{int(epoch):04d}"
         return f"proj_{method}_{source}_{split}_{digest}"
 
-    def path(self, epoch: Source, split: Split, method: str, params: Optional[dict[str, Any]] = None) -> Path:
+    def path(self, epoch: Source, split: Split, method: str, params: dict[str, Any] | None = None) -> Path:
         return embeddings_dir(self.run) / f"{self.stem(epoch, split, method, params)}.npy"
 
-    def get(self, epoch: Source, split: Split, method: str, params: Optional[dict[str, Any]] = None
-            ) -> Optional[np.ndarray]:
+    def get(self, epoch: Source, split: Split, method: str, params: dict[str, Any] | None = None
+            ) -> np.ndarray | None:
         """The cached map, float32 (N, 2) in the order of :func:`run_features`, or None if not computed yet."""
         path = self.path(epoch, split, method, params)
         return np.load(path) if path.exists() else None
 
-    def compute(self, epoch: Source, split: Split, method: str, params: Optional[dict[str, Any]] = None
+    def compute(self, epoch: Source, split: Split, method: str, params: dict[str, Any] | None = None
                 ) -> np.ndarray:
         """Compute the map now (features from :func:`run_features`, itself cached), store it, return (N, 2)."""
         full = resolve_params(method, params)
@@ -106,7 +116,7 @@ class ProjectionCache:
         save_npy_atomic(path, coords)
         return coords
 
-    def get_or_compute(self, epoch: Source, split: Split, method: str, params: Optional[dict[str, Any]] = None
+    def get_or_compute(self, epoch: Source, split: Split, method: str, params: dict[str, Any] | None = None
                        ) -> np.ndarray:
         """The cached map, computed first (in this process, blocking) if needed: for PCA, which takes well under 1 s."""
         cached = self.get(epoch, split, method, params)
@@ -117,7 +127,7 @@ class ProjectionCache:
 
 
 def _job_files(cache: ProjectionCache, epoch: Source, split: Split, method: str,
-               params: Optional[dict[str, Any]]) -> tuple[Path, Path, Path]:
+               params: dict[str, Any] | None) -> tuple[Path, Path, Path]:
     """(result .npy, lock file, error file) of one map; the worker's output goes to the lock's ``.log``."""
     stem = embeddings_dir(cache.run) / cache.stem(epoch, split, method, params)
     return stem.with_suffix(".npy"), stem.with_suffix(".lock"), stem.with_suffix(".error.json")
@@ -135,7 +145,7 @@ def _lock_state(lock: Path) -> Literal["none", "alive", "stale"]:
     return "alive" if pid_alive(holder.get("pid"), holder.get("pid_identity")) else "stale"
 
 
-def read_json_quietly(path: Path) -> Optional[dict[str, Any]]:
+def read_json_quietly(path: Path) -> dict[str, Any] | None:
     """The JSON object in ``path``; None if missing, empty or unreadable."""
     try:
         value = read_json(path)
@@ -144,7 +154,7 @@ def read_json_quietly(path: Path) -> Optional[dict[str, Any]]:
     return value if isinstance(value, dict) else None
 
 
-def projection_status(run: Run, epoch: Source, split: Split, method: str, params: Optional[dict[str, Any]] = None,
+def projection_status(run: Run, epoch: Source, split: Split, method: str, params: dict[str, Any] | None = None,
                       max_points: int = 5000) -> Status:
     """'ready' (cached), 'running' (a live job is computing it), 'failed' (the last job failed or died: see
     :func:`projection_error`) or 'missing'. Cheap (a few stat calls): fit for polling every second."""
@@ -159,8 +169,8 @@ def projection_status(run: Run, epoch: Source, split: Split, method: str, params
     return "failed" if state == "stale" or error.exists() else "missing"
 
 
-def projection_error(run: Run, epoch: Source, split: Split, method: str, params: Optional[dict[str, Any]] = None,
-                     max_points: int = 5000) -> Optional[str]:
+def projection_error(run: Run, epoch: Source, split: Split, method: str, params: dict[str, Any] | None = None,
+                     max_points: int = 5000) -> str | None:
     """Why the last background job for this map failed, or None if it did not."""
     if projection_status(run, epoch, split, method, params, max_points) != "failed":
         return None
@@ -196,8 +206,8 @@ def _holder(pid: int) -> dict[str, Any]:
 
 
 def start_background_projection(run: Run, epoch: Source, split: Split, method: str = "tsne",
-                                params: Optional[dict[str, Any]] = None, max_points: int = 5000,
-                                retry_failed: bool = False) -> Optional[subprocess.Popen]:
+                                params: dict[str, Any] | None = None, max_points: int = 5000,
+                                retry_failed: bool = False) -> subprocess.Popen | None:
     """Start computing a map in a separate process; returns at once.
 
     Returns the worker's handle, or None when there is nothing to start: the map is cached, another
@@ -260,7 +270,7 @@ def _run_job(run: Run, epoch: Source, split: Split, method: str, params: dict[st
     return code
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Compute one 2-D map of a run's features into its embeddings/ cache.")
     parser.add_argument("run", help="run folder")
     parser.add_argument("epoch", help="an epoch with saved encoder weights, or 'pixels'")

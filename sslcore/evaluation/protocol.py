@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from typing import Any, Callable, Literal, Sequence, Union
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -21,19 +22,30 @@ from sslcore.config import RunConfig
 from sslcore.data import DATASETS, DatasetSplit, load_run_data, stratified_subset
 from sslcore.engine.device import pick_device
 from sslcore.evaluation.encoder_source import file_sha256, load_evaluated_encoder, weights_path
-from sslcore.evaluation.methods import (ALL_METHODS, COST, DETERMINISTIC, METHODS, OPTIONAL_METHODS, RUNNERS,
-                                        TABLE_METHODS, Inputs, check_methods, default_methods, supervised_baseline)
+from sslcore.evaluation.methods import (
+    ALL_METHODS,
+    COST,
+    DETERMINISTIC,
+    METHODS,
+    OPTIONAL_METHODS,
+    RUNNERS,
+    TABLE_METHODS,
+    Inputs,
+    check_methods,
+    default_methods,
+    supervised_baseline,
+)
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, prediction_key, save_predictions
 from sslcore.evaluation.probes import KNNProbe, LinearProbe, RawPixelProbe
-from sslcore.evaluation.trees import GradientBoostingBaseline, min_leaf
 from sslcore.evaluation.results import budget_amount, format_results_table, method_label
+from sslcore.evaluation.trees import GradientBoostingBaseline, min_leaf
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.files import DamagedFileError, read_json_object, write_json_atomic
 
-__all__ = ["ALL_METHODS", "METHODS", "TABLE_METHODS", "OPTIONAL_METHODS", "EVAL_VERSION", "Budget", "check_budgets", "evaluate_run",
-           "format_results_table", "indices_hash", "label_subsets", "supervised_baseline"]
+__all__ = ["ALL_METHODS", "METHODS", "TABLE_METHODS", "OPTIONAL_METHODS", "EVAL_VERSION", "Budget", "check_budgets",
+           "evaluate_run", "format_results_table", "indices_hash", "label_subsets", "supervised_baseline"]
 
-Budget = Union[int, Literal["all"]]
+Budget = int | Literal["all"]
 Progress = Callable[[float, str], None]
 #: 2: test predictions kept in eval_predictions.npz; imported runs evaluated from encoder.safetensors.
 EVAL_VERSION = 2

@@ -42,7 +42,8 @@ def format_results_table(eval_dict: dict[str, Any]) -> str:
     cells = {(r["labels_per_class"], r["method"]): score_text(r) for r in results}
     rows = [["labels/class", *methods]] + [[str(b), *(cells.get((b, m), "-") for m in methods)] for b in budgets]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+    lines = ["  ".join(cell.rjust(w) if i else cell.ljust(w)
+                       for i, (cell, w) in enumerate(zip(row, widths, strict=True)))
              for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     p = eval_dict.get("protocol", {})

@@ -2,13 +2,13 @@
 
 Unlike the probes in :mod:`sslcore.evaluation.probes`, which take numpy features, this estimator takes
 **raw samples**: ``fit(images, labels)`` with uint8 images (N, C, H, W) or float32 table rows (N, F) (torch
-tensor or numpy array) and integer labels (N,). It answers the question a label-efficiency plot asks: do the self-supervised
-features beat what the same network learns from the same few labels on its own?
+tensor or numpy array) and integer labels (N,). It answers the question a label-efficiency plot asks: do the
+self-supervised features beat what the same network learns from the same few labels on its own?
 
 Fairness rules kept here: the same architecture, width (and, for MLPs and ViTs, depth, norm, patch size) as the SSL
 encoder, the same batched view augmentations for images (``default_view_augment``) unless
-``augment=False`` (table rows have no standard augmentation, so they are used as they are), and model selection (early stopping)
-on a stratified held-out part of the labelled subset, never on the test split. When some class has a
+``augment=False`` (table rows have no standard augmentation, so they are used as they are), and model selection
+(early stopping) on a stratified held-out part of the labelled subset, never on the test split. When some class has a
 single label there is nothing to hold out, so training runs a fixed ``steps_without_holdout`` steps.
 Training is sized for CPUs: in-memory tensors, a step budget, AdamW with warm-up + cosine decay.
 """
@@ -17,7 +17,8 @@ from __future__ import annotations
 import copy
 import math
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,8 @@ def _as_images(images: Any) -> torch.Tensor:
     if x.dtype == torch.float64 and x.ndim == 2:
         x = x.float()
     if not ((x.dtype == torch.uint8 and x.ndim == 4) or (x.dtype == torch.float32 and x.ndim == 2)):
-        raise ValueError(f"images must be uint8 (N, C, H, W) (or table rows float32 (N, F)), got {x.dtype} {tuple(x.shape)}")
+        raise ValueError(f"images must be uint8 (N, C, H, W) (or table rows float32 (N, F)), "
+                         f"got {x.dtype} {tuple(x.shape)}")
     return x.cpu()
 
 
@@ -98,9 +100,9 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
 
     Parameters: ``image_shape``: the sample shape, (C, H, W) or a table's (F,), or None to take it from the
     data; ``depth``/``norm``/``patch_size``: of an MLP or ViT encoder (others ignore them); ``augment`` applies
-    ``default_view_augment`` to every batch of images (rows are not augmented); ``max_steps`` is the step budget (the cosine schedule spans
-    it; early stopping may end sooner), fixed whatever the subset size, so the cost of a fit is
-    bounded: ~ max_steps * min(batch_size, N) images; ``holdout_fraction`` of the
+    ``default_view_augment`` to every batch of images (rows are not augmented); ``max_steps`` is the step budget
+    (the cosine schedule spans it; early stopping may end sooner), fixed whatever the subset size, so the
+    cost of a fit is bounded: ~ max_steps * min(batch_size, N) images; ``holdout_fraction`` of the
     subset (stratified, >= 1 per class) is held out for early stopping, evaluated every ``eval_every``
     steps with ``patience`` evaluations without improvement; ``device`` "auto" picks cuda > mps > cpu.
     The defaults were sized on mnist5k (4,000 training images, 2 shared CPU cores, one thread): 300 steps
@@ -118,8 +120,8 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
 
     def __init__(self, encoder_name: str = "convnet", width: int = 32,
                  image_shape: tuple[int, ...] | None = None, *, depth: int = 2, norm: str = "batch",
-                 patch_size: int = 4, augment: bool = True, max_steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
-                 weight_decay: float = 5e-4, holdout_fraction: float = 0.2, eval_every: int = 25,
+                 patch_size: int = 4, augment: bool = True, max_steps: int = 300, batch_size: int = 64,
+                 lr: float = 2e-3, weight_decay: float = 5e-4, holdout_fraction: float = 0.2, eval_every: int = 25,
                  patience: int = 4, steps_without_holdout: int = 100, device: str = "auto",
                  random_state: int = 0) -> None:
         self.encoder_name = encoder_name
@@ -141,7 +143,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     # -- fitting -------------------------------------------------------------------------------
-    def fit(self, images: Any, labels: Any) -> "SupervisedBaseline":
+    def fit(self, images: Any, labels: Any) -> SupervisedBaseline:
         """Train on uint8 images (N, C, H, W) (or float32 rows (N, F)) and integer labels (N,); returns self."""
         started = time.perf_counter()
         x = _as_images(images)
@@ -198,7 +200,8 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
         view = default_view_augment(self.image_shape_[0], self.image_shape_[1]) if self.augment and is_image else None
         aug_gen = torch.Generator(device=dev).manual_seed(self.random_state)
         batches = _epoch_batches(len(train_y), batch, torch.Generator().manual_seed(self.random_state + 1))
-        stopper, self.history_, bf16, step = _EarlyStopping(self.patience), [], use_bf16(dev, "auto"), 0
+        self.history_: list[dict[str, float]] = []
+        stopper, bf16, step = _EarlyStopping(self.patience), use_bf16(dev, "auto"), 0
         self.model_.train()
         while step < total:
             index = next(batches).to(dev)

@@ -8,7 +8,7 @@ import io
 import numpy as np
 
 from sslcore.atomic import write_atomic
-from sslcore.evaluation.embeddings import Split, embeddings_dir, run_data, run_points
+from sslcore.evaluation.embeddings import Split, embeddings_dir, run_points, table_columns
 from sslcore.runs import Run
 
 
@@ -43,7 +43,7 @@ def run_thumbnails(run: Run, split: Split = "test", max_points: int = 5000, scal
 
 def row_text(values: np.ndarray, names: tuple[str, ...], limit: int = 12) -> str:
     """One row's values (F,) as lines "name  value", at most ``limit`` of them, then how many more there are."""
-    lines = [f"{name}  {value:.4g}" for name, value in zip(names[:limit], values[:limit].tolist())]
+    lines = [f"{name}  {value:.4g}" for name, value in zip(names[:limit], values[:limit].tolist(), strict=True)]
     if len(names) > limit:
         lines.append(f"… {len(names) - limit} more columns")
     return "\n".join(lines)
@@ -52,5 +52,5 @@ def row_text(values: np.ndarray, names: tuple[str, ...], limit: int = 12) -> str
 def run_row_texts(run: Run, split: Split = "test", max_points: int = 5000) -> list[str]:
     """:func:`row_text` of every shown row of a table run, in :func:`run_points` order (values as fed to the model)."""
     rows = run_points(run, split, max_points)[0]
-    names = run_data(run).train.columns.names
+    names = table_columns(run).names
     return [row_text(row, names) for row in rows]

@@ -41,7 +41,7 @@ class GradientBoostingBaseline(ClassifierMixin, BaseEstimator):
         self.learning_rate = learning_rate
         self.random_state = random_state
 
-    def fit(self, X: Any, y: Any) -> "GradientBoostingBaseline":
+    def fit(self, X: Any, y: Any) -> GradientBoostingBaseline:
         """Fit on rows X (N, F) and integer labels y (N,); returns self."""
         rows, labels = np.asarray(X, dtype=np.float32), np.asarray(y)
         self.classes_ = np.unique(labels)

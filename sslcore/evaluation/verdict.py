@@ -8,7 +8,8 @@ repeat has no spread at all, so a comparison involving one is reported as what o
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from sslcore.tasks import TASKS
 

@@ -6,7 +6,9 @@ rows as the table dataset holds them, and nothing else.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Callable
+from itertools import pairwise
+from typing import Any, ClassVar, cast
 
 import torch
 from torch import nn
@@ -22,12 +24,16 @@ class Encoder(nn.Module):
     """
 
     feature_dim: int
+    mean: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    std: torch.Tensor
+    body: nn.Module
     kinds: ClassVar[tuple[str, ...]] = ("image",)
     family: ClassVar[str] = "cnn"
     #: ``EncoderConfig`` fields besides name and width that this encoder uses (the form shows only these).
     config_fields: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, in_channels: int, mean: torch.Tensor, std: torch.Tensor, stats_shape: tuple[int, ...] = ()) -> None:
+    def __init__(self, in_channels: int, mean: torch.Tensor, std: torch.Tensor,
+                 stats_shape: tuple[int, ...] = ()) -> None:
         super().__init__()
         shape = stats_shape or (1, in_channels, 1, 1)
         self.register_buffer("mean", mean.reshape(shape).float())
@@ -35,11 +41,12 @@ class Encoder(nn.Module):
 
     @classmethod
     def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
-               **options: Any) -> "Encoder":
+               **options: Any) -> Encoder:
         """The encoder for samples of ``sample_shape``. ``options`` are the architecture fields besides width
         (depth, norm, patch_size: ``EncoderConfig.options()``); each encoder takes those it uses, CNNs none."""
         c, h, w = sample_shape
-        return cls(c, (h, w), width, mean, std)  # type: ignore[call-arg]
+        cnn = cast("Callable[..., Encoder]", cls)  # the CNNs' __init__: (channels, (H, W), width, mean, std)
+        return cnn(c, (h, w), width, mean, std)
 
     @classmethod
     def settings_problem(cls, options: dict[str, Any], image_shape: tuple[int, ...]) -> str | None:
@@ -70,13 +77,14 @@ def mlp_body(in_dim: int, width: int, depth: int = 2, norm: str = "batch") -> tu
         raise ValueError(f"norm must be 'batch' or 'layer', got {norm!r}")
     sizes = [8 * width] * (depth - 1) + [4 * width]
     layers: list[nn.Module] = [nn.Flatten()]
-    for cin, cout in zip([in_dim, *sizes], sizes):
+    for cin, cout in pairwise([in_dim, *sizes]):
         layers += [nn.Linear(cin, cout), nn.BatchNorm1d(cout) if norm == "batch" else nn.LayerNorm(cout),
                    nn.ReLU(inplace=True)]
     return nn.Sequential(*layers), sizes[-1]
 
 
-@ENCODERS.register("mlp", "Fully connected: flatten -> 2 hidden layers (the classic autoencoder shape); features = last layer")
+@ENCODERS.register("mlp", "Fully connected: flatten -> 2 hidden layers (the classic autoencoder shape); "
+                          "features = last layer")
 class MLPEncoder(Encoder):
     family = "mlp"
     config_fields = ("depth", "norm")
@@ -88,7 +96,7 @@ class MLPEncoder(Encoder):
 
     @classmethod
     def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
-               depth: int = 2, norm: str = "batch", **_: Any) -> "MLPEncoder":
+               depth: int = 2, norm: str = "batch", **_: Any) -> MLPEncoder:
         c, h, w = sample_shape
         return cls(c, (h, w), width, mean, std, depth, norm)
 
@@ -109,18 +117,21 @@ class TableMLPEncoder(Encoder):
 
     @classmethod
     def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
-               depth: int = 2, norm: str = "batch", **_: Any) -> "TableMLPEncoder":
+               depth: int = 2, norm: str = "batch", **_: Any) -> TableMLPEncoder:
         (columns,) = sample_shape
         return cls(columns, width, mean, std, depth, norm)
 
 
 def _conv_block(cin: int, cout: int, stride: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(inplace=True))
 
 
-@ENCODERS.register("convnet", "Small CNN: 4 conv blocks, 3 of them stride 2, pooled to a 2x2 map; fast on a CPU (the default)")
+@ENCODERS.register("convnet", "Small CNN: 4 conv blocks, 3 of them stride 2, pooled to a 2x2 map; "
+                              "fast on a CPU (the default)")
 class ConvNetEncoder(Encoder):
-    def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor,
+                 std: torch.Tensor) -> None:
         super().__init__(in_channels, mean, std)
         w = width
         # Downsample early: most of a small CNN's cost is in its full-resolution layers, and
@@ -128,7 +139,7 @@ class ConvNetEncoder(Encoder):
         strides = (2, 1, 2, 2) if min(image_size) >= 16 else (1, 1, 2, 1)
         chans = (w, 2 * w, 4 * w, 4 * w)
         layers, cin = [], in_channels
-        for cout, stride in zip(chans, strides):
+        for cout, stride in zip(chans, strides, strict=True):
             layers.append(_conv_block(cin, cout, stride))
             cin = cout
         # Pool to 2x2 rather than 1x1: a global average throws away where strokes are, which is most of
@@ -138,9 +149,11 @@ class ConvNetEncoder(Encoder):
         self.body = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(2), nn.Flatten())
 
 
-@ENCODERS.register("resnet18", "torchvision ResNet-18 with a small-image stem (3x3 first conv, no max-pool); 512-d features")
+@ENCODERS.register("resnet18", "torchvision ResNet-18 with a small-image stem (3x3 first conv, no max-pool); "
+                               "512-d features")
 class ResNet18Encoder(Encoder):
-    def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor, std: torch.Tensor) -> None:
+    def __init__(self, in_channels: int, image_size: tuple[int, int], width: int, mean: torch.Tensor,
+                 std: torch.Tensor) -> None:
         super().__init__(in_channels, mean, std)
         import torchvision  # late: importing it costs seconds (it loads torch._dynamo) that other encoders skip
 

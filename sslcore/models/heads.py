@@ -41,7 +41,8 @@ class ConvDecoder(nn.Module):
         self.image_shape = image_shape
         self.coarse = (math.ceil(h / 4), math.ceil(w / 4))
         self.channels = 2 * width
-        self.fc = nn.Sequential(nn.Linear(feature_dim, self.channels * self.coarse[0] * self.coarse[1]), nn.ReLU(inplace=True))
+        self.fc = nn.Sequential(nn.Linear(feature_dim, self.channels * self.coarse[0] * self.coarse[1]),
+                                nn.ReLU(inplace=True))
         self.up = nn.Sequential(
             nn.Upsample(scale_factor=2, mode="nearest"),
             nn.Conv2d(self.channels, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU(inplace=True),

@@ -33,5 +33,5 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
     targets, onlines = list(target.parameters()), list(online.parameters())
     if len(targets) != len(onlines):
         raise ValueError(f"target has {len(targets)} parameter tensors, online {len(onlines)}: not a copy")
-    for t, o in zip(targets, onlines):
+    for t, o in zip(targets, onlines, strict=True):
         t.lerp_(o, 1.0 - momentum)

@@ -52,7 +52,7 @@ class ViTTiny(Encoder):
 
     @classmethod
     def create(cls, sample_shape: tuple[int, ...], width: int, mean: torch.Tensor, std: torch.Tensor,
-               depth: int = 2, patch_size: int = 4, **_: Any) -> "ViTTiny":
+               depth: int = 2, patch_size: int = 4, **_: Any) -> ViTTiny:
         c, h, w = sample_shape
         return cls(c, (h, w), width, mean, std, patch_size=patch_size, depth=depth)
 

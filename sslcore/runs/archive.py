@@ -27,16 +27,40 @@ from safetensors.torch import save as save_safetensors
 from sslcore.atomic import write_atomic
 from sslcore.config import RunConfig, config_from_dict
 from sslcore.data import DatasetUnavailableError
-from sslcore.runs.archive_checks import (ArchiveError, ArchiveLimits, check_config, check_encoder, check_members,
-                                         check_metrics, check_snapshot, check_status, read_json_object)
+from sslcore.runs.archive_checks import (
+    ArchiveError,
+    ArchiveLimits,
+    check_config,
+    check_encoder,
+    check_members,
+    check_metrics,
+    check_snapshot,
+    check_status,
+    read_json_object,
+)
 from sslcore.runs.archive_readme import readme_text
 from sslcore.runs.eval_results import parse_eval_results
 from sslcore.runs.files import DamagedFileError, write_json_atomic
-from sslcore.runs.store import (ACTIVE_STATES, FINAL_STATES, INTERRUPTED_REASON, Run, RunStore, clean_run_name,
-                                new_run_id)
+from sslcore.runs.store import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    INTERRUPTED_REASON,
+    Run,
+    RunStore,
+    clean_run_name,
+    new_run_id,
+)
 from sslcore.runs.summary import essential_damage
-from sslcore.runs.weights import (ENCODER_FILE, IMAGE_SHAPE_KEY, build_config_encoder, final_encoder_state,
-                                  format_image_shape, load_encoder, load_run_encoder, run_image_shape)
+from sslcore.runs.weights import (
+    ENCODER_FILE,
+    IMAGE_SHAPE_KEY,
+    build_config_encoder,
+    final_encoder_state,
+    format_image_shape,
+    load_encoder,
+    load_run_encoder,
+    run_image_shape,
+)
 from sslcore.userdata.store import default_data_root
 
 __all__ = ["ArchiveError", "ArchiveLimits", "export_run", "import_run", "load_encoder", "load_run_encoder"]

@@ -19,18 +19,22 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any
 
 from sslcore.runs.files import read_json, write_json_atomic
 from sslcore.runs.store import ACTIVE_STATES, STARTUP_GRACE_SECONDS, Run, RunStore, pid_alive, process_identity
+
+if TYPE_CHECKING:
+    from sslcore.evaluation.protocol import Budget
 
 JOB_FILE = "eval_job.json"
 STOP_FILE = "EVAL_STOP"
 LOG_FILE = "eval_log.txt"
 _LOCK_FILE = ".eval_job.lock"
-DEFAULT_BUDGETS: tuple[Union[int, str], ...] = (1, 4, 10, 100, "all")
+DEFAULT_BUDGETS: tuple[Budget, ...] = (1, 4, 10, 100, "all")
 MAX_REPEATS = 20
 DEAD_REASON = "the evaluation process ended without a result (killed, or out of memory); see eval_log.txt"
 
@@ -43,14 +47,14 @@ class EvalBusyError(RuntimeError):
 class EvalRequest:
     """What to evaluate: label budgets, repeats, seed, methods and overrides of the supervised baseline."""
 
-    budgets: tuple[Union[int, str], ...] = DEFAULT_BUDGETS
+    budgets: tuple[Budget, ...] = DEFAULT_BUDGETS
     repeats: int = 3
     seed: int = 0
     methods: tuple[str, ...] = ("linear_probe", "knn", "supervised", "raw_pixels")
     supervised: dict[str, Any] = field(default_factory=dict)
     force: bool = False
 
-    def checked(self) -> "EvalRequest":
+    def checked(self) -> EvalRequest:
         """This request normalised; ValueError naming the bad value (budget, method, repeats, override)."""
         from sslcore.evaluation.methods import check_methods
         from sslcore.evaluation.protocol import check_budgets

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any
 
 from sslcore.runs.files import DamagedFileError, read_json_object
 
 EVAL_FILE = "eval.json"
-Budget = Union[int, str]
+Budget = int | str
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ class _Progress:
         if now - self.last_write >= WRITE_EVERY_SECONDS or fraction >= 1.0:
             self.last_write = now
             update_job(self.run, fraction=round(float(fraction), 4), message=message)
-        self.share.on_step_end(None)  # type: ignore[arg-type] - CoreShare ignores the state
+        self.share.tick()
 
 
 def run_eval_worker(run_dir: Path, request: EvalRequest, slots: int) -> int:

@@ -7,8 +7,9 @@ must expect a file that is not UTF-8 or not JSON: :func:`read_json_object` says 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, overload
 
 from sslcore.atomic import write_atomic
 
@@ -29,6 +30,14 @@ def read_json(path: Path, default: Any = None) -> Any:
         return json.loads(path.read_text())
     except FileNotFoundError:
         return default
+
+
+@overload
+def read_json_object(path: Path, default: dict[str, Any]) -> dict[str, Any]: ...
+
+
+@overload
+def read_json_object(path: Path, default: None = None) -> dict[str, Any] | None: ...
 
 
 def read_json_object(path: Path, default: dict[str, Any] | None = None) -> dict[str, Any] | None:

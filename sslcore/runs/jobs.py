@@ -264,8 +264,8 @@ def try_slots(slot_dir: Path, slots: int, count: int) -> list[IO] | None:
             f.close()
         if len(held) == count:
             return held
-    for f in held:
-        f.close()
+    for taken in held:
+        taken.close()
     return None
 
 
@@ -319,6 +319,10 @@ class CoreShare(Callback):
         self.rebalance()
 
     def on_step_end(self, state: TrainState) -> None:
+        self.tick()
+
+    def tick(self) -> None:
+        """Rebalance if the last one is ``every_seconds`` old (for loops that are not a trainer's steps)."""
         if time.monotonic() - self._last > self.every:
             self.rebalance()
 

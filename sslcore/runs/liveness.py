@@ -13,8 +13,9 @@ import contextlib
 import functools
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 #: A heartbeat older than this means the job is gone, where its pid cannot be checked. Generous: a job
 #: beats about once a second while training, but loading a large dataset or an epoch-end k-NN on many

@@ -6,6 +6,7 @@ heartbeat: rewritten about once a second while a job lives), ``metrics.jsonl`` (
 """
 from __future__ import annotations
 
+import builtins
 import contextlib
 import fcntl
 import os
@@ -14,9 +15,10 @@ import reprlib
 import secrets
 import shutil
 import time
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Iterator, Sequence
+from typing import Any
 
 from sslcore.config import ConfigError, RunConfig, config_from_dict
 from sslcore.runs.files import DamagedFileError, append_jsonl, read_json_object, read_jsonl, write_json_atomic
@@ -269,7 +271,8 @@ class RunStore:
         runs = [Run(p) for p in self.root.iterdir() if (p / "config.json").exists()]
         return sorted(runs, key=_created, reverse=True)
 
-    def reconcile(self, exclude: Collection[Path] = ()) -> list[Run]:
+    # builtins.list: in this class body ``list`` is the method above.
+    def reconcile(self, exclude: Collection[Path] = ()) -> builtins.list[Run]:
         """Mark runs whose job process is gone but which still say queued/running as failed ("interrupted").
 
         Such runs keep their checkpoints and can be resumed. The runs whose folders are in ``exclude`` are

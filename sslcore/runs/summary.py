@@ -222,9 +222,9 @@ def format_summaries(summaries: list[RunSummary]) -> str:
                      percent(s.probe_acc), name))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
     lines = []
-    for row, summary in zip(rows, [None, *summaries]):
+    for row, summary in zip(rows, [None, *summaries], strict=True):
         cells = [row[0].ljust(widths[0]), row[1].ljust(widths[1])]
-        cells += [cell.rjust(width) for cell, width in zip(row[2:-1], widths[2:])]
+        cells += [cell.rjust(width) for cell, width in zip(row[2:-1], widths[2:], strict=True)]
         lines.append("  ".join([*cells, row[-1]]))
         if summary is not None and summary.damaged:
             lines.append(f"    damaged: {summary.damaged}; delete it with: sslcore delete {summary.id}")

@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 LOCK_FILE = ".train.lock"
 

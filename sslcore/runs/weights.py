@@ -11,6 +11,7 @@ The "image shape" recorded with the weights is the sample shape: (C, H, W) for i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors import safe_open
@@ -41,9 +42,9 @@ def parse_image_shape(value: object) -> tuple[int, ...]:
 
     ValueError unless 1-4 channels and sides of 1-4096, or 1 to MAX_COLUMNS columns.
     """
-    parts = value.split(",") if isinstance(value, str) else value
+    parts: Any = value.split(",") if isinstance(value, str) else value  # anything from a JSON file
     try:
-        shape = tuple(int(str(p).strip()) for p in parts)  # type: ignore[union-attr]
+        shape = tuple(int(str(p).strip()) for p in parts)  # TypeError when ``parts`` is not iterable
     except (TypeError, ValueError):
         shape = ()
     if len(shape) == 1 and 1 <= shape[0] <= MAX_COLUMNS:

@@ -37,13 +37,13 @@ RECONSTRUCTION_PANELS = SnapshotPanels(
                 "the error is the mean squared difference over all cells, and the bars show it per column: a "
                 "column the others explain is rebuilt well, a column of pure noise cannot be.")
 
-def bernoulli_cells(shape: tuple[int, int], rate: float, generator: torch.Generator,
+def bernoulli_cells(shape: tuple[int, ...], rate: float, generator: torch.Generator,
                     device: torch.device) -> torch.Tensor:
     """bool (B, F): each cell independently True with probability ``rate`` (VIME's mask)."""
     return torch.rand(shape, generator=generator, device=device) < rate
 
 
-def exact_cells(shape: tuple[int, int], rate: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
+def exact_cells(shape: tuple[int, ...], rate: float, generator: torch.Generator, device: torch.device) -> torch.Tensor:
     """bool (B, F): in every row exactly round(rate * F) cells True, a random subset per row (SCARF's corruption)."""
     b, f = shape
     count = int(round(rate * f))
@@ -72,7 +72,7 @@ class TableTask(PretextTask):
     requires = DataRequirements(kinds=(TABLE,))
 
     def __init__(self, encoder: Encoder, config: TaskConfig, sample_shape: tuple[int, ...]) -> None:
-        super().__init__(encoder, config, sample_shape)  # type: ignore[arg-type]
+        super().__init__(encoder, config, sample_shape)
         self.columns = int(sample_shape[0])
 
     def standardise(self, rows: torch.Tensor) -> torch.Tensor:

@@ -41,8 +41,8 @@ class TwoViewConfig(TaskConfig):
                                 advanced=True)
     jitter: float = param(0.4, "Strength of brightness/contrast (and, for colour images, saturation/hue) jitter.",
                           min=0.0, max=1.0, advanced=True)
-    flip: str = param("auto", "Random horizontal flips: auto = only for colour images (digits are not mirror-symmetric).",
-                      choices=("auto", "on", "off"), advanced=True)
+    flip: str = param("auto", "Random horizontal flips: auto = only for colour images (digits are not "
+                      "mirror-symmetric).", choices=("auto", "on", "off"), advanced=True)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,9 @@ Optional methods for joint-embedding methods (BYOL, SimSiam, MoCo, ...), used by
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -70,7 +71,8 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
         must divide the image side); the config validation calls it, and a task may call it again when built."""
         return None
 
-    def __init__(self, encoder: Encoder, config: TaskConfig, image_shape: tuple[int, int, int]) -> None:
+    def __init__(self, encoder: Encoder, config: TaskConfig, image_shape: tuple[int, ...]) -> None:
+        """``image_shape``: the sample shape, (C, H, W) for images or a table's (F,)."""
         super().__init__()
         self.encoder = encoder
         self.config = config

@@ -21,10 +21,12 @@ from sslcore.tasks.base import StepOutput, register_task
 @dataclass(frozen=True)
 class BYOLConfig(MomentumConfig):
     projection_dim: int = param(128, "Output size of the projector and the predictor (BYOL: 256).", min=8, max=4096)
-    projection_hidden: int = param(1024, "Hidden units of the projector and the predictor (BYOL: 4096).", min=8, max=8192)
+    projection_hidden: int = param(1024, "Hidden units of the projector and the predictor (BYOL: 4096).",
+                                   min=8, max=8192)
 
 
-@register_task("byol", "Predict what a slow moving-average copy of the network makes of another view; no negatives (BYOL)")
+@register_task("byol", "Predict what a slow moving-average copy of the network makes of another view; "
+                       "no negatives (BYOL)")
 class BYOL(MomentumTwoViewTask):
     Config = BYOLConfig
     config: BYOLConfig

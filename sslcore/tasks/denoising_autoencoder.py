@@ -22,7 +22,8 @@ class DenoisingConfig(TaskConfig):
                             min=0.0, max=1.0)
 
 
-@register_task("denoising_autoencoder", "Corrupt the input (Gaussian or salt-and-pepper noise), reconstruct the clean image")
+@register_task("denoising_autoencoder",
+               "Corrupt the input (Gaussian or salt-and-pepper noise), reconstruct the clean image")
 class DenoisingAutoencoder(ReconstructionTask):
     Config = DenoisingConfig
     config: DenoisingConfig

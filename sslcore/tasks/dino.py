@@ -30,19 +30,21 @@ class DINOConfig(MomentumConfig):
                             min=2, max=65536)
     projection_hidden: int = param(512, "Hidden units of the head's MLP (DINO: 2048).", min=8, max=8192)
     bottleneck_dim: int = param(64, "Size of the L2-normalised bottleneck before the prototypes (DINO: 256). Smaller "
-                                "spreads the untrained cosines more, so a short run starts learning sooner.", min=8, max=4096)
+                                "spreads the untrained cosines more, so a short run starts learning sooner.",
+                                min=8, max=4096)
     student_temperature: float = param(0.1, "Softmax temperature of the student (DINO: 0.1).", min=0.01, max=10.0)
-    teacher_temperature: float = param(0.04, "Teacher temperature after the warm-up; lower = sharper targets (DINO: 0.04, "
-                                       "0.07 for long runs).", min=0.01, max=10.0)
-    warmup_teacher_temperature: float = param(0.02, "Teacher temperature at the start of the run: sharp targets break the "
-                                              "symmetry of a fresh network sooner (DINO: 0.04 for 100+ epochs).",
+    teacher_temperature: float = param(0.04, "Teacher temperature after the warm-up; lower = sharper targets "
+                                       "(DINO: 0.04, 0.07 for long runs).", min=0.01, max=10.0)
+    warmup_teacher_temperature: float = param(0.02, "Teacher temperature at the start of the run: sharp targets "
+                                              "break the symmetry of a fresh network sooner (DINO: 0.04 for 100+ "
+                                              "epochs).",
                                               min=0.01, max=10.0)
     teacher_temperature_warmup: float = param(0.3, "Share of the run over which the teacher temperature rises linearly "
                                               "(DINO: 30 of 100 epochs).", min=0.0, max=1.0)
-    center_momentum: float = param(0.9, "Momentum of the running centre subtracted from the teacher's outputs (DINO: 0.9).",
-                                   min=0.0, max=1.0)
-    local_crops: int = param(0, "Extra small crops per image, at half resolution, seen by the student only (multi-crop; "
-                             "DINO: 6-10). Each costs about a quarter of a full view.", min=0, max=10)
+    center_momentum: float = param(0.9, "Momentum of the running centre subtracted from the teacher's outputs "
+                                   "(DINO: 0.9).", min=0.0, max=1.0)
+    local_crops: int = param(0, "Extra small crops per image, at half resolution, seen by the student only "
+                             "(multi-crop; DINO: 6-10). Each costs about a quarter of a full view.", min=0, max=10)
     local_crop_scale: float = param(0.3, "Largest area of a small crop, as a fraction of the image (DINO: 0.4).",
                                     min=0.1, max=1.0, advanced=True)
 
@@ -63,10 +65,13 @@ class DINOHead(nn.Module):
         return F.normalize(self.mlp(h), dim=1) @ F.normalize(self.prototypes, dim=1).T
 
 
-@register_task("dino", "Self-distillation: match a moving-average teacher's sharpened, centred output on another view (DINO)")
+@register_task("dino", "Self-distillation: match a moving-average teacher's sharpened, centred output on another "
+                       "view (DINO)")
 class DINO(MomentumTwoViewTask):
     Config = DINOConfig
     config: DINOConfig
+    center: torch.Tensor  # buffers (register_buffer), declared for the type checker
+    progress: torch.Tensor
     display_name = "DINO"
     learning_metric = "kl"
     panels = two_view_panels(
@@ -80,7 +85,8 @@ class DINO(MomentumTwoViewTask):
         # Share of the run done, kept as a buffer so a resumed run knows its teacher temperature.
         self.register_buffer("progress", torch.zeros(()))
         scale_min = min(0.05, config.local_crop_scale)
-        self.local_view = dataclasses.replace(self.view, crop_scale_min=scale_min, crop_scale_max=config.local_crop_scale)
+        self.local_view = dataclasses.replace(self.view, crop_scale_min=scale_min,
+                                              crop_scale_max=config.local_crop_scale)
         self.local_size = (max(1, image_shape[1] // 2), max(1, image_shape[2] // 2))
 
     def teacher_temperature(self) -> torch.Tensor:

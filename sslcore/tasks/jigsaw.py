@@ -77,6 +77,7 @@ def shuffle_tiles(images: torch.Tensor, order: torch.Tensor, grid: int) -> torch
 class Jigsaw(PretextTask):
     Config = JigsawConfig
     config: JigsawConfig
+    orderings: torch.Tensor  # a buffer (register_buffer), declared for the type checker
     display_name = "jigsaw puzzles"
     panels = SnapshotPanels(
         images=(ImageColumn("original", "original"), ImageColumn("shuffled", "shuffled input"),
@@ -91,7 +92,8 @@ class Jigsaw(PretextTask):
                     "it is right. Under each image: the guessed ordering, how sure the model is, and the true one.")
 
     @classmethod
-    def settings_problem(cls, config: JigsawConfig, image_shape: tuple[int, ...] | None) -> str | None:
+    def settings_problem(cls, config: TaskConfig, image_shape: tuple[int, ...] | None) -> str | None:
+        assert isinstance(config, JigsawConfig)  # the config validation passes the task's own config
         tiles = config.grid * config.grid
         if config.permutations > math.factorial(tiles):
             return (f"task.permutations = {config.permutations} is not allowed: expected at most "
@@ -118,7 +120,8 @@ class Jigsaw(PretextTask):
 
     def shuffled_batch(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(images shuffled by a random ordering each (B, C, H, W), ordering index (B,) in 0..permutations-1)."""
-        index = torch.randint(0, self.config.permutations, (images.shape[0],), generator=generator, device=images.device)
+        index = torch.randint(0, self.config.permutations, (images.shape[0],), generator=generator,
+                              device=images.device)
         return shuffle_tiles(images, self.orderings[index], self.config.grid), index
 
     def logits(self, shuffled: torch.Tensor) -> torch.Tensor:

@@ -52,12 +52,13 @@ class MAEPass(NamedTuple):
     error: torch.Tensor
 
 
-def _decoder_blocks(config: MAEConfig) -> nn.Module:
+def _decoder_blocks(config: MAEConfig) -> nn.Sequential | nn.ModuleList:
     """``decoder_depth`` layers of width ``decoder_dim``: 3x3 conv + GELU on the patch grid, or pre-norm
     transformer blocks on the token sequence."""
     d = config.decoder_dim
     if config.decoder == "conv":
-        return nn.Sequential(*(m for _ in range(config.decoder_depth) for m in (nn.Conv2d(d, d, 3, padding=1), nn.GELU())))
+        return nn.Sequential(*(m for _ in range(config.decoder_depth)
+                               for m in (nn.Conv2d(d, d, 3, padding=1), nn.GELU())))
     return nn.ModuleList(nn.TransformerEncoderLayer(d, max(1, d // 32), MLP_RATIO * d, dropout=0.0, activation="gelu",
                                                     batch_first=True, norm_first=True)
                          for _ in range(config.decoder_depth))
@@ -69,6 +70,7 @@ class MaskedAutoencoderViT(PretextTask):
     Config = MAEConfig
     config: MAEConfig
     encoder: ViTTiny
+    decoder_position: torch.Tensor  # a buffer (register_buffer), declared for the type checker
     display_name = "MAE"
     requires = DataRequirements(encoder_families=("vit",))
     panels = PANELS.retitled("input", "visible patches", explanation=(
@@ -78,8 +80,9 @@ class MaskedAutoencoderViT(PretextTask):
 
     def __init__(self, encoder: ViTTiny, config: MAEConfig, image_shape: tuple[int, int, int]) -> None:
         if encoder.num_patches < 2:
-            raise ConfigError(f"encoder.patch_size = {encoder.patch_size} is not allowed for task mae: expected a patch "
-                              f"smaller than the {image_shape[1]}x{image_shape[2]} image, so some patches can be hidden")
+            raise ConfigError(f"encoder.patch_size = {encoder.patch_size} is not allowed for task mae: expected a "
+                              f"patch smaller than the {image_shape[1]}x{image_shape[2]} image, so some patches can "
+                              "be hidden")
         super().__init__(encoder, config, image_shape)
         d, p, c = config.decoder_dim, encoder.patch_size, image_shape[0]
         self.decoder_embed = nn.Linear(encoder.feature_dim, d)
@@ -105,10 +108,12 @@ class MaskedAutoencoderViT(PretextTask):
     def pixel_mask(self, hidden: torch.Tensor) -> torch.Tensor:
         """Hidden patches (B, L) -> hidden pixels (B, 1, H, W)."""
         p = self.encoder.patch_size
-        return hidden.reshape(hidden.shape[0], *self.encoder.grid).repeat_interleave(p, 1).repeat_interleave(p, 2)[:, None]
+        grid = hidden.reshape(hidden.shape[0], *self.encoder.grid)
+        return grid.repeat_interleave(p, 1).repeat_interleave(p, 2)[:, None]
 
     def random_split(self, batch: int, generator: torch.Generator, device: torch.device) -> torch.Tensor:
-        """Indices of the visible patches (B, K), a random K of the L patches per image (per-sample shuffle by argsort)."""
+        """Indices of the visible patches (B, K), a random K of the L patches per image (per-sample shuffle by
+        argsort)."""
         n = self.encoder.num_patches
         keep = min(n - 1, max(1, round(n * (1 - self.config.mask_ratio))))
         noise = torch.rand(batch, n, generator=generator, device=device)

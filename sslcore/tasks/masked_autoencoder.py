@@ -22,7 +22,8 @@ class MaskedConfig(TaskConfig):
     patch_size: int = param(4, "Side of a square patch in pixels (at most the image side).", min=1, max=64)
 
 
-@register_task("masked_autoencoder", "Hide random patches (mask ratio, patch size), predict the missing pixels; loss on the hidden part")
+@register_task("masked_autoencoder",
+               "Hide random patches (mask ratio, patch size), predict the missing pixels; loss on the hidden part")
 class MaskedAutoencoder(ReconstructionTask):
     Config = MaskedConfig
     config: MaskedConfig
@@ -39,7 +40,8 @@ class MaskedAutoencoder(ReconstructionTask):
 
     def corrupt(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         b, c, h, w = images.shape
-        hidden = augment.random_patch_mask(b, c, h, w, self.config.patch_size, self.config.mask_ratio, generator, images.device)
+        hidden = augment.random_patch_mask(b, c, h, w, self.config.patch_size, self.config.mask_ratio, generator,
+                                           images.device)
         return images.masked_fill(hidden, 0.0), hidden
 
     def display_input(self, inputs: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
@@ -49,4 +51,5 @@ class MaskedAutoencoder(ReconstructionTask):
 
     def display_reconstruction(self, p: ReconstructionPass) -> torch.Tensor:
         # Show what an inpainting model outputs: visible pixels as given, hidden ones predicted.
+        assert p.weight is not None  # this task's passes always carry the hidden-pixel mask
         return torch.where(p.weight, p.reconstruction, p.inputs.float())

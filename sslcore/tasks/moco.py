@@ -20,13 +20,15 @@ from sslcore.tasks.base import StepOutput, register_task
 
 @dataclass(frozen=True)
 class MoCoConfig(MomentumConfig):
-    temperature: float = param(0.2, "Softmax temperature of the InfoNCE loss (MoCo v3 on CIFAR: 0.2).", min=0.01, max=10.0)
+    temperature: float = param(0.2, "Softmax temperature of the InfoNCE loss (MoCo v3 on CIFAR: 0.2).",
+                               min=0.01, max=10.0)
     projection_dim: int = param(128, "Output size of the projector and the predictor (MoCo v3: 256).", min=8, max=4096)
     projection_hidden: int = param(1024, "Hidden units of the projector and the predictor (MoCo v3: 4096).",
                                    min=8, max=8192)
 
 
-@register_task("moco", "Contrastive against a momentum encoder: a view's query must find its key among the batch (MoCo v3)")
+@register_task("moco", "Contrastive against a momentum encoder: a view's query must find its key among the batch "
+                       "(MoCo v3)")
 class MoCo(MomentumTwoViewTask):
     Config = MoCoConfig
     config: MoCoConfig

@@ -21,7 +21,8 @@ from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, guess_val
 
 @dataclass(frozen=True)
 class RotationConfig(TaskConfig):
-    all_rotations: bool = param(True, "Show every image in all 4 rotations per step (RotNet); else one random rotation each.")
+    all_rotations: bool = param(True, "Show every image in all 4 rotations per step (RotNet); "
+                                      "else one random rotation each.")
     hidden_dim: int = param(256, "Hidden units of the rotation classifier head (0 = linear head).", min=0, max=4096)
 
 
@@ -47,7 +48,8 @@ class RotationPrediction(PretextTask):
         super().__init__(encoder, config, image_shape)
         d = encoder.feature_dim
         self.head: nn.Module = (nn.Linear(d, 4) if config.hidden_dim == 0 else
-                                nn.Sequential(nn.Linear(d, config.hidden_dim), nn.ReLU(inplace=True), nn.Linear(config.hidden_dim, 4)))
+                                nn.Sequential(nn.Linear(d, config.hidden_dim), nn.ReLU(inplace=True),
+                                              nn.Linear(config.hidden_dim, 4)))
 
     def rotated_batch(self, images: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(rotated images (B', C, H, W), rotation index k (B',) in 0..3); B' = 4B with all_rotations."""

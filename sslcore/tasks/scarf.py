@@ -62,7 +62,8 @@ class SCARF(TableTask):
     def pair_loss(self, rows: torch.Tensor, corrupted: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # One encoder pass over both: BatchNorm sees one batch, and it is faster.
         z = self.projector(self.encoder(torch.cat([rows, corrupted])))
-        return nt_xent_loss(*z.chunk(2), temperature=self.config.temperature)
+        z1, z2 = z.chunk(2)
+        return nt_xent_loss(z1, z2, temperature=self.config.temperature)
 
     def training_step(self, rows: torch.Tensor, generator: torch.Generator) -> StepOutput:
         corrupted, _ = self.corrupt(rows, generator)

@@ -20,12 +20,14 @@ from sslcore.tasks.base import StepOutput, batched_eval, register_task
 
 @dataclass(frozen=True)
 class SimCLRConfig(TwoViewConfig):
-    temperature: float = param(0.2, "Softmax temperature of the NT-Xent loss; lower = harder negatives.", min=0.01, max=10.0)
+    temperature: float = param(0.2, "Softmax temperature of the NT-Xent loss; lower = harder negatives.",
+                               min=0.01, max=10.0)
     projection_dim: int = param(128, "Output size of the projection head.", min=8, max=4096)
     projection_hidden: int = param(512, "Hidden units of the projection head.", min=8, max=8192)
 
 
-@register_task("simclr", "Contrastive: two augmented crops of an image must match each other, not other images (NT-Xent)")
+@register_task("simclr", "Contrastive: two augmented crops of an image must match each other, not other images "
+                         "(NT-Xent)")
 class SimCLR(TwoViewTask):
     Config = SimCLRConfig
     config: SimCLRConfig

@@ -29,7 +29,8 @@ class SimSiamConfig(TwoViewConfig):
                                   min=8, max=4096)
 
 
-@register_task("simsiam", "Predict one view's embedding from the other with a stop-gradient; no negatives, no target copy (SimSiam)")
+@register_task("simsiam", "Predict one view's embedding from the other with a stop-gradient; no negatives, "
+                          "no target copy (SimSiam)")
 class SimSiam(TwoViewTask):
     Config = SimSiamConfig
     config: SimSiamConfig

@@ -21,9 +21,10 @@ from sslcore.tasks.base import StepOutput, register_task
 class VICRegConfig(TwoViewConfig):
     invariance_weight: float = param(25.0, "Weight of the invariance (mean squared distance) term (VICReg: 25).",
                                      min=0.0, max=1000.0)
-    variance_weight: float = param(25.0, "Weight of the variance hinge that keeps each dimension's std >= 1 (VICReg: 25).",
-                                   min=0.0, max=1000.0)
-    covariance_weight: float = param(1.0, "Weight of the off-diagonal covariance term (VICReg: 1).", min=0.0, max=1000.0)
+    variance_weight: float = param(25.0, "Weight of the variance hinge that keeps each dimension's std >= 1 "
+                                   "(VICReg: 25).", min=0.0, max=1000.0)
+    covariance_weight: float = param(1.0, "Weight of the off-diagonal covariance term (VICReg: 1).",
+                                     min=0.0, max=1000.0)
     projection_dim: int = param(1024, "Output size of the 3-layer expander (VICReg: 8192; on CIFAR 2048).",
                                 min=8, max=8192)
     projection_hidden: int = param(1024, "Hidden units of the expander.", min=8, max=8192)

@@ -9,6 +9,7 @@ and the original values of every cell (squared error in standardised units, weig
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,7 +23,7 @@ from sslcore.tasks.base import StepOutput, batched_eval, register_task
 from sslcore.tasks.panels import Value
 
 
-def _mask_accuracy(arrays: dict[str, np.ndarray]) -> np.ndarray:
+def _mask_accuracy(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     """(N,): the share of each row's cells whose replaced-or-not the mask head called right."""
     return ((arrays["mask_probability"] > 0.5) == arrays["masked"]).mean(axis=1)
 

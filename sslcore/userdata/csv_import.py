@@ -11,8 +11,9 @@ arrays then go into a hidden staging folder that becomes visible only when it is
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import torch
@@ -30,23 +31,24 @@ def stage_csv(source: Path, root: str | Path, *, target: str | None = None, cate
               numeric: Iterable[str] = (), drop: Iterable[str] = (), max_bytes: int = MAX_BYTES) -> Path:
     """Parse the CSV ``source`` and write it into a hidden staging folder of the store under ``root``; returns
     the folder (see :func:`sslcore.userdata.store.commit`). ImportRefused, one line, if the file cannot be used."""
-    options = {"target": target, "categorical": sorted(categorical), "numeric": sorted(numeric), "drop": sorted(drop)}
+    categorical, numeric, drop = sorted(categorical), sorted(numeric), sorted(drop)
+    options = {"target": target, "categorical": categorical, "numeric": numeric, "drop": drop}
     try:
-        parsed = read_csv_table(source, name=source.stem, target=target, categorical=options["categorical"],
-                                numeric=options["numeric"], drop=options["drop"], max_bytes=max_bytes)
+        parsed = read_csv_table(source, name=source.stem, target=target, categorical=categorical,
+                                numeric=numeric, drop=drop, max_bytes=max_bytes)
     except CSVError as e:
         raise ImportRefused(f"{source.name}: {e}") from None
     table = parsed.table
     labels = table.labels.numpy()
     counts = np.bincount(labels[labels >= 0], minlength=len(table.class_names))
-    small = [f"{name!r} has {n}" for name, n in zip(table.class_names, counts) if n < MIN_PER_CLASS]
+    small = [f"{name!r} has {n}" for name, n in zip(table.class_names, counts, strict=True) if n < MIN_PER_CLASS]
     if small:
         raise ImportRefused(f"{source.name}: each class of {target!r} needs at least {MIN_PER_CLASS} rows (one to "
                             f"train, one to test): {', '.join(small[:5])}")
     samples = np.concatenate([table.numeric, table.codes().astype(np.float64)], axis=1).astype(np.float32)
     columns = ([{"name": n, "type": "numeric"} for n in table.numeric_names]
                + [{"name": n, "type": "categorical", "levels": list(levels)}
-                  for n, levels in zip(table.categorical_names, table.levels)])
+                  for n, levels in zip(table.categorical_names, table.levels, strict=True)])
     manifest = {"kind": "table", "name": None, "class_names": list(table.class_names),
                 "class_counts": counts.tolist(), "files": [f"line {n}" for n in parsed.lines],
                 "source": {"name": source.name, "bytes": source.stat().st_size}, "created": time.time(),

@@ -19,7 +19,6 @@ import os
 import warnings
 import zipfile
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -68,7 +67,7 @@ class Skipped:
     detail: str
 
 
-Outcome = Union[Decoded, Skipped]
+Outcome = Decoded | Skipped
 
 
 def decode_bytes(data: bytes, options: DecodeOptions) -> Outcome:
@@ -130,10 +129,10 @@ def fold_grey(outcomes: list[Outcome], options: DecodeOptions) -> list[Outcome]:
     Checked for a whole chunk in a few vectorised operations: a per-image reduction over 3 channels costs
     about as much as decoding a small JPEG.
     """
-    colour = [i for i, o in enumerate(outcomes) if isinstance(o, Decoded) and o.pixels.ndim == 3]
+    colour = [(i, o) for i, o in enumerate(outcomes) if isinstance(o, Decoded) and o.pixels.ndim == 3]
     if options.mode != "auto" or not colour:
         return outcomes
-    stack = np.stack([outcomes[i].pixels for i in colour])  # uint8 (n, S, S, 3)
+    stack = np.stack([o.pixels for _, o in colour])  # uint8 (n, S, S, 3)
     r, g, b = stack[..., 0], stack[..., 1], stack[..., 2]
     spread = np.maximum(np.maximum(r, g), b) - np.minimum(np.minimum(r, g), b)  # uint8, never negative
     grey = spread.reshape(len(colour), -1).max(axis=1) <= GREY_TOLERANCE
@@ -141,9 +140,10 @@ def fold_grey(outcomes: list[Outcome], options: DecodeOptions) -> list[Outcome]:
         return outcomes
     out = list(outcomes)
     for k in np.flatnonzero(grey):
+        i, decoded = colour[k]
         r, g, b = stack[k].astype(np.int32).transpose(2, 0, 1)  # PIL's weights need the wider type
         luma = ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
-        out[colour[k]] = Decoded(luma, outcomes[colour[k]].digest)
+        out[i] = Decoded(luma, decoded.digest)
     return out
 
 
@@ -216,4 +216,4 @@ def decode_chunk(jobs: list[tuple[int, Locator]], options: DecodeOptions) -> lis
         for _, locator in jobs:
             data = read_bytes(locator, options.max_file_bytes)
             outcomes.append(data if isinstance(data, Skipped) else _decode_one(data, options))
-    return list(zip((index for index, _ in jobs), fold_grey(outcomes, options)))
+    return list(zip((index for index, _ in jobs), fold_grey(outcomes, options), strict=True))

@@ -9,8 +9,9 @@ refresh costs a directory listing and a ``stat`` per dataset. A built-in name is
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -28,7 +29,8 @@ def describe(manifest: dict[str, Any]) -> str:
         names = manifest["class_names"]
         labels = f"{len(names)} classes" if names else "unlabelled"
         source = manifest.get("source", {}).get("name", "?")
-        return f"{manifest['count']:,} table rows × {manifest['sample_shape'][0]} columns, {labels}; yours, from {source}"
+        return (f"{manifest['count']:,} table rows × {manifest['sample_shape'][0]} columns, {labels}; "
+                f"yours, from {source}")
     if manifest["kind"] != "image":
         return f"{manifest['count']:,} samples of kind {manifest['kind']}; yours"
     c, h, w = manifest["sample_shape"]

@@ -13,16 +13,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from sslcore.config import build_section, param
 from sslcore.userdata import store
-from sslcore.userdata.decode import DUPLICATE, DecodeOptions, Decoded, Outcome, close_archives, decode_chunk
+from sslcore.userdata.decode import DUPLICATE, Decoded, DecodeOptions, Outcome, close_archives, decode_chunk
 from sslcore.userdata.sources import Candidate, ImportLimits, ImportRefused, Scan, human_bytes, scan_source
 
 MIN_IMAGES = 10
@@ -113,7 +114,7 @@ def _check_classes(class_names: list[str], labels: np.ndarray) -> None:
         raise ImportRefused(f"only one class folder{only} holds images: a labelled dataset needs at least 2 classes. "
                             "Import it as unlabelled (labels = none, or --unlabelled), or add class folders")
     counts = np.bincount(labels, minlength=len(class_names))
-    small = [f"{name!r} has {n}" for name, n in zip(class_names, counts) if n < MIN_PER_CLASS]
+    small = [f"{name!r} has {n}" for name, n in zip(class_names, counts, strict=True) if n < MIN_PER_CLASS]
     if small:
         raise ImportRefused(f"each class needs at least {MIN_PER_CLASS} images (one to train, one to test): "
                             f"{', '.join(small[:5])}. Add images, remove those folders, or import as unlabelled")
@@ -160,11 +161,13 @@ def assemble(scan: Scan, options: ImportOptions, outcomes: Iterator[tuple[int, O
                             f"needed (skipped: {summary})")
     class_names = sorted({c.label for c in kept if c.label is not None}) if scan.labelled else []
     index_of = {name: i for i, name in enumerate(class_names)}
-    labels = np.array([index_of[c.label] if scan.labelled else -1 for c in kept], dtype=np.int64)
+    labels = np.array([index_of[c.label] if scan.labelled and c.label is not None else -1 for c in kept],
+                      dtype=np.int64)
     if scan.labelled:
         _check_classes(class_names, labels)
     samples = buffer.compact(keep)
-    report = {"class_names": class_names, "class_counts": np.bincount(labels[labels >= 0], minlength=len(class_names)).tolist(),
+    counts = np.bincount(labels[labels >= 0], minlength=len(class_names))
+    report = {"class_names": class_names, "class_counts": counts.tolist(),
               "files": [c.name for c in kept], "source": scan.source, "created": time.time(),
               "options": {"size": options.size, "mode": options.mode, "labels": options.labels},
               "skipped": _skip_summary(skipped), "skipped_files": [list(s) for s in skipped[:MAX_LISTED_SKIPS]],

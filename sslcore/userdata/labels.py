@@ -101,7 +101,7 @@ def apply_labels(root: str | Path, name: str, mapping: dict[str, str], source: s
     position = {c: i for i, c in enumerate(class_names)}
     new = np.array([position[n] if n is not None else -1 for n in names], dtype=np.int64)
     counts = np.bincount(new[new >= 0], minlength=len(class_names))
-    small = [f"{c!r} has {n}" for c, n in zip(class_names, counts) if n < MIN_PER_CLASS]
+    small = [f"{c!r} has {n}" for c, n in zip(class_names, counts, strict=True) if n < MIN_PER_CLASS]
     if len(class_names) < 2 or small:
         detail = ", ".join(small[:5]) if small else f"only {class_names}"
         raise ImportRefused(f"labels need at least 2 classes of at least {MIN_PER_CLASS} images each: {detail}")

@@ -80,7 +80,8 @@ def _files_of_zip(path: Path, limits: ImportLimits) -> list[tuple[tuple[str, ...
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
             if len(infos) > 2 * limits.max_files:  # folders count as members too
-                raise ImportRefused(f"{path.name} has {len(infos):,} members, over the cap of {limits.max_files:,} files")
+                raise ImportRefused(f"{path.name} has {len(infos):,} members, "
+                                    f"over the cap of {limits.max_files:,} files")
             for info in infos:
                 check_member_name(info.filename)
                 check_member_type(info)

@@ -20,8 +20,9 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -66,7 +67,7 @@ def check_name(name: str, taken: Iterable[str]) -> str:
 def array_hash(array: np.ndarray) -> str:
     """sha256 of an array's dtype, shape and bytes: the content hash runs record."""
     digest = hashlib.sha256(f"{array.dtype.str}|{array.shape}|".encode())
-    digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+    digest.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data)  # the raw bytes, no copy
     return "sha256:" + digest.hexdigest()
 
 
@@ -205,5 +206,6 @@ def load_arrays(folder: Path, manifest: dict[str, Any]) -> tuple[np.ndarray, np.
             raise DatasetDamagedError(f"dataset folder {folder}: its {name} are {array.dtype} {array.shape}, "
                                       f"expected int64 ({count},)")
         if name == "labels" and array.size and (array.min() < -1 or array.max() >= len(manifest["class_names"])):
-            raise DatasetDamagedError(f"dataset folder {folder}: its {name} are outside -1..{len(manifest['class_names']) - 1}")
+            top = len(manifest["class_names"]) - 1
+            raise DatasetDamagedError(f"dataset folder {folder}: its {name} are outside -1..{top}")
     return samples, labels, strata

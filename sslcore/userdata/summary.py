@@ -38,7 +38,7 @@ def unit(manifest: dict[str, Any]) -> str:
 def class_lines(manifest: dict[str, Any]) -> list[str]:
     """'cats: 120 images' per class, plus the unlabelled count when there is one."""
     names, counts = manifest["class_names"], manifest.get("class_counts") or []
-    lines = [f"{name}: {n:,} {unit(manifest)}" for name, n in zip(names, counts)]
+    lines = [f"{name}: {n:,} {unit(manifest)}" for name, n in zip(names, counts, strict=False)]
     unlabelled = manifest["count"] - sum(counts)
     if unlabelled:
         lines.append(f"(no label): {unlabelled:,} {unit(manifest)}")
@@ -49,8 +49,8 @@ def skipped_line(manifest: dict[str, Any]) -> str:
     """'skipped 3 files: 2 not an image, 1 corrupt' (and hidden files ignored), or 'no file skipped'."""
     skipped = manifest.get("skipped") or {}
     total = sum(skipped.values())
-    text = f"skipped {total:,} file{'s' if total != 1 else ''}: " + ", ".join(f"{n:,} {r}" for r, n in skipped.items()) \
-        if total else "no file skipped"
+    reasons = ", ".join(f"{n:,} {r}" for r, n in skipped.items())
+    text = f"skipped {total:,} file{'s' if total != 1 else ''}: {reasons}" if total else "no file skipped"
     ignored = manifest.get("ignored") or 0
     return text + (f"; {ignored:,} hidden or system files ignored" if ignored else "")
 

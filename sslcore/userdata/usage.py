@@ -7,8 +7,9 @@ dataset is queued, training or being evaluated; finished runs keep their results
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from sslcore.config import DataConfig
 from sslcore.data import DATASETS, DatasetNotFoundError, find_dataset, split_positions
@@ -17,6 +18,7 @@ from sslcore.runs.eval_jobs import job_status
 from sslcore.runs.files import read_json
 from sslcore.runs.store import ACTIVE_STATES
 from sslcore.userdata import store
+
 
 def user_manifest(name: str, root: str | Path) -> dict[str, Any] | None:
     """The manifest of user dataset ``name`` under ``root``; None if it is not one (or not there, or damaged)."""
@@ -79,7 +81,8 @@ def _dataset_of(run: Run) -> str | None:
 
 def runs_using(name: str, runs_dir: str | Path) -> tuple[list[Run], list[Run]]:
     """Runs whose config names dataset ``name``: (busy: queued, training or being evaluated; the others)."""
-    busy, idle = [], []
+    busy: list[Run] = []
+    idle: list[Run] = []
     for run in RunStore(runs_dir).list():
         if _dataset_of(run) != name:
             continue

@@ -60,7 +60,8 @@ def test_upload_preview_store_and_remove(jobs: JobManager) -> None:
     files = two_classes(8) | {"red/notes.txt": b"not an image", "blue/broken.jpg": f.truncated_jpeg()}
     at = preview_upload(files)
     shown = texts(at)
-    assert "16 colour 32×32 images in 2 classes" in shown.replace("\\", "") and "48.0 KiB in memory" in shown.replace("\\", "")
+    plain = shown.replace("\\", "")
+    assert "16 colour 32×32 images in 2 classes" in plain and "48.0 KiB in memory" in plain
     classes = at.dataframe[0].value
     assert classes["class"].tolist() == ["blue", "red"] and classes["images"].tolist() == [8, 8]
     assert (classes["train"] + classes["test"]).tolist() == [8, 8] and classes["test"].sum() == 3  # 20% of 16

@@ -7,9 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from ui.embedding_map import (ECHO_TRACE, PAGE, MapPanel, component_dir, map_args, map_figure, new_click,
-                              rounded)
 from ui.embedding_data import job_ended
+from ui.embedding_map import ECHO_TRACE, PAGE, MapPanel, component_dir, map_args, map_figure, new_click, rounded
 from ui.embedding_neighbours import neighbour_strip
 
 CLASSES = ("zero", "one", "two")

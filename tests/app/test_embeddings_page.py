@@ -6,8 +6,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -117,7 +117,7 @@ def test_an_image_id_shows_its_nearest_neighbours_in_both_spaces(run: Run) -> No
     expected, distances = nearest_neighbours(features, query, k=8)
     feature_strip, pixel_strip = at.image
     assert feature_strip.captions[0] == f"query: {labels[query]}"
-    assert feature_strip.captions[1:] == [f"{labels[i]} · d={d:.3f}" for i, d in zip(expected, distances)]
+    assert feature_strip.captions[1:] == [f"{labels[i]} · d={d:.3f}" for i, d in zip(expected, distances, strict=True)]
     assert len(pixel_strip.captions) == 9 and pixel_strip.captions[0] == feature_strip.captions[0]
     ring = maps(at)["features"]["data"][-2]
     assert ring["customdata"] == [query, *expected.tolist()]  # ringed on the map too

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -138,7 +139,8 @@ def test_figures_are_valid_plotly_with_all_labels_placed_at_the_real_count() -> 
     from ui.evaluate_results import Evaluated, efficiency_curves
 
     rows = [{"method": m, "labels_per_class": b, "accuracy_mean": acc, "accuracy_std": 0.02}
-            for m, accs in (("linear_probe", (0.8, 0.97)), ("supervised", (0.5, 0.96))) for b, acc in zip((4, "all"), accs)]
+            for m, accs in (("linear_probe", (0.8, 0.97)), ("supervised", (0.5, 0.96)))
+            for b, acc in zip((4, "all"), accs, strict=True)]
     protocol = {"budgets": [4, "all"], "train_size": 4000, "num_classes": 10}
     e = Evaluated("r1", "SimCLR · demo", "simclr", {"results": rows, "protocol": protocol})
     curves, ticks = efficiency_curves([e])

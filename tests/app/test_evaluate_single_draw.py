@@ -17,7 +17,8 @@ def one_repeat_results() -> dict:
     protocol = {"budgets": [4], "repeats": 1, "seed": 0, "methods": ["linear_probe", "supervised"],
                 "train_size": 1438, "test_size": 359, "num_classes": 10, "subset_seeds": [0],
                 "dataset": {"dataset": "digits"}}
-    return {"results": rows, "protocol": protocol, "subsets": [{"labels_per_class": 4, "repeat": 0, "seed": 0, "size": 40, "indices_sha256": "ab12"}]}
+    subset = {"labels_per_class": 4, "repeat": 0, "seed": 0, "size": 40, "indices_sha256": "ab12"}
+    return {"results": rows, "protocol": protocol, "subsets": [subset]}
 
 
 def test_one_repeat_shows_no_spread_and_says_the_verdict_is_one_draw(jobs: JobManager, tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import pytest
 
 from sslcore.runs import RunStore
-from sslcore.runs.files import write_json_atomic
 from sslcore.runs.eval_results import parse_eval_results
+from sslcore.runs.files import write_json_atomic
 from sslcore.runs.store import MAX_NAME_CHARS
 from sslcore.runs.summary import KNN_BEST_LABEL, KNN_LAST_LABEL, epoch_records, summarize
 from tests.conftest import tiny_config

@@ -8,7 +8,6 @@ import io
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image
 
 from sslcore.engine.snapshots import Snapshot, read_snapshot, snapshot_files, write_snapshot

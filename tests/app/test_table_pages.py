@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -130,8 +129,8 @@ def test_views_draws_original_corrupted_and_rebuilt_rows_as_heat_maps(jobs: JobM
     assert "mask found" in lines["at this epoch"][0]
 
 
-CSV = b"id,x,colour,label\n" + b"".join(f"u{i},{i % 7 + (i % 2) * 5},{'red' if i % 3 else 'blue'},{'yes' if i % 2 else 'no'}\n".encode()
-                                       for i in range(40))
+CSV = b"id,x,colour,label\n" + b"".join(
+    f"u{i},{i % 7 + (i % 2) * 5},{'red' if i % 3 else 'blue'},{'yes' if i % 2 else 'no'}\n".encode() for i in range(40))
 
 
 def upload_csv(data: bytes) -> AppTest:

@@ -14,6 +14,7 @@ import torch
 from sslcore.config import FieldSpec, TrainConfig, field_specs
 from sslcore.data import load_dataset
 from sslcore.engine.trainer import Trainer, build_task
+from tests.conftest import tiny_config
 from ui import charts
 from ui.forms import describe_bounds, float_step, planned_lr
 from ui.images import image_grid, upscale_factor
@@ -21,7 +22,6 @@ from ui.live import format_seconds, progress_text, where_trained
 from ui.live_charts import PAGE, Chart, chart_args, component_dir
 from ui.plain_text import escape_markdown
 from ui.runs_compare import Curves, compare_figure
-from tests.conftest import tiny_config
 
 FIGURES = {
     "loss": lambda: charts.loss_figure([1, 2, 3], [3.0, 2.0, 2.5], revision="r"),

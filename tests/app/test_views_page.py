@@ -5,8 +5,8 @@ import json
 import re
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -16,8 +16,8 @@ from sslcore.engine.callbacks import Callback
 from sslcore.engine.job import execute_run
 from sslcore.engine.state import TrainState
 from sslcore.runs import Run, RunStore
-from tests.app.conftest import open_page, shown
 from sslcore.tasks import TASKS as REGISTRY
+from tests.app.conftest import open_page, shown
 from tests.conftest import dataset_for, tiny_config
 from ui.snapshot_view import PLAY_SECONDS
 
@@ -78,7 +78,8 @@ def test_reconstructions_show_each_image_with_its_class_and_error(runs: dict[str
     assert not at.exception
     last = snapshot(runs[task], 2)
     assert f"Each picture: {panels}." in [c.value for c in at.caption]
-    assert image_captions(at) == [f"{label} · error {e:.4f}" for label, e in zip(last["labels"], last["error"])]
+    assert image_captions(at) == [f"{label} · error {e:.4f}"
+                                  for label, e in zip(last["labels"], last["error"], strict=True)]
     assert summary(at) == ("Mean reconstruction error · epoch 2", f"{last['error'].mean():.4f}")
     assert at.select_slider[0].value == 2 and len(at.select_slider[0].options) == 3
 
@@ -87,7 +88,7 @@ def test_rotation_shows_predicted_angle_confidence_and_whether_it_was_right(runs
     at = open_page(VIEWS, runs["rotation"].id)
     assert not at.exception
     last = snapshot(runs["rotation"], 2)
-    columns = zip(last["labels"], last["predicted_angle"], last["confidence"], last["true_angle"])
+    columns = zip(last["labels"], last["predicted_angle"], last["confidence"], last["true_angle"], strict=True)
     expected = [f"{label} · pred {p}° ({c:.0%}) {'✓' if p == t else '✗'} · true {t}°"
                 for label, p, c, t in columns]
     assert image_captions(at) == expected
@@ -101,7 +102,7 @@ def test_simclr_shows_pairs_of_views_with_their_similarity(runs: dict[str, Run])
     last = snapshot(runs["simclr"], 2)
     assert "Each picture: original | view 1 | view 2." in [c.value for c in at.caption]
     assert image_captions(at) == [f"{label} · similarity {s:.2f}"
-                                  for label, s in zip(last["labels"], last["pair_similarity"])]
+                                  for label, s in zip(last["labels"], last["pair_similarity"], strict=True)]
     assert any("*the same thing*" in m.value for m in at.markdown)
 
 

@@ -207,7 +207,8 @@ def test_failed_download_says_where_to_copy_files(
         raise URLError("no network")
 
     # Stand in for the network so the test is fast and offline, whatever the machine.
-    monkeypatch.setattr(importlib.import_module(f"torchvision.datasets.{module}"), "download_and_extract_archive", offline)
+    monkeypatch.setattr(importlib.import_module(f"torchvision.datasets.{module}"), "download_and_extract_archive",
+                        offline)
     with pytest.raises(DatasetUnavailableError, match="could not be downloaded.*no network.*Copy its files"):
         load_dataset(name, root=tmp_path, download=True)
 
@@ -278,7 +279,8 @@ def test_stratified_split_partitions_and_stratifies() -> None:
 
 def test_stratified_split_seeded() -> None:
     labels = uneven_labels()
-    assert all(torch.equal(a, b) for a, b in zip(stratified_split(labels, 0.3, 5), stratified_split(labels, 0.3, 5)))
+    assert all(torch.equal(a, b)
+               for a, b in zip(stratified_split(labels, 0.3, 5), stratified_split(labels, 0.3, 5), strict=True))
     assert not torch.equal(stratified_split(labels, 0.3, 5)[1], stratified_split(labels, 0.3, 6)[1])
     with pytest.raises(ValueError, match="test_fraction"):
         stratified_split(labels, 0.0, 0)

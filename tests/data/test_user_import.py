@@ -11,7 +11,7 @@ import pytest
 
 from sslcore.config import ConfigError
 from sslcore.userdata import store
-from sslcore.userdata.decode import DecodeOptions, Decoded, Skipped, decode_bytes
+from sslcore.userdata.decode import Decoded, DecodeOptions, Skipped, decode_bytes
 from sslcore.userdata.importer import import_options, stage_import
 from sslcore.userdata.sources import ImportLimits, ImportRefused
 from tests.data import image_files as f
@@ -261,7 +261,8 @@ def test_a_zip_member_that_lies_about_its_size_is_skipped_as_corrupt(tmp_path: P
     (ImportLimits(max_files=10), "holds 13 files, over the cap of 10"),
     (ImportLimits(max_files=5), "has 13 members, over the cap of 5 files"),
     (ImportLimits(max_total_bytes=1000), "of files, over the cap of 1,000 bytes"),
-    (ImportLimits(max_decoded_bytes=10_000), "13 images of 3x32x32 could take up to 39.0 KiB in memory, over the cap of 9.8 KiB"),
+    (ImportLimits(max_decoded_bytes=10_000),
+     "13 images of 3x32x32 could take up to 39.0 KiB in memory, over the cap of 9.8 KiB"),
     (ImportLimits(max_archive_bytes=100), "over the 100 bytes an upload may have"),
 ])
 def test_caps_refuse_the_import_with_the_numbers(tmp_path: Path, limits: ImportLimits, message: str) -> None:

@@ -17,8 +17,14 @@ from sslcore.userdata.discovery import refresh_user_datasets
 from sslcore.userdata.importer import import_options, stage_import
 from sslcore.userdata.labels import apply_labels, labels_from_folder, read_label_csv
 from sslcore.userdata.sources import ImportRefused
-from sslcore.userdata.usage import (DatasetInUseError, dataset_problem, dataset_record, file_names, remove_dataset,
-                                   runs_using)
+from sslcore.userdata.usage import (
+    DatasetInUseError,
+    dataset_problem,
+    dataset_record,
+    file_names,
+    remove_dataset,
+    runs_using,
+)
 from tests.data import image_files as f
 from tests.data.test_user_import import two_classes, write_tree
 
@@ -55,7 +61,8 @@ def test_bad_or_clashing_names_are_refused(name: str, message: str) -> None:
 def test_a_stored_dataset_is_registered_and_loads_with_a_seeded_stratified_split(root: Path) -> None:
     add(root, "pets", two_classes(10))
     assert "pets" in DATASETS and dataset_info("pets")["user"] is True
-    assert dataset_info("pets")["sample_shape"] == (3, 8, 8) and "2 classes (blue, red)" in dataset_info("pets")["description"]
+    info = dataset_info("pets")
+    assert info["sample_shape"] == (3, 8, 8) and "2 classes (blue, red)" in info["description"]
     split = load_dataset("pets", root=root, seed=3)
     assert (len(split.train), len(split.test)) == (16, 4)
     assert split.test.labels.bincount().tolist() == [2, 2]  # stratified
@@ -74,7 +81,8 @@ def test_file_names_follow_the_seeded_split(root: Path) -> None:
         part = getattr(split, which)
         names = file_names(data, which, range(len(part)))
         assert len(set(names)) == len(part)
-        assert all(n.startswith("blue/" if c == 0 else "red/") for n, c in zip(names, part.labels.tolist()))
+        assert all(n.startswith("blue/" if c == 0 else "red/")
+                   for n, c in zip(names, part.labels.tolist(), strict=True))
     assert file_names(default_config().data, "test", [0]) is None  # a built-in dataset has no file names
 
 
@@ -131,7 +139,8 @@ def test_labels_added_later_keep_the_split_and_reach_evaluation(root: Path) -> N
     labelled = after.labelled()
     assert 0 < len(labelled.train) < len(after.train) and (labelled.train.labels >= 0).all()
     manifest = store.read_manifest(store.store_dir(root) / "pile")
-    assert manifest["labels_source"]["name"] == "labels.csv" and len(list((root / "user" / "pile").glob("labels*.npy"))) == 1
+    assert manifest["labels_source"]["name"] == "labels.csv"
+    assert len(list((root / "user" / "pile").glob("labels*.npy"))) == 1
 
 
 def test_labels_from_class_folders_match_by_file_name(root: Path) -> None:

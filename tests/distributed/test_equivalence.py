@@ -6,8 +6,8 @@ BatchNorm (loss, parameter gradients, running statistics), and one real training
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch

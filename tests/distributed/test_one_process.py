@@ -36,7 +36,8 @@ def test_the_world_comes_from_torchruns_environment(monkeypatch: pytest.MonkeyPa
     for name, value in {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
         monkeypatch.setenv(name, value)
     world = distributed.env_world()
-    assert (world.rank, world.world_size, world.local_rank, world.local_world_size, world.is_main) == (3, 4, 1, 2, False)
+    assert ((world.rank, world.world_size, world.local_rank, world.local_world_size, world.is_main)
+            == (3, 4, 1, 2, False))
 
 
 def test_each_rank_draws_its_own_augmentations_reproducibly() -> None:

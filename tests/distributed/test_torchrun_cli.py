@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def torchrun_train(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    """2 epochs of SimCLR on digits by `torchrun --nproc-per-node 2`, each rank under tests/distributed/rank_harness.py."""
+    """2 epochs of SimCLR on digits by `torchrun --nproc-per-node 2`, each rank under
+    tests/distributed/rank_harness.py."""
     (tmp_path / "reports").mkdir()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            str(ROOT / "tests" / "distributed" / "rank_harness.py"), str(tmp_path / "reports"),

@@ -32,8 +32,8 @@ pytestmark = pytest.mark.e2e
 
 FIRST_POINT_TIMEOUT = 120.0  # worker start (imports torch) + data + the untrained epoch-0 evaluation
 UPDATE_TIMEOUT = 60.0
-RUN_END_TIMEOUT = 240.0
-EVAL_TIMEOUT = 180.0  # budgets 1 and 4, one repeat: features, probes and a small supervised baseline  # the rest of the quick demo's 5 epochs, next to the browser and the app
+RUN_END_TIMEOUT = 240.0  # the rest of the quick demo's 5 epochs, next to the browser and the app
+EVAL_TIMEOUT = 180.0  # budgets 1 and 4, one repeat: features, probes and a small supervised baseline
 # The live charts live in a same-origin iframe (the live-charts component): read its plotly div directly.
 LOSS_POINTS_JS = """() => {
   const frame = document.querySelector('iframe[src*="live_charts"]');

@@ -71,7 +71,8 @@ def test_eval_of_a_run_that_is_still_training_is_refused(capsys, tmp_path: Path)
 
 
 def test_missing_dataset_files_say_where_to_put_them(tmp_path: Path) -> None:
-    result = sslcore("train", "--dataset", "cifar10", "--data-root", str(tmp_path / "d"), "--runs-dir", str(tmp_path / "r"))
+    result = sslcore("train", "--dataset", "cifar10", "--data-root", str(tmp_path / "d"),
+                     "--runs-dir", str(tmp_path / "r"))
     assert result.returncode != 0
     assert "cifar-10-batches-py" in result.stderr and "--download" in result.stderr
 

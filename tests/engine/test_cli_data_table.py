@@ -51,7 +51,8 @@ def test_a_csv_is_stored_and_trains_and_evaluates_as_a_table(root: Path, capsys:
     assert "gradient_boosting" in capsys.readouterr().out
 
 
-def test_an_unlabelled_csv_trains_and_evaluation_says_it_needs_labels(root: Path, capsys: pytest.CaptureFixture) -> None:
+def test_an_unlabelled_csv_trains_and_evaluation_says_it_needs_labels(root: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
     csv = write_table(root / "plain.csv", missing=False)
     assert main(["data", "add", str(csv), "--name", "plain", "--drop", "id,label", "--data-root", str(root)]) == 0
     assert "unlabelled" in capsys.readouterr().err

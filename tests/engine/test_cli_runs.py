@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 import sys
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -110,7 +110,7 @@ def test_delete_asks_on_a_terminal_and_refuses_without_one(tmp_path: Path, monke
     questions = []
     monkeypatch.setattr(sys, "stdin", FakeTTY())
     for answer, code in (("n", 1), ("", 1), ("y", 0)):
-        monkeypatch.setattr("builtins.input", lambda q: questions.append(q) or answer)
+        monkeypatch.setattr("builtins.input", lambda q, answer=answer: questions.append(q) or answer)
         assert main(["delete", run.id, "--runs-dir", str(tmp_path)]) == code
         assert run.path.exists() == (code == 1)
     assert questions[0] == f"Delete run {run.id} (cancelled, 1/2 epochs)? [y/N] "

@@ -1,9 +1,9 @@
 """The trainer's monitor writes the collapse figures into every epoch record of metrics.jsonl."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch

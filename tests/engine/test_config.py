@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from itertools import pairwise
 
 import pytest
 
@@ -27,7 +28,8 @@ def test_json_round_trip_for_every_task() -> None:
     ({"task.temperature": "0"}, "task.temperature = '0' is not allowed: expected a number between 0.01 and 10"),
     ({"task.nope": "1"}, "task.nope is not a field; task has: crop_scale_min, rotation_deg, jitter, flip, temperature"),
     ({"model.depth": "3"}, "model is not a config section"),
-    ({"data.dataset": "imagenet"}, "data.dataset = 'imagenet' is not allowed: expected one of breast_cancer, cifar10, digits"),
+    ({"data.dataset": "imagenet"},
+     "data.dataset = 'imagenet' is not allowed: expected one of breast_cancer, cifar10, digits"),
     ({"encoder.name": "vit"}, "encoder.name = 'vit' is not allowed: expected one of convnet, mlp, resnet18"),
     ({"task.name": "puzzle"}, "task.name = 'puzzle' is not allowed: expected one of autoencoder"),
     ({"train.epochs": "2.5"}, "train.epochs = '2.5' is not allowed: expected an integer"),
@@ -59,7 +61,7 @@ def test_warmup_cosine_is_a_pure_schedule() -> None:
     curve = schedule_curve(100, peak=1.0, warmup_steps=10, final=0.01)
     assert curve[0] == pytest.approx(0.1) and curve[9] == pytest.approx(1.0)
     assert max(curve) == pytest.approx(1.0) and curve[-1] == pytest.approx(0.01, abs=1e-3)
-    assert all(a >= b for a, b in zip(curve[10:], curve[11:]))
+    assert all(a >= b for a, b in pairwise(curve[10:]))
     assert warmup_cosine(500, 100, 1.0, 10, 0.01) == pytest.approx(0.01)
 
 

@@ -17,7 +17,8 @@ from sslcore.config import ConfigError, default_config
     ("barlow_twins", "lambda_offdiag", "-0.005", "a number between 0 and 1"),
     ("simsiam", "predictor", "maybe", "true or false"),
 ])
-def test_out_of_range_method_settings_name_field_value_and_range(task: str, field: str, value: str, allowed: str) -> None:
+def test_out_of_range_method_settings_name_field_value_and_range(task: str, field: str, value: str,
+                                                                 allowed: str) -> None:
     with pytest.raises(ConfigError) as err:
         default_config(**{"task.name": task, f"task.{field}": value})
     assert str(err.value) == f"task.{field} = {value!r} is not allowed: expected {allowed}"

@@ -2,6 +2,7 @@
 and resumed exactly."""
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -25,18 +26,21 @@ def test_target_is_a_frozen_copy_that_follows_the_online_weights() -> None:
     online = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4))
     target = momentum_target(online)
     assert all(not p.requires_grad for p in target.parameters())
-    assert all(torch.equal(a, b) for a, b in zip(target.state_dict().values(), online.state_dict().values()))
+    assert all(torch.equal(a, b)
+               for a, b in zip(target.state_dict().values(), online.state_dict().values(), strict=True))
     before = [p.clone() for p in target.parameters()]
     with torch.no_grad():
         for p in online.parameters():
             p.add_(1.0)
     ema_update(target, online, 1.0)
-    assert all(torch.equal(t, b) for t, b in zip(target.parameters(), before)), "momentum 1 keeps the target"
+    assert all(torch.equal(t, b) for t, b in zip(target.parameters(), before, strict=True)), \
+        "momentum 1 keeps the target"
     ema_update(target, online, 0.75)
-    for t, b, o in zip(target.parameters(), before, online.parameters()):
+    for t, b, o in zip(target.parameters(), before, online.parameters(), strict=True):
         assert torch.allclose(t, 0.75 * b + 0.25 * o)
     ema_update(target, online, 0.0)
-    assert all(torch.equal(t, o) for t, o in zip(target.parameters(), online.parameters())), "momentum 0 copies"
+    assert all(torch.equal(t, o) for t, o in zip(target.parameters(), online.parameters(), strict=True)), \
+        "momentum 0 copies"
     with pytest.raises(ValueError, match="momentum must be in"):
         ema_update(target, online, 1.5)
 
@@ -44,7 +48,7 @@ def test_target_is_a_frozen_copy_that_follows_the_online_weights() -> None:
 def test_cosine_momentum_rises_from_base_to_one() -> None:
     curve = [cosine_momentum(s, 100, 0.9) for s in range(101)]
     assert curve[0] == pytest.approx(0.9) and curve[50] == pytest.approx(0.95) and curve[100] == pytest.approx(1.0)
-    assert all(a <= b for a, b in zip(curve, curve[1:]))
+    assert all(a <= b for a, b in pairwise(curve))
 
 
 @pytest.mark.parametrize("task_name", MOMENTUM_TASKS)

@@ -12,7 +12,8 @@ from sslcore.pairing import datasets_for, encoders_for, tasks_for
 
 @pytest.mark.parametrize("args, message", [
     (["--task", "colorization"],
-     "task 'colorization' needs colour images, and 'mnist5k' is grey (1 channel); pick a dataset such as cifar10, shapes"),
+     "task 'colorization' needs colour images, and 'mnist5k' is grey (1 channel); "
+     "pick a dataset such as cifar10, shapes"),
     (["--task", "mae", "--encoder", "convnet"],
      "task 'mae' needs a vit encoder, and 'convnet' is a cnn encoder; pick encoder vit_tiny"),
     (["--task", "jigsaw", "--set", "task.grid=3"],
@@ -35,7 +36,8 @@ def test_config_validation_names_the_fix_and_the_fix_is_accepted() -> None:
         config_from_dict({"task": {"name": "colorization"}})
     with pytest.raises(ConfigError, match=r"pick encoder vit_tiny$"):
         config_from_dict({"task": {"name": "mae"}, "encoder": {"name": "convnet"}, "data": {"dataset": "shapes"}})
-    assert config_from_dict({"task": {"name": "colorization"}, "data": {"dataset": "shapes"}}).task.name == "colorization"
+    colour = config_from_dict({"task": {"name": "colorization"}, "data": {"dataset": "shapes"}})
+    assert colour.task.name == "colorization"
     assert config_from_dict({"task": {"name": "mae"}, "encoder": {"name": "vit_tiny"}}).encoder.name == "vit_tiny"
     assert config_from_dict({"task": {"name": "mae"}}).encoder.name == "vit_tiny"  # no encoder named: one that fits
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from sslcore.data import load_dataset
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.job import execute_run
 from sslcore.engine.trainer import build_task
-from sslcore.data import load_dataset
 from sslcore.runs import RunStore
 from sslcore.runs.files import read_jsonl
 from tests.conftest import tiny_config

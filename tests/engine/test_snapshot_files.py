@@ -9,8 +9,14 @@ import pytest
 import torch
 
 from sslcore.data import load_dataset
-from sslcore.engine.snapshots import (LEGACY_KINDS, SnapshotError, panels_for, read_snapshot, snapshot_files,
-                                      write_snapshot)
+from sslcore.engine.snapshots import (
+    LEGACY_KINDS,
+    SnapshotError,
+    panels_for,
+    read_snapshot,
+    snapshot_files,
+    write_snapshot,
+)
 from sslcore.engine.trainer import build_task
 from sslcore.tasks import TASKS
 from tests.conftest import dataset_for, tiny_config

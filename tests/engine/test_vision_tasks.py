@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -31,7 +32,8 @@ def test_vit_runs_its_blocks_on_any_subset_of_patches() -> None:
 
 
 def test_vit_patch_size_must_divide_the_image() -> None:
-    with pytest.raises(ConfigError, match=r"encoder.patch_size = 3 is not allowed: .*\(8x8 images\): one of 1, 2, 4, 8"):
+    with pytest.raises(ConfigError,
+                       match=r"encoder.patch_size = 3 is not allowed: .*\(8x8 images\): one of 1, 2, 4, 8"):
         tiny_config("simclr", **{"encoder.name": "vit_tiny", "encoder.patch_size": 3})
     with pytest.raises(ConfigError, match="encoder.depth = 0 is not allowed"):
         tiny_config("simclr", **{"encoder.name": "vit_tiny", "encoder.depth": 0})
@@ -45,7 +47,8 @@ def test_other_encoders_ignore_the_vit_fields() -> None:
 # -- mae -----------------------------------------------------------------------------------------
 
 def test_mae_refuses_hiding_every_patch() -> None:
-    with pytest.raises(ConfigError, match="task.mask_ratio = 1.0 is not allowed: expected a number between 0.05 and 0.95"):
+    with pytest.raises(ConfigError,
+                       match="task.mask_ratio = 1.0 is not allowed: expected a number between 0.05 and 0.95"):
         tiny_config("mae", **{"task.mask_ratio": 1.0})
 
 
@@ -122,7 +125,8 @@ def test_shuffled_tiles_go_where_the_ordering_says_and_back() -> None:
 @pytest.mark.parametrize("overrides, message", [
     ({"data.dataset": "mnist5k", "data.train_limit": 0, "task.grid": 3},
      "task.grid = 3 is not allowed: expected a grid that divides the image side (28x28 images): one of 2, 4"),
-    ({"task.permutations": 25}, "task.permutations = 25 is not allowed: expected at most 24, the orderings of 2x2 tiles"),
+    ({"task.permutations": 25},
+     "task.permutations = 25 is not allowed: expected at most 24, the orderings of 2x2 tiles"),
 ])
 def test_jigsaw_refuses_what_cannot_be_cut_or_counted(overrides: dict, message: str) -> None:
     with pytest.raises(ConfigError) as error:

@@ -6,8 +6,14 @@ import math
 import pytest
 import torch
 
-from sslcore.evaluation.collapse import (alignment, collapse_metrics, collapse_warning, effective_rank,
-                                         embedding_std, uniformity)
+from sslcore.evaluation.collapse import (
+    alignment,
+    collapse_metrics,
+    collapse_warning,
+    effective_rank,
+    embedding_std,
+    uniformity,
+)
 
 
 def gaussian(n: int, d: int, seed: int = 0) -> torch.Tensor:
@@ -57,7 +63,7 @@ def test_the_epoch_figures_include_two_view_ones_only_for_two_views() -> None:
 
 def records(ranks: list[float], stds: list[float], d: int = 512) -> list[dict[str, float]]:
     return [{"kind": "epoch", "epoch": e, "eff_rank": r, "emb_std": s, "emb_dim": d}
-            for e, (r, s) in enumerate(zip(ranks, stds))]
+            for e, (r, s) in enumerate(zip(ranks, stds, strict=True))]
 
 
 def test_a_run_whose_embeddings_fold_up_gets_a_plain_warning() -> None:
@@ -91,7 +97,8 @@ def test_healthy_runs_get_no_warning(ranks: list[float], stds: list[float]) -> N
 def with_head(head: list[tuple[float, float]]) -> list[dict[str, float]]:
     """Healthy encoder features with the given projection head figures (rank, std) per epoch, D' = 128."""
     rows = records([105.0, 98.0, 102.0, 103.0], [0.0116, 0.0165, 0.0203, 0.0214])
-    return [{**r, "head_rank": rank, "head_std": std, "head_dim": 128} for r, (rank, std) in zip(rows, head)]
+    return [{**r, "head_rank": rank, "head_std": std, "head_dim": 128}
+            for r, (rank, std) in zip(rows, head, strict=True)]
 
 
 def test_a_head_that_never_spreads_out_is_collapse_even_with_healthy_features() -> None:

@@ -16,11 +16,23 @@ from sslcore.engine.job import execute_run
 from sslcore.evaluation import embedding_quality as quality_module
 from sslcore.evaluation import embeddings, projection_cache, thumbnails
 from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours, run_quality
-from sslcore.evaluation.embeddings import (available_epochs, pca_2d, raw_pixel_features, run_class_names,
-                                          run_features, run_points, tsne_2d)
+from sslcore.evaluation.embeddings import (
+    available_epochs,
+    pca_2d,
+    raw_pixel_features,
+    run_class_names,
+    run_features,
+    run_points,
+    tsne_2d,
+)
+from sslcore.evaluation.projection_cache import (
+    ProjectionCache,
+    projection_error,
+    projection_status,
+    resolve_params,
+    start_background_projection,
+)
 from sslcore.evaluation.thumbnails import run_thumbnails, thumbnails_base64
-from sslcore.evaluation.projection_cache import (ProjectionCache, projection_error, projection_status,
-                                                resolve_params, start_background_projection)
 from sslcore.runs import RunStore
 from tests.conftest import tiny_config
 

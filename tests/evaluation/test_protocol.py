@@ -13,8 +13,16 @@ from sslcore.config import default_config
 from sslcore.data import load_dataset
 from sslcore.engine.checkpoint import load_checkpoint, save_checkpoint
 from sslcore.engine.job import execute_run
-from sslcore.evaluation import (METHODS, LinearProbe, SupervisedBaseline, check_budgets, evaluate_run,
-                                format_results_table, indices_hash, label_subsets)
+from sslcore.evaluation import (
+    METHODS,
+    LinearProbe,
+    SupervisedBaseline,
+    check_budgets,
+    evaluate_run,
+    format_results_table,
+    indices_hash,
+    label_subsets,
+)
 from sslcore.runs import RunStore
 
 BUDGETS = [1, "all"]
@@ -143,7 +151,7 @@ def test_all_methods_use_the_same_subset_per_repeat(evaluated) -> None:
     probe_calls = [c for c in recorder.calls if c[0] == "LinearProbe"]
     assert len(sup_calls) == len(BUDGETS) * REPEATS
     assert len(probe_calls) == len(BUDGETS) * REPEATS - (REPEATS - 1)  # the repeated "all" subset is fitted once
-    for (_, images, labels), key in zip(sup_calls, [(b, r) for b in BUDGETS for r in range(REPEATS)]):
+    for (_, images, labels), key in zip(sup_calls, [(b, r) for b in BUDGETS for r in range(REPEATS)], strict=True):
         assert torch.equal(images, data.train.images[torch.from_numpy(expected[key])])
         assert np.array_equal(labels, data.train.labels.numpy()[expected[key]])
     assert np.array_equal(probe_calls[0][2], sup_calls[0][2])

@@ -31,4 +31,5 @@ def test_a_verdict_from_one_draw_says_so_instead_of_declaring_a_winner() -> None
 
 def test_repeats_keep_the_verdict_over_the_spread() -> None:
     [sentence] = verdict([row("linear_probe", 4, [0.81, 0.83]), row("supervised", 4, [0.50, 0.52])], "simclr")
-    assert sentence == "With 4 labels per class, SimCLR features beat training from scratch by 31 points (82.0% vs 51.0%)."
+    assert sentence == ("With 4 labels per class, SimCLR features beat training from scratch by 31 points "
+                        "(82.0% vs 51.0%).")

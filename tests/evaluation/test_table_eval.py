@@ -1,4 +1,5 @@
-"""Table runs end to end: reconstruction error falls, the table protocol (trees included) on the same rows, the verdict."""
+"""Table runs end to end: reconstruction error falls, the table protocol (trees included) on the same rows,
+the verdict."""
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,8 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sslcore.evaluation.confusion import (combined_confusion, confusion_matrix, most_confused, pair_examples,
-                                          per_class_accuracy)
+from sslcore.evaluation.confusion import (
+    combined_confusion,
+    confusion_matrix,
+    most_confused,
+    pair_examples,
+    per_class_accuracy,
+)
 from sslcore.evaluation.verdict import compare, points_phrase, ranking, task_name, verdict
 
 
@@ -53,7 +58,8 @@ def test_missing_methods_fall_back_or_say_so() -> None:
 def test_task_names_and_ranking() -> None:
     assert task_name("simclr") == "SimCLR" and task_name("my_new_task") == "my new task"
     runs = [("autoencoder", [row("linear_probe", 4, 0.70)]), ("SimCLR", [row("linear_probe", 4, 0.82)])]
-    assert ranking(runs, 4) == "With 4 labels per class, the linear probe ranks the runs: SimCLR 82.0%, autoencoder 70.0%."
+    assert ranking(runs, 4) == ("With 4 labels per class, the linear probe ranks the runs: "
+                                "SimCLR 82.0%, autoencoder 70.0%.")
     assert ranking(runs[:1], 4) is None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.eval_jobs import EvalJobManager, read_job

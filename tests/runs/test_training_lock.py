@@ -5,8 +5,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -100,7 +100,7 @@ def test_two_cli_resumes_at_once_train_the_run_once(stopped: Run) -> None:
     results = [p.communicate(timeout=TIMEOUT) for p in processes]
     codes = sorted(p.returncode for p in processes)
     assert codes == [0, 2], results
-    refused = next(err for p, (_, err) in zip(processes, results) if p.returncode == 2)
+    refused = next(err for p, (_, err) in zip(processes, results, strict=True) if p.returncode == 2)
     # Refused by the lock while the other trains, or, if it came late, told that the run has completed.
     assert "being trained by another process" in refused or "has completed all its epochs" in refused
     assert stopped.state == "completed" and steps_once(stopped)
