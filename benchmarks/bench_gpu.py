@@ -26,9 +26,10 @@ import torch  # noqa: E402
 from sslcore.config import ConfigError, default_config  # noqa: E402
 from sslcore.data import load_dataset  # noqa: E402
 from sslcore.engine.device import describe_machine, use_bf16  # noqa: E402
-from sslcore.engine.trainer import Trainer, build_task  # noqa: E402
+from sslcore.engine.trainer import Trainer  # noqa: E402
 from sslcore.runs import RunStore  # noqa: E402
 from sslcore.tasks import TASKS  # noqa: E402
+from sslcore.tasks.build import build_task  # noqa: E402
 
 
 class FellBackToCPU(AssertionError):

@@ -16,8 +16,7 @@ import torch
 
 from sslcore.config import config_from_dict
 from sslcore.data import DatasetSplit, dataset_info, find_dataset, load_dataset
-from sslcore.engine.run_callbacks import pick_snapshot_indices
-from sslcore.engine.trainer import build_task
+from sslcore.engine.preview import preview_views
 from sslcore.tasks import TASKS
 from sslcore.tasks.base import to_uint8
 from sslcore.userdata.discovery import refresh_user_datasets
@@ -119,10 +118,5 @@ def task_views(config_json: str, count: int, seed: int) -> dict[str, np.ndarray]
     ConfigError here, before any run starts); ``seed`` picks the random corruption/augmentation.
     """
     config = config_from_dict(json.loads(config_json))
-    d = config.data
-    split = load_config_split(d)
-    task = build_task(config, split)
-    images = split.test.images[pick_snapshot_indices(split.test, count, seed)].float().div(255.0)
-    with torch.no_grad():
-        views = task.make_views(images, torch.Generator().manual_seed(seed))
+    _, views = preview_views(config, load_config_split(config.data), count, seed)
     return {name: to_uint8(batch) for name, batch in views.items()}

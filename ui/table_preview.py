@@ -16,8 +16,7 @@ from pandas.io.formats.style import Styler
 
 from sslcore.config import config_from_dict
 from sslcore.data import DatasetSplit, TableDataset
-from sslcore.engine.run_callbacks import pick_snapshot_indices
-from sslcore.engine.trainer import build_task
+from sslcore.engine.preview import preview_views
 from ui.datasets import load_config_split
 
 PREVIEW_ROWS = 8
@@ -82,12 +81,7 @@ def task_rows(config_json: str, count: int, seed: int) -> tuple[list[int], dict[
     The task is built exactly as a run builds it, so a combination it refuses raises its ConfigError here.
     """
     config = config_from_dict(json.loads(config_json))
-    split = load_config_split(config.data)
-    task = build_task(config, split)
-    indices = pick_snapshot_indices(split.test, count, seed)
-    rows = split.test.to_input(split.test.rows[indices])
-    with torch.no_grad():
-        views = task.make_views(rows, torch.Generator().manual_seed(seed))
+    indices, views = preview_views(config, load_config_split(config.data), count, seed)
     return indices.tolist(), {name: batch.numpy().astype(np.float32) for name, batch in views.items()}
 
 

@@ -29,10 +29,11 @@ from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.device import DeviceUnavailableError, configure_threads, pick_device
 from sslcore.engine.monitor import EpochEvaluator
 from sslcore.engine.run_callbacks import Checkpointer, Heartbeat, MetricsWriter, Snapshotter, StopRequest
-from sslcore.engine.trainer import Trainer, build_task
+from sslcore.engine.trainer import Trainer
 from sslcore.os_errors import describe_os_error
 from sslcore.runs import Run
 from sslcore.runs.files import truncate_torn_tail, write_jsonl_atomic
+from sslcore.tasks.build import build_task
 from sslcore.userdata.usage import dataset_record
 
 #: Samples the input check builds the task on (enough for its shape checks, cheap in the dashboard's process).

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from sslcore.config import TrainConfig
+from sslcore.config_schema import TrainConfig
 
 
 def warmup_cosine(step: int, total_steps: int, peak: float, warmup_steps: int, final: float) -> float:

@@ -20,17 +20,8 @@ from sslcore.engine.callbacks import Callback, CallbackList
 from sslcore.engine.device import autocast, use_bf16
 from sslcore.engine.schedule import SchedulePlan, plan_schedule
 from sslcore.engine.state import TrainState
-from sslcore.models import build_encoder
-from sslcore.tasks import TASKS, PretextTask, StepOutput
-
-
-def build_task(config: RunConfig, data: DatasetSplit) -> PretextTask:
-    """Encoder + task for ``config``, sized for ``data`` and normalised with its train-split statistics."""
-    mean, std = data.train.input_stats(data.train.samples)
-    e = config.encoder
-    encoder = build_encoder(e.name, data.sample_shape, width=e.width, depth=e.depth, norm=e.norm,
-                            patch_size=e.patch_size, mean=mean, std=std)
-    return TASKS.get(config.task.name)(encoder, config.task, data.sample_shape)
+from sslcore.tasks import PretextTask, StepOutput
+from sslcore.tasks.build import build_task as build_task  # re-exported: its home was this module
 
 
 def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:

@@ -98,7 +98,7 @@ def run_data(run: Run) -> DatasetSplit:
 def load_encoder_at_epoch(run: Run, epoch: int, data: DatasetSplit) -> Encoder:
     """The run's encoder with the weights saved after ``epoch`` (0: before training), on the CPU, in eval mode."""
     # Imported here: the models pull in torchvision (~2 s), which the background t-SNE worker never needs.
-    from sslcore.engine.trainer import build_task
+    from sslcore.tasks.build import build_task
 
     path = encoder_path(run, epoch)
     with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sslcore.config import ConfigError
+from sslcore.config_schema import ConfigError
 from sslcore.models.encoders import ENCODERS, Encoder
 
 #: Hidden units of each block's MLP, as a multiple of the token size (ViT and MAE use 4).

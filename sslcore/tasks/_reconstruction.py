@@ -10,7 +10,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from sslcore.config import TaskConfig
+from sslcore.config_schema import TaskConfig
 from sslcore.models import ConvDecoder, Encoder
 from sslcore.tasks.base import PretextTask, StepOutput, batched_eval, to_uint8
 from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, Value

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sslcore.config import TaskConfig
+from sslcore.config_schema import TaskConfig
 from sslcore.models import Encoder
 from sslcore.pairing import TABLE, DataRequirements
 from sslcore.tasks.base import PretextTask

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sslcore import augment
-from sslcore.config import TaskConfig, param
+from sslcore.config_schema import TaskConfig, param
 from sslcore.engine.schedule import cosine_momentum
 from sslcore.models import Encoder
 from sslcore.models.momentum import ema_update, momentum_target

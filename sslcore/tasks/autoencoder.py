@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from sslcore.config import TaskConfig
+from sslcore.config_schema import TaskConfig
 from sslcore.tasks._reconstruction import PANELS, ReconstructionTask
 from sslcore.tasks.base import register_task
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sslcore.config import param
+from sslcore.config_schema import param
 from sslcore.losses import barlow_twins_loss
 from sslcore.models import Encoder, projection_mlp
 from sslcore.tasks._two_view import TwoViewConfig, TwoViewTask, two_view_panels

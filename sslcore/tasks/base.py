@@ -1,6 +1,6 @@
 """What every pretext task is: encoder + heads + loss + view function, in one small class.
 
-A task file defines a config dataclass (fields declared with ``sslcore.config.param``) and a
+A task file defines a config dataclass (fields declared with ``sslcore.config_schema.param``) and a
 ``PretextTask`` subclass decorated with :func:`register_task`. Nothing else needs editing: the
 registry, the CLI, the dashboard's forms and its Reconstructions & views page all read from here.
 
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sslcore.config import TaskConfig
+from sslcore.config_schema import TaskConfig
 from sslcore.models import Encoder
 from sslcore.pairing import DataRequirements
 from sslcore.registry import Registry

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sslcore.config import param
+from sslcore.config_schema import param
 from sslcore.losses import negative_cosine_loss
 from sslcore.models import Encoder, projection_mlp
 from sslcore.tasks._two_view import MomentumConfig, MomentumTwoViewTask, two_view_panels

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sslcore.config import TaskConfig, param
+from sslcore.config_schema import TaskConfig, param
 from sslcore.models import ConvDecoder, Encoder
 from sslcore.pairing import DataRequirements
 from sslcore.tasks._reconstruction import PANELS, ReconstructionTask

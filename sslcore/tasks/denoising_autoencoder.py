@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from sslcore import augment
-from sslcore.config import TaskConfig, param
+from sslcore.config_schema import TaskConfig, param
 from sslcore.tasks._reconstruction import PANELS, ReconstructionTask
 from sslcore.tasks.base import register_task
 

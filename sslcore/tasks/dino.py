@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslcore.config import param
+from sslcore.config_schema import param
 from sslcore.losses import dino_center, dino_loss
 from sslcore.models import Encoder, projection_mlp
 from sslcore.tasks._two_view import MomentumConfig, MomentumTwoViewTask, two_view_panels

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sslcore.config import ConfigError, TaskConfig, param
+from sslcore.config_schema import ConfigError, TaskConfig, param
 from sslcore.models import Encoder
 from sslcore.tasks.base import PretextTask, StepOutput, batched_eval, register_task, to_uint8
 from sslcore.tasks.panels import ImageColumn, SnapshotPanels, Summary, guess_values

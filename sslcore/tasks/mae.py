@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sslcore.config import ConfigError, TaskConfig, param
+from sslcore.config_schema import ConfigError, TaskConfig, param
 from sslcore.models.vit import MLP_RATIO, ViTTiny, sincos_position_codes
 from sslcore.pairing import DataRequirements
 from sslcore.tasks._reconstruction import PANELS

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from sslcore import augment
-from sslcore.config import ConfigError, TaskConfig, param
+from sslcore.config_schema import ConfigError, TaskConfig, param
 from sslcore.models import Encoder
 from sslcore.tasks._reconstruction import PANELS, ReconstructionPass, ReconstructionTask
 from sslcore.tasks.base import register_task

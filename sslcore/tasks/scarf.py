@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from sslcore.config import TaskConfig, param
+from sslcore.config_schema import TaskConfig, param
 from sslcore.losses import nt_xent_loss
 from sslcore.models import Encoder, projection_mlp
 from sslcore.tasks._table import TableTask, exact_cells, marginal_swap

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sslcore.config import param
+from sslcore.config_schema import param
 from sslcore.losses import negative_cosine_loss
 from sslcore.models import Encoder, projection_mlp
 from sslcore.tasks._two_view import TwoViewConfig, TwoViewTask, two_view_panels

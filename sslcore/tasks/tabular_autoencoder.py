@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sslcore.config import TaskConfig, param
+from sslcore.config_schema import TaskConfig, param
 from sslcore.models import Encoder
 from sslcore.tasks._table import RECONSTRUCTION_PANELS, TableTask, bernoulli_cells, marginal_swap, value_head
 from sslcore.tasks.base import StepOutput, batched_eval, register_task

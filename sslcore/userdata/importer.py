@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from sslcore.config import build_section, param
+from sslcore.config_schema import build_section, param
 from sslcore.userdata import store
 from sslcore.userdata.decode import DUPLICATE, Decoded, DecodeOptions, Outcome, close_archives, decode_chunk
 from sslcore.userdata.sources import Candidate, ImportLimits, ImportRefused, Scan, human_bytes, scan_source

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sslcore.config import DataConfig
+from sslcore.config_schema import DataConfig
 from sslcore.data import stratified_split
 from sslcore.userdata.sources import human_bytes
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sslcore.config import DataConfig
+from sslcore.config_schema import DataConfig
 from sslcore.data import DATASETS, DatasetNotFoundError, find_dataset, split_positions
 from sslcore.runs import Run, RunStore
 from sslcore.runs.eval_jobs import job_status

@@ -12,11 +12,11 @@ from streamlit.testing.v1 import AppTest
 from sslcore.config import ConfigError, TaskConfig, TrainConfig, default_config, field_specs, param
 from sslcore.data import load_dataset
 from sslcore.engine.job import execute_run
-from sslcore.engine.trainer import build_task
 from sslcore.runs import jobs as jobs_module
 from sslcore.runs.jobs import JobManager
 from sslcore.tasks import TASKS, register_task
 from sslcore.tasks._reconstruction import ReconstructionTask
+from sslcore.tasks.build import build_task
 from tests.app.conftest import open_page
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import TIMEOUT

@@ -13,7 +13,8 @@ import torch
 
 from sslcore.config import FieldSpec, TrainConfig, field_specs
 from sslcore.data import load_dataset
-from sslcore.engine.trainer import Trainer, build_task
+from sslcore.engine.trainer import Trainer
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 from ui import charts
 from ui.forms import describe_bounds, float_step, planned_lr

@@ -15,10 +15,11 @@ import torch
 from sslcore import distributed
 from sslcore.data import load_run_data
 from sslcore.engine import ddp
-from sslcore.engine.trainer import Trainer, build_task
+from sslcore.engine.trainer import Trainer
 from sslcore.losses import barlow_twins_loss, dino_center, dino_loss, info_nce_loss, nt_xent_loss, vicreg_loss
 from sslcore.models import build_encoder
 from sslcore.tasks import TASKS
+from sslcore.tasks.build import build_task
 from sslcore.tasks.simclr import SimCLR, SimCLRConfig
 from tests.conftest import tiny_config
 from tests.distributed.spawn_support import run_ranks

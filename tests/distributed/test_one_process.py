@@ -10,7 +10,8 @@ from sslcore import distributed
 from sslcore.data import load_dataset
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.state import TrainState
-from sslcore.engine.trainer import Trainer, build_task, step_seed
+from sslcore.engine.trainer import Trainer, step_seed
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sslcore.data import load_dataset
-from sslcore.engine.trainer import build_task
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 
 

@@ -9,7 +9,8 @@ import torch
 from sslcore.data import load_dataset
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.state import TrainState
-from sslcore.engine.trainer import Trainer, build_task
+from sslcore.engine.trainer import Trainer
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 
 

@@ -13,9 +13,10 @@ from sslcore.data import load_dataset
 from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.job import execute_run
 from sslcore.engine.schedule import cosine_momentum
-from sslcore.engine.trainer import build_optimizer, build_task
+from sslcore.engine.trainer import build_optimizer
 from sslcore.models.momentum import ema_update, momentum_target
 from sslcore.runs import RunStore
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 from tests.engine.test_runs import _cancel_mid_epoch
 

@@ -12,9 +12,9 @@ from sslcore.data import load_dataset
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.job import execute_run
-from sslcore.engine.trainer import build_task
 from sslcore.runs import RunStore
 from sslcore.runs.files import read_jsonl
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 
 

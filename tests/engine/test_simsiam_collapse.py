@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 from sslcore.data import load_dataset
-from sslcore.engine.trainer import Trainer, build_task
+from sslcore.engine.trainer import Trainer
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 
 

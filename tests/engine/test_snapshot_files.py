@@ -17,8 +17,8 @@ from sslcore.engine.snapshots import (
     snapshot_files,
     write_snapshot,
 )
-from sslcore.engine.trainer import build_task
 from sslcore.tasks import TASKS
+from sslcore.tasks.build import build_task
 from tests.conftest import dataset_for, tiny_config
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from sslcore.data import load_dataset
-from sslcore.engine.trainer import build_task
 from sslcore.tasks._table import bernoulli_cells, exact_cells, marginal_swap
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 
 

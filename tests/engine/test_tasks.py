@@ -8,8 +8,9 @@ import torch
 
 from sslcore.config import RunConfig
 from sslcore.data import DatasetSplit, load_dataset, load_run_data
-from sslcore.engine.trainer import Trainer, build_task
+from sslcore.engine.trainer import Trainer
 from sslcore.tasks import TASKS
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 
 #: Settings a task needs for the generic "loss falls by a fifth" check. SCARF's default temperature of 1 (the

@@ -9,8 +9,8 @@ import torch
 
 from sslcore.config import ConfigError
 from sslcore.data import load_dataset
-from sslcore.engine.trainer import build_task
 from sslcore.models import build_encoder
+from sslcore.tasks.build import build_task
 from sslcore.tasks.colorization import chroma, luma, to_rgb
 from sslcore.tasks.jigsaw import hamming_permutations, shuffle_tiles
 from tests.conftest import tiny_config

@@ -20,11 +20,11 @@ from safetensors.torch import save as save_safetensors
 from sslcore.data import load_dataset
 from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.job import execute_run
-from sslcore.engine.trainer import build_task
 from sslcore.runs import Run, RunStore
 from sslcore.runs.actions import resume_blocker
 from sslcore.runs.archive import ArchiveError, ArchiveLimits, export_run, import_run, load_run_encoder
 from sslcore.runs.files import write_json_atomic
+from sslcore.tasks.build import build_task
 from tests.conftest import tiny_config
 
 CONFIG = tiny_config("simclr", **{"train.epochs": 1, "data.train_limit": 512})
