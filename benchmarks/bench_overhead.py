@@ -9,7 +9,9 @@ around each optimisation step). Printed, from that one run:
 - start-up (launch to the first step), the end-of-epoch work (k-NN monitor, collapse figures, snapshots,
   checkpoints: the wall time between steps) and shut-down;
 - first feedback: launch -> the first loss point on disk, and the same less the time `import torch` takes in a
-  fresh interpreter (measured just before; target 3: <= 3 s after torch is imported).
+  fresh interpreter (measured just before; target 3: <= 3 s after torch is imported);
+- first feedback in the app: `JobManager.submit` (what a click on Train calls) -> the first loss point on disk,
+  with a cold worker process and with the warm spare (:mod:`sslcore.runs.warm_worker`).
 
     .venv/bin/python benchmarks/bench_overhead.py             # the README figure (about 2 minutes on 2 cores)
     .venv/bin/python benchmarks/bench_overhead.py --smoke     # seconds, on digits; run by the test suite
@@ -32,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from sslcore.engine.device import describe_machine  # noqa: E402
 
+SMOKE_OVERRIDES: dict[str, object] = {"data.dataset": "digits", "train.epochs": 1, "encoder.width": 8,
+                                      "train.threads": 1, "train.batch_size": 64}
 SMOKE_ARGS = ["--dataset", "digits", "--epochs", "1", "--set", "encoder.width=8", "--set", "train.threads=1",
               "--set", "train.batch_size=64"]
 
@@ -89,6 +93,30 @@ def step_seconds(run: Path) -> tuple[float, float, float]:
     return total, min(r["time"] for r in steps), max(r["time"] for r in epochs)
 
 
+def manager_first_point(runs: Path, warm: bool, overrides: dict[str, object]) -> float:
+    """Seconds from ``JobManager.submit`` (what a click on Train calls) to the run's first step record on disk,
+    with a cold worker or with the warm spare (given time to finish its imports first, as between two clicks)."""
+    from sslcore.config import default_config
+    from sslcore.runs.jobs import JobManager
+
+    manager = JobManager(runs, max_concurrent=1, warm=warm)
+    try:
+        if manager.spare is not None and not manager.spare.wait_ready(timeout=300):
+            raise SystemExit("the warm spare worker did not get ready in 300 s")
+        started = time.perf_counter()
+        run = manager.submit(default_config(**overrides))
+        while '"kind":"step"' not in (run.metrics_path.read_text() if run.metrics_path.exists() else ""):
+            if manager.reconcile() or run.state not in ("queued", "running"):
+                raise SystemExit(f"the run ended {run.state} before its first step: {run.status().get('error')}")
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - started
+        manager.cancel(run)
+        manager.wait(run, timeout=300)
+        return elapsed
+    finally:
+        manager.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="digits, 1 epoch: seconds, for the test suite")
@@ -113,6 +141,12 @@ def main() -> None:
     if first_point is not None:
         print(f"  first loss point on disk         {first_point:7.1f} s after launch, "
               f"{first_point - import_s:.1f} s after `import torch` ({import_s:.1f} s in a fresh interpreter)")
+    overrides = SMOKE_OVERRIDES if args.smoke else {}
+    print("job manager (what a click on Train calls): submit -> first loss point on disk (target <= 3 s)")
+    for warm in (True,) if args.smoke else (False, True):  # the smoke run skips the cold worker (tested elsewhere)
+        with tempfile.TemporaryDirectory() as tmp:
+            seconds = manager_first_point(Path(tmp), warm, overrides)
+        print(f"  {'warm spare worker' if warm else 'cold worker':33s}{seconds:7.1f} s")
     print(describe_machine())
 
 

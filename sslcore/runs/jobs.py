@@ -28,6 +28,7 @@ from sslcore.runs import launcher
 from sslcore.runs.store import ACTIVE_STATES, STARTUP_GRACE_SECONDS, Run, RunStore
 from sslcore.runs.training_lock import RunInUseError, training_lock
 from sslcore.runs.training_lock import acquire as acquire_training_lock
+from sslcore.runs.warm_worker import WarmSpare
 
 #: How long a new worker waits for the run's training lock (a resume holds it while it checks and starts us).
 WORKER_LOCK_WAIT_SECONDS = 30.0
@@ -47,7 +48,9 @@ class JobManager:
     from several threads at once (Streamlit runs each browser session in its own thread).
     """
 
-    def __init__(self, runs_dir: str | Path = "runs", max_concurrent: int = 2) -> None:
+    def __init__(self, runs_dir: str | Path = "runs", max_concurrent: int = 2, warm: bool = False) -> None:
+        """``warm``: keep a spare worker that has imported torch waiting (:mod:`sslcore.runs.warm_worker`), so a
+        new run's first step comes seconds sooner; :meth:`close` ends it (so does this process's exit)."""
         if max_concurrent < 1:
             raise ValueError(f"max_concurrent = {max_concurrent} is not allowed: expected at least 1")
         self.store = RunStore(runs_dir)
@@ -55,6 +58,14 @@ class JobManager:
         self._children: dict[Path, tuple[subprocess.Popen, Run]] = {}  # the latest worker of each run
         self._retired: list[subprocess.Popen] = []  # earlier workers of resumed runs, kept only to be reaped
         self._lock = threading.Lock()
+        self.spare = WarmSpare() if warm else None
+        if self.spare is not None:
+            self.spare.start()
+
+    def close(self) -> None:
+        """End the spare worker, if any (running jobs go on: they are runs, not the manager's)."""
+        if self.spare is not None:
+            self.spare.close()
 
     def submit(self, config: RunConfig, name: str | None = None, processes: int = 1) -> Run:
         """Create a run for ``config`` and start its worker; returns at once with the run 'queued'.
@@ -175,10 +186,12 @@ class JobManager:
                "--threads", str(self.threads_per_job()), "--processes", str(processes)]
         cmd += ["--resume"] if resume else []
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with open(run.log_path, "a") as log:
-            # A new session: the job survives an app restart and is not hit by the terminal's Ctrl-C.
-            process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True, env=env, cwd=os.getcwd())
+        process = self.spare.take(cmd[4:], run.log_path) if self.spare is not None and processes == 1 else None
+        if process is None:
+            with open(run.log_path, "a") as log:
+                # A new session: the job survives an app restart and is not hit by the terminal's Ctrl-C.
+                process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           start_new_session=True, env=env, cwd=os.getcwd())
         with self._lock:
             previous = self._children.get(run.path)
             if previous is not None:

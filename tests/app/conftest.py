@@ -15,6 +15,12 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 TIMEOUT = 120  # seconds per script run: the first Train page run imports torch and loads a dataset
 
 
+@pytest.fixture(autouse=True)
+def _no_warm_worker(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A spare worker per test's app would import torch next to every test; tests/runs/test_warm_worker.py covers it.
+    monkeypatch.setenv("SSL_WARM_WORKER", "0")
+
+
 @pytest.fixture
 def jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobManager]:
     """Points the app at empty runs and data folders; yields a manager on the same runs folder.
