@@ -18,8 +18,8 @@ from sslcore.userdata import store
 from sslcore.userdata.discovery import refresh_user_datasets
 from sslcore.userdata.importer import ImportOptions, import_options
 from ui import data_import, data_list, data_table, forms
-from ui.jobs import data_root, runs_dir
 from ui.plain_text import escape_markdown
+from ui.server import data_root, runs_dir
 
 UPLOAD, FOLDER, TABLE = "Upload a zip", "A folder in the data root", "Upload a CSV table"
 

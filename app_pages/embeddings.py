@@ -21,10 +21,10 @@ from ui import embedding_data as data
 from ui.embedding_data import METHOD_NAMES, MapView, Points
 from ui.embedding_map import MapPanel, embedding_map, map_args, map_figure, new_click
 from ui.embedding_neighbours import K, Strip, neighbour_rows, neighbour_strip
-from ui.jobs import job_manager
 from ui.plain_text import escape_markdown
 from ui.runs import run_picker
 from ui.runs_damaged import damaged_panel
+from ui.server import job_manager
 
 MAP_KEY = "emb.map"
 #: This page's k-NN figure: among the shown images (leave-one-out), unlike the online monitor's "k-NN (last epoch)".

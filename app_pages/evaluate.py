@@ -14,11 +14,11 @@ from sslcore.runs import DAMAGED
 from ui import evaluate_results as results
 from ui.evaluate_charts import label_efficiency_figure
 from ui.evaluate_confusion import confusion_section
-from ui.evaluate_job import budget_problem, jobs_panel, settings_form, start_jobs
-from ui.jobs import job_manager
+from ui.evaluate_controls import budget_problem, jobs_panel, settings_form, start_jobs
 from ui.plain_text import escape_markdown
 from ui.runs import find_run, run_label, run_picker
 from ui.runs_damaged import damaged_notice, damaged_panel
+from ui.server import job_manager
 
 store = job_manager().store
 

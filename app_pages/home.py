@@ -5,10 +5,10 @@ from sslcore.recipes import QUICK_DEMO, quick_demo_config
 from sslcore.runs import ACTIVE_STATES
 from sslcore.runs.history import last_duration
 from ui import runs_table
-from ui.jobs import job_manager, submit_or_explain
 from ui.live import format_seconds
 from ui.runs import RUN_PARAM
 from ui.runs_damaged import damaged_notice
+from ui.server import job_manager, submit_or_explain
 from ui.warmup import warm_up_in_background
 
 RECENT_RUNS = 10

@@ -13,17 +13,17 @@ import streamlit as st
 
 from sslcore.runs import Run, RunStore
 from ui import runs_table as table
-from ui.jobs import job_manager
+from ui.polling import polling_fragment
 from ui.runs import selected_run_id, show_run
 from ui.runs_actions import CHOSEN_KEY, actions_panel, show_flash
 from ui.runs_compare import compare
 from ui.runs_damaged import damaged_notice
 from ui.runs_import import import_box
+from ui.server import job_manager
 
 _SEEN_KEY = "runs.table.seen"  # (table key, run ids ticked in it) as of the last page run
 _URL_KEY = "runs.url_adopted"  # the ?run= id already turned into a choice once
 _ACTIVE_STAMPS_KEY = "runs.active_stamps"  # file stamps of the queued and running runs, as last drawn
-FOLLOW_SECONDS = 3.0
 
 manager = job_manager()
 store = manager.store
@@ -86,7 +86,6 @@ def follow_active_runs(active_paths: list[str]) -> None:
         st.session_state.pop(_ACTIVE_STAMPS_KEY, None)
         return
 
-    @st.fragment(run_every=FOLLOW_SECONDS)
     def watch() -> None:
         stamps = table.changes_of(Path(p) for p in active_paths)
         seen = st.session_state.get(_ACTIVE_STAMPS_KEY)
@@ -94,7 +93,7 @@ def follow_active_runs(active_paths: list[str]) -> None:
         if seen is not None and seen != stamps:
             st.rerun()
 
-    watch()
+    polling_fragment(watch, active=True)
 
 
 st.title("Runs")

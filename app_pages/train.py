@@ -17,11 +17,11 @@ from sslcore.tasks import TASKS
 from sslcore.userdata.discovery import refresh_user_datasets
 from ui import charts, datasets, forms, table_preview, train_pairing
 from ui.images import image_grid
-from ui.jobs import data_root, job_manager, submit_or_explain
 from ui.live import run_panel
 from ui.plain_text import escape_markdown
 from ui.runs import FROM_PARAM, find_run, run_picker, show_run
 from ui.runs_damaged import damaged_notice
+from ui.server import data_root, job_manager, submit_or_explain
 
 PREVIEW_IMAGES = 6
 #: Session key: the id of the run this session's Train click just started (confirmed once, at the button).

@@ -6,10 +6,10 @@ snapshots (``<run>/snapshots/epoch_*.npz``), read from the run folder; nothing i
 import streamlit as st
 
 from sslcore.engine.snapshots import panels_for
-from ui.jobs import job_manager
 from ui.plain_text import escape_markdown
 from ui.runs import RUN_PARAM, run_picker
 from ui.runs_damaged import damaged_panel
+from ui.server import job_manager
 from ui.snapshot_view import snapshot_panel
 
 GENERIC = "The pretext task's view of a fixed set of test images, saved by the trainer at every epoch."

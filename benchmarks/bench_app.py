@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout, uninstalled
 from sslcore.runs import Run, RunStore  # noqa: E402
-from sslcore.runs.jobs import JobManager  # noqa: E402
+from sslcore.runs.process_manager import JobManager  # noqa: E402
 
 CHROMIUM = os.environ.get("SSL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

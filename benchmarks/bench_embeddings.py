@@ -34,7 +34,7 @@ from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
 from sslcore.config import default_config  # noqa: E402
 from sslcore.engine.device import configure_threads  # noqa: E402
-from sslcore.engine.job import execute_run  # noqa: E402
+from sslcore.engine.training_run import execute_run  # noqa: E402
 from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours, run_quality  # noqa: E402
 from sslcore.evaluation.embeddings import (  # noqa: E402
     available_epochs,

@@ -27,9 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 from sslcore.config import RunConfig, default_config  # noqa: E402
-from sslcore.data import load_dataset  # noqa: E402
+from sslcore.data import load_run_data  # noqa: E402
 from sslcore.engine.device import configure_threads, describe_machine  # noqa: E402
-from sslcore.engine.job import execute_run  # noqa: E402
+from sslcore.engine.training_run import execute_run  # noqa: E402
 from sslcore.evaluation import (  # noqa: E402
     SupervisedBaseline,
     evaluate_run,
@@ -38,7 +38,7 @@ from sslcore.evaluation import (  # noqa: E402
     supervised_baseline,
 )
 from sslcore.runs import Run, RunStore  # noqa: E402
-from sslcore.runs.eval_jobs import DEFAULT_BUDGETS  # noqa: E402
+from sslcore.runs.eval_manager import DEFAULT_BUDGETS  # noqa: E402
 
 SMOKE_CONFIG = {"data.dataset": "digits", "train.epochs": 1, "encoder.width": 8, "train.snapshot_images": 2,
                 "train.threads": 1}
@@ -73,8 +73,7 @@ def supervised_without_augmentation(run: Run, budgets: list, repeats: int, seed:
                                     overrides: dict[str, Any]) -> None:
     """The supervised baseline with ``augment=False`` on the protocol's own subsets (eval.json untouched)."""
     config = run.config()
-    data = load_dataset(config.data.dataset, root=config.data.root, test_fraction=config.data.test_fraction,
-                        seed=config.data.split_seed, train_limit=config.data.train_limit)
+    data = load_run_data(config.data)
     subsets = label_subsets(data.train.labels, budgets, repeats, seed)
     for budget in budgets:
         accuracies = []

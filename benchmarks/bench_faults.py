@@ -68,7 +68,7 @@ def tiny_run(store: RunStore, **overrides: Any) -> Run:
 
 
 def trained(store: RunStore, **overrides: Any) -> Run:
-    from sslcore.engine.job import execute_run
+    from sslcore.engine.training_run import execute_run
 
     run = tiny_run(store, **overrides)
     assert execute_run(run) == "completed", run.status().get("error")

@@ -32,8 +32,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sslcore.config import default_config  # noqa: E402
-from sslcore.data import load_dataset  # noqa: E402
-from sslcore.engine.job import execute_run  # noqa: E402
+from sslcore.data import load_run_data  # noqa: E402
+from sslcore.engine.training_run import execute_run  # noqa: E402
 from sslcore.evaluation.protocol import evaluate_run  # noqa: E402
 from sslcore.evaluation.results import method_label, score_text  # noqa: E402
 from sslcore.pairing import tasks_for, tasks_of_kind  # noqa: E402
@@ -75,8 +75,7 @@ def data_for(task: str, smoke: bool) -> dict[str, Any]:
 def position_mean_error(run: Run) -> float:
     """Test MSE of guessing every pixel as the training images' mean at that pixel: what a model that
     ignores the visible context reaches (a masked model's error below this uses the context)."""
-    d = run.config().data
-    data = load_dataset(d.dataset, test_fraction=d.test_fraction, seed=d.split_seed, train_limit=d.train_limit)
+    data = load_run_data(run.config().data)
     mean = data.train.images.float().div(255).mean(dim=0)
     return float(((data.test.images.float().div(255) - mean) ** 2).mean())
 

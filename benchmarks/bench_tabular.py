@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sslcore.config import default_config  # noqa: E402
 from sslcore.data import load_run_data  # noqa: E402
 from sslcore.engine.device import describe_machine  # noqa: E402
-from sslcore.engine.job import execute_run  # noqa: E402
+from sslcore.engine.training_run import execute_run  # noqa: E402
 from sslcore.evaluation.protocol import evaluate_run  # noqa: E402
 from sslcore.evaluation.results import method_label  # noqa: E402
 from sslcore.runs import Run, RunStore  # noqa: E402

@@ -81,7 +81,7 @@ def train_base(args: argparse.Namespace) -> dict:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a new run; under ``torchrun --nproc-per-node N`` the N processes train that one run together."""
     from sslcore import distributed
-    from sslcore.engine.job import check_inputs, execute_run
+    from sslcore.engine.training_run import check_inputs, execute_run
 
     config = config_from_dict(train_base(args), train_overrides(args))
     check_inputs(config)  # missing data or device: refused like bad input, before a run folder exists
@@ -98,7 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     """Continue a run from its checkpoint, with any number of processes (torchrun), not only the original."""
     from sslcore import distributed
-    from sslcore.engine.job import execute_run
+    from sslcore.engine.training_run import execute_run
     from sslcore.runs.actions import resume_blocker
     from sslcore.runs.summary import essential_damage
 
@@ -282,7 +282,7 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Entry point of a job-manager process: wait for a slot, then train (or resume) the run."""
-    from sslcore.runs.jobs import run_worker
+    from sslcore.runs.process_manager import run_worker
 
     return run_worker(Path(args.run_dir), resume=args.resume, slots=args.slots, threads=args.threads,
                       processes=args.processes)
@@ -291,7 +291,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_rank(args: argparse.Namespace) -> int:
     """Entry point of one process of a run trained by several (started by torchrun for a job-manager worker)."""
     from sslcore import distributed
-    from sslcore.engine.job import execute_run
+    from sslcore.engine.training_run import execute_run
 
     run = Run(Path(args.run_dir))
     outcome = execute_run(run, resume=args.resume, console=sys.stdout if distributed.env_world().is_main else None,
@@ -300,10 +300,10 @@ def cmd_rank(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_worker(args: argparse.Namespace) -> int:
-    """Entry point of an evaluation job's process (started by sslcore.runs.eval_jobs.EvalJobManager)."""
+    """Entry point of an evaluation job's process (started by sslcore.runs.eval_manager.EvalJobManager)."""
     import json
 
-    from sslcore.runs.eval_jobs import EvalRequest
+    from sslcore.runs.eval_manager import EvalRequest
     from sslcore.runs.eval_worker import run_eval_worker
 
     methods = parse_methods(args.methods)

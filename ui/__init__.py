@@ -3,7 +3,7 @@
 Pages stay thin: widgets in, ``sslcore`` calls out, figures drawn. What more than one page needs lives
 here, one concern per module:
 
-- :mod:`ui.jobs`: the server-wide job manager (``st.cache_resource``) and the app's settings (env vars).
+- :mod:`ui.server`: the server-wide job manager (``st.cache_resource``) and the app's settings (env vars).
 - :mod:`ui.runs`: the run picker that keeps ``?run=<id>`` in the URL, and run-folder reads cached by mtime.
 - :mod:`ui.live`: the live run panel (an ``st.fragment`` polling the run folder while the run is active).
 - :mod:`ui.live_charts`: plotly charts updated in place, so a user's zoom survives new points.
@@ -22,7 +22,7 @@ Page-specific modules carry their page's name:
   epoch player; the file format is ``sslcore.engine.snapshots``, what is drawn is each task's ``panels``).
 - ``ui.embedding_map`` (+ ``.html``), ``ui.embedding_data``, ``ui.embedding_neighbours``: Embeddings (the
   WebGL map component with hover thumbnails, cached features/maps/figures, neighbour strips).
-- ``ui.evaluate_job``, ``ui.evaluate_results``, ``ui.evaluate_charts``, ``ui.evaluate_confusion``: Evaluate
+- ``ui.evaluate_controls``, ``ui.evaluate_results``, ``ui.evaluate_charts``, ``ui.evaluate_confusion``: Evaluate
   (the settings form and job panel, results and verdict, label-efficiency and confusion figures).
 - ``ui.runs_table``, ``ui.runs_compare``, ``ui.runs_actions``, ``ui.runs_import``: Runs (the table and its
   cached summaries, overlaid curves and config diff, per-run actions, zip upload).

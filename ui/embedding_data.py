@@ -28,12 +28,12 @@ from sslcore.evaluation.projection_cache import (
 from sslcore.evaluation.thumbnails import run_row_texts, run_thumbnails
 from sslcore.runs import Run
 from sslcore.userdata import usage
+from ui.polling import polling_fragment
 
 #: Points per map: a stratified sample beyond this (all of mnist5k's 1,000 test and 4,000 train images).
 MAX_POINTS = 5000
 #: Thumbnails at their own size (8x8 digits: ~100 bytes each); the browser enlarges them with square pixels.
 THUMB_SCALE = 1
-POLL_SECONDS = 1.0
 METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
 
 
@@ -156,7 +156,7 @@ def tsne_watch(run: Run, sources: Sequence[Source], split: Split, seen: list[Sta
     ``stat`` calls, and the maps themselves are redrawn once, by the full rerun, not at every poll.
     """
     polling = "running" in seen
-    st.fragment(run_every=POLL_SECONDS if polling else None)(_watch)(str(run.path), list(sources), split, seen)
+    polling_fragment(_watch, str(run.path), list(sources), split, seen, active=polling)
 
 
 def _watch(run_path: str, sources: list[Source], split: Split, seen: list[Status]) -> None:

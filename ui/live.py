@@ -19,13 +19,13 @@ from sslcore.runs.store import STARTUP_GRACE_SECONDS
 from sslcore.runs.summary import KNN_LAST_HELP, KNN_LAST_LABEL
 from ui import charts
 from ui.collapse import collapse_charts, collapse_notice
-from ui.jobs import job_manager
 from ui.live_charts import Chart, chart_args, live_charts
 from ui.plain_text import escape_markdown
+from ui.polling import polling_fragment
 from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
 from ui.runs_damaged import damaged_panel
+from ui.server import job_manager
 
-POLL_SECONDS = 1.5
 STATE_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "cancelled": "orange", "failed": "red"}
 
 
@@ -39,7 +39,7 @@ def run_panel(run: Run) -> None:
     if damaged_panel(run, key="live"):
         return
     polling = run.state in ACTIVE_STATES
-    st.fragment(run_every=POLL_SECONDS if polling else None)(_live_view)(str(run.path), polling)
+    polling_fragment(_live_view, str(run.path), polling, active=polling)
     _inspect_links(run)
 
 

@@ -18,16 +18,16 @@ from sslcore.config import ConfigError
 from sslcore.runs import ACTIVE_STATES, Run, RunNotFoundError
 from sslcore.runs.actions import RunBusyError, delete_run, describe, resume_blocker
 from sslcore.runs.archive import export_run
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from sslcore.runs.store import MAX_NAME_CHARS, clean_run_name
 from sslcore.runs.summary import summary_stamps
 from sslcore.runs.weights import ENCODER_FILE
 from ui.forms import PREFILLED_KEY
-from ui.jobs import job_manager, submit_or_explain
 from ui.plain_text import escape_markdown
 from ui.runs import FROM_PARAM, RUN_PARAM, find_run, forget_run, selected_run_id
 from ui.runs_damaged import damaged_panel
 from ui.runs_table import cached_summary
+from ui.server import job_manager, submit_or_explain
 
 TRAIN_PAGE = "app_pages/train.py"
 #: Session keys: the runs chosen on the page, a delete awaiting confirmation, a message for the next run.

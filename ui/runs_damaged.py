@@ -14,10 +14,10 @@ import streamlit as st
 from sslcore.runs import DAMAGED, Run, RunNotFoundError, RunStore
 from sslcore.runs.actions import RunBusyError, delete_run
 from sslcore.runs.summary import RunSummary
-from ui.jobs import job_manager
 from ui.plain_text import escape_markdown
 from ui.runs import find_run, forget_run, selected_run_id
 from ui.runs_table import cached_summary
+from ui.server import job_manager
 
 _CONFIRM_KEY = "runs.damaged.confirm"  # the id of the damaged run whose deletion awaits a confirmation
 _FLASH_KEY = "runs.damaged.flash"  # (kind, text) of the last delete, shown once

@@ -21,10 +21,10 @@ from sslcore.runs import ACTIVE_STATES, Run
 from ui import charts
 from ui.datasets import load_config_split
 from ui.plain_text import escape_markdown
+from ui.polling import polling_fragment
 from ui.snapshots import image_caption, load_snapshot, strip_pngs
 from ui.table_snapshots import draw_table_snapshot
 
-POLL_SECONDS = 1.5
 PLAY_SECONDS = 0.8
 #: Side of one upscaled image, in pixels, per size choice (8x8 digits become 96x96 at "medium").
 TILE_PIXELS = {"small": 56, "medium": 96, "large": 144}
@@ -38,8 +38,7 @@ def snapshot_panel(run: Run) -> None:
     """Draw the run's snapshots with an epoch slider and a Play button; keep them current while it trains."""
     playing = st.session_state.get(_key(run.id, "playing"), False)
     active = run.state in ACTIVE_STATES
-    every = PLAY_SECONDS if playing else POLL_SECONDS if active else None
-    st.fragment(run_every=every)(_viewer)(str(run.path), active)
+    polling_fragment(_viewer, str(run.path), active, active=playing or active, every=PLAY_SECONDS if playing else None)
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

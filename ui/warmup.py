@@ -11,7 +11,7 @@ import threading
 
 import streamlit as st
 
-from ui.jobs import data_root
+from ui.server import data_root
 
 log = logging.getLogger(__name__)
 

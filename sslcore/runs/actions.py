@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from sslcore.config import ConfigError
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from sslcore.runs.store import ACTIVE_STATES, Run, RunStore, reconcile_run
 from sslcore.runs.summary import essential_damage, summarize
 

@@ -14,8 +14,8 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
-from sslcore.runs.eval_jobs import STOP_FILE, EvalRequest, update_job
-from sslcore.runs.jobs import POLL_SECONDS, CoreShare, is_waiting, try_slot
+from sslcore.runs.eval_manager import STOP_FILE, EvalRequest, update_job
+from sslcore.runs.process_manager import POLL_SECONDS, CoreShare, is_waiting, try_slot
 from sslcore.runs.store import Run, RunStore
 
 #: At most this often the progress is written to eval_job.json (a fit may end every few milliseconds).

@@ -45,7 +45,7 @@ def launch_ranks(run: Run, processes: int, *, threads: int, resume: bool) -> int
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 
-    from sslcore.runs.jobs import exit_reason
+    from sslcore.runs.process_manager import exit_reason
 
     os.environ["OMP_NUM_THREADS"] = str(threads)  # torchrun's default: 1, with a warning; a rank has a slot's share
     try:

@@ -14,7 +14,7 @@ from typing import Any
 from sslcore.config_schema import DataConfig
 from sslcore.data import DATASETS, DatasetNotFoundError, find_dataset, split_positions
 from sslcore.runs import Run, RunStore
-from sslcore.runs.eval_jobs import job_status
+from sslcore.runs.eval_manager import job_status
 from sslcore.runs.files import read_json
 from sslcore.runs.store import ACTIVE_STATES
 from sslcore.userdata import store

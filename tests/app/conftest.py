@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from tests.runs.jobs_support import stop_all
 
 APP = Path(__file__).resolve().parents[2] / "app.py"

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from sslcore.cli import main
 from sslcore.runs import Run, RunStore
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from sslcore.runs.store import INTERRUPTED_REASON
 from tests.app.conftest import APP, TIMEOUT, open_page, shown
 from tests.runs.jobs_support import wait_until

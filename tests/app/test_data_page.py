@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from sslcore.config import default_config
 from sslcore.data import DATASETS
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from tests.app.conftest import open_page
 from tests.data import image_files as f
 from tests.data.test_user_import import two_classes, write_tree

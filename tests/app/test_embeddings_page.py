@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours
 from sslcore.evaluation.embeddings import PIXELS, run_features
 from sslcore.evaluation.projection_cache import ProjectionCache, projection_status

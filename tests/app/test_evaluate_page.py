@@ -10,10 +10,10 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation.protocol import evaluate_run
 from sslcore.runs import Run, RunStore
-from sslcore.runs.eval_jobs import EvalJobManager, read_job
+from sslcore.runs.eval_manager import EvalJobManager, read_job
 from tests.app.conftest import open_page, shown
 from tests.conftest import tiny_config
 

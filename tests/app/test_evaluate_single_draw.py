@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from sslcore.runs.files import write_json_atomic
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from tests.app.conftest import open_page
 from tests.conftest import tiny_config
 

@@ -5,9 +5,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.recipes import quick_demo_config
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from sslcore.runs.summary import KNN_BEST_LABEL, KNN_LAST_LABEL
 from tests.app.conftest import APP, TIMEOUT
 from tests.conftest import tiny_config

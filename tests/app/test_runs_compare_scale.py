@@ -6,7 +6,7 @@ import json
 import pytest
 
 from sslcore.runs import Run
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from tests.app.conftest import open_page
 from tests.conftest import tiny_config
 from ui.runs_compare import Curves, compare_figure, default_loss_scale, relative_losses

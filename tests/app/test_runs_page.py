@@ -19,12 +19,12 @@ from streamlit.testing.v1 import AppTest
 
 from sslcore.cli import main
 from sslcore.engine.callbacks import Callback
-from sslcore.engine.job import execute_run
 from sslcore.engine.state import TrainState
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation.protocol import evaluate_run
 from sslcore.runs import Run, RunStore
 from sslcore.runs.archive import ArchiveError, import_run
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from sslcore.runs.summary import KNN_BEST_LABEL, KNN_LAST_LABEL, percent
 from tests.app.conftest import APP, TIMEOUT, open_page, shown
 from tests.conftest import tiny_config

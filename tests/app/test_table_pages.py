@@ -7,10 +7,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sslcore.config import default_config
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation.protocol import evaluate_run
 from sslcore.runs import Run
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from tests.app.conftest import open_page
 from tests.runs.jobs_support import TIMEOUT
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from tests.app.conftest import open_page
 from tests.conftest import tiny_config
 

@@ -11,9 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from sslcore.config import ConfigError, TaskConfig, TrainConfig, default_config, field_specs, param
 from sslcore.data import load_dataset
-from sslcore.engine.job import execute_run
-from sslcore.runs import jobs as jobs_module
-from sslcore.runs.jobs import JobManager
+from sslcore.engine.training_run import execute_run
+from sslcore.runs import process_manager
+from sslcore.runs.process_manager import JobManager
 from sslcore.tasks import TASKS, register_task
 from sslcore.tasks._reconstruction import ReconstructionTask
 from sslcore.tasks.build import build_task
@@ -128,7 +128,7 @@ def test_train_starts_a_run_and_the_page_shows_it(jobs: JobManager) -> None:
 
 def test_the_processes_field_trains_one_run_on_several_processes(jobs: JobManager,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jobs_module, "cpu_count", lambda: 4)  # the same bounds on any machine
+    monkeypatch.setattr(process_manager, "cpu_count", lambda: 4)  # the same bounds on any machine
     at = open_page(TRAIN)
     assert at.number_input(key="form.processes").value == 1
     at.selectbox(key="form.data.dataset").select("digits").run()

@@ -13,8 +13,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from sslcore.engine.callbacks import Callback
-from sslcore.engine.job import execute_run
 from sslcore.engine.state import TrainState
+from sslcore.engine.training_run import execute_run
 from sslcore.runs import Run, RunStore
 from sslcore.tasks import TASKS as REGISTRY
 from tests.app.conftest import open_page, shown

@@ -218,7 +218,7 @@ def test_stale_staging_folders_are_swept(root: Path) -> None:
 
 
 def test_a_resume_refuses_other_images_under_the_same_name(root: Path) -> None:
-    from sslcore.engine.job import _changed_data
+    from sslcore.engine.training_run import _changed_data
 
     add(root, "pets", two_classes())
     run = _run_on(RunStore(root / "runs"), "pets", root, "cancelled")

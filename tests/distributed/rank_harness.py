@@ -39,7 +39,7 @@ def main() -> int:
     sys.addaudithook(audit)
 
     from sslcore import cli
-    from sslcore.engine import job
+    from sslcore.engine import training_run
     from sslcore.engine.callbacks import Callback
 
     checksums: dict[str, float] = {}
@@ -58,8 +58,8 @@ def main() -> int:
                 raise RuntimeError(f"boom on rank {os.environ['RANK']}")
 
     extra = [Checksum()] + ([FailAtStep3()] if os.environ.get("FAIL_RANK") == os.environ["RANK"] else [])
-    standard = job.run_callbacks
-    job.run_callbacks = lambda *a, **k: [*standard(*a, **k), *extra]
+    standard = training_run.run_callbacks
+    training_run.run_callbacks = lambda *a, **k: [*standard(*a, **k), *extra]
     code = cli.main(argv)
     recording = False
     rank = os.environ["RANK"]

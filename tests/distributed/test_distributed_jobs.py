@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from sslcore.runs import Run
-from sslcore.runs import jobs as jobs_module
-from sslcore.runs.jobs import JobManager, try_slots
+from sslcore.runs import Run, process_manager
+from sslcore.runs.process_manager import JobManager, try_slots
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import TIMEOUT, stop_all, wait_until
 
@@ -21,7 +20,7 @@ ENDLESS = {"train.epochs": 500, "train.knn_k": 0, "train.snapshot_images": 0}
 
 @pytest.fixture
 def manager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[JobManager]:
-    monkeypatch.setattr(jobs_module, "cpu_count", lambda: 2)  # 2 processes fit whatever this machine has
+    monkeypatch.setattr(process_manager, "cpu_count", lambda: 2)  # 2 processes fit whatever this machine has
     jm = JobManager(tmp_path / "runs", max_concurrent=2)
     yield jm
     stop_all(jm)

@@ -20,8 +20,8 @@ from typing import NamedTuple
 
 import pytest
 
-from sslcore.runs.eval_jobs import EvalJobManager
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.eval_manager import EvalJobManager
+from sslcore.runs.process_manager import JobManager
 from tests.runs.jobs_support import stop_all, stop_all_evaluations
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file
 
 from sslcore.engine.checkpoint import BackgroundWriter, cpu_copy, load_checkpoint, save_checkpoint
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.runs import RunStore
 from tests.conftest import tiny_config
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 
 from sslcore.cli import main
-from sslcore.engine import job
+from sslcore.engine import training_run
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.checkpoint import load_checkpoint
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.runs import Run, RunStore, pid_alive
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import stop_all, wait_until
 
@@ -43,10 +43,10 @@ def one_error_line(capsys: pytest.CaptureFixture) -> str:
 
 def test_cli_resume_continues_from_the_checkpoint_epoch_without_gaps(tmp_path: Path, monkeypatch, capsys) -> None:
     run = RunStore(tmp_path).create(tiny_config("rotation", **{"train.epochs": 3, **SMALL}))
-    original = job.run_callbacks
-    monkeypatch.setattr(job, "run_callbacks", lambda *a, **k: [StopAt(6), *original(*a, **k)])
+    original = training_run.run_callbacks
+    monkeypatch.setattr(training_run, "run_callbacks", lambda *a, **k: [StopAt(6), *original(*a, **k)])
     assert execute_run(run) == "cancelled"
-    monkeypatch.setattr(job, "run_callbacks", original)
+    monkeypatch.setattr(training_run, "run_callbacks", original)
     checkpoint = load_checkpoint(run.checkpoint_dir / "last.pt")["state"]
     assert (checkpoint["epoch"], checkpoint["step"]) == (1, 6)  # inside epoch 2 of 3 (4 steps each)
 

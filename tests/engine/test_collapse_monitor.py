@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation.collapse import collapse_warning
 from sslcore.runs import RunStore
 from sslcore.tasks import TASKS, StepOutput, register_task

@@ -12,9 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from sslcore.data import load_run_data
-from sslcore.engine.job import execute_run
 from sslcore.engine.monitor import KNN_BANK_IMAGES
 from sslcore.engine.trainer import Trainer
+from sslcore.engine.training_run import execute_run
 from sslcore.runs import RunStore
 from sslcore.runs.files import read_jsonl
 from sslcore.tasks.build import build_task

@@ -11,9 +11,9 @@ from torch import nn
 
 from sslcore.data import load_dataset
 from sslcore.engine.checkpoint import load_checkpoint
-from sslcore.engine.job import execute_run
 from sslcore.engine.schedule import cosine_momentum
 from sslcore.engine.trainer import build_optimizer
+from sslcore.engine.training_run import execute_run
 from sslcore.models.momentum import ema_update, momentum_target
 from sslcore.runs import RunStore
 from sslcore.tasks.build import build_task

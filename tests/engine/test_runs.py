@@ -11,7 +11,7 @@ import torch
 from sslcore.data import load_dataset
 from sslcore.engine.callbacks import Callback
 from sslcore.engine.checkpoint import load_checkpoint
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.runs import RunStore
 from sslcore.runs.files import read_jsonl
 from sslcore.tasks.build import build_task
@@ -75,14 +75,14 @@ class StopAfter(Callback):
 
 def _cancel_mid_epoch(tmp_path: Path, config, step: int = 15):
     run = RunStore(tmp_path).create(config)
-    from sslcore.engine import job
+    from sslcore.engine import training_run
 
-    original = job.run_callbacks
-    job.run_callbacks = lambda *a, **k: [StopAfter(run, step), *original(*a, **k)]
+    original = training_run.run_callbacks
+    training_run.run_callbacks = lambda *a, **k: [StopAfter(run, step), *original(*a, **k)]
     try:
         assert execute_run(run) == "cancelled"
     finally:
-        job.run_callbacks = original
+        training_run.run_callbacks = original
     return run
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation import embedding_quality as quality_module
 from sslcore.evaluation import embeddings, projection_cache, thumbnails
 from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours, run_quality

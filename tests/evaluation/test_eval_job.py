@@ -17,12 +17,12 @@ import pytest
 import torch
 
 from sslcore.data import load_dataset
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation.methods import ALL_METHODS, DETERMINISTIC
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, load_predictions, prediction_key
 from sslcore.evaluation.protocol import evaluate_run, indices_hash, label_subsets
 from sslcore.runs import Run, RunStore
-from sslcore.runs.eval_jobs import DEAD_REASON, EvalBusyError, EvalJobManager, EvalRequest, read_job
+from sslcore.runs.eval_manager import DEAD_REASON, EvalBusyError, EvalJobManager, EvalRequest, read_job
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import wait_until
 

@@ -12,7 +12,7 @@ import torch
 from sslcore.config import default_config
 from sslcore.data import load_dataset
 from sslcore.engine.checkpoint import load_checkpoint, save_checkpoint
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation import (
     METHODS,
     LinearProbe,

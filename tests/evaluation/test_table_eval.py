@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sslcore.config import default_config
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.evaluation.methods import TABLE_METHODS, check_methods
 from sslcore.evaluation.protocol import evaluate_run
 from sslcore.evaluation.trees import GradientBoostingBaseline, min_leaf

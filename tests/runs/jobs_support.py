@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 
 from sslcore.runs import ACTIVE_STATES, Run
-from sslcore.runs.eval_jobs import EvalJobManager, read_job
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.eval_manager import EvalJobManager, read_job
+from sslcore.runs.process_manager import JobManager
 
 TIMEOUT = 90.0
 

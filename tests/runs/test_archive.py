@@ -19,7 +19,7 @@ from safetensors.torch import save as save_safetensors
 
 from sslcore.data import load_dataset
 from sslcore.engine.checkpoint import load_checkpoint
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.runs import Run, RunStore
 from sslcore.runs.actions import resume_blocker
 from sslcore.runs.archive import ArchiveError, ArchiveLimits, export_run, import_run, load_run_encoder

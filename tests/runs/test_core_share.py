@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from sslcore.runs.jobs import CoreShare, cpu_count
+from sslcore.runs.process_manager import CoreShare, cpu_count
 
 
 def test_threads_follow_the_number_of_busy_slots(tmp_path: Path) -> None:

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from sslcore.runs import Run, RunStore
-from sslcore.runs import jobs as jobs_module
-from sslcore.runs.jobs import JobManager, exit_reason
+from sslcore.runs import Run, RunStore, process_manager
+from sslcore.runs.process_manager import JobManager, exit_reason
 from sslcore.runs.store import INTERRUPTED_REASON, pid_alive, process_identity
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import TIMEOUT, stop_all, wait_until
@@ -72,10 +71,10 @@ def test_runs_past_the_limit_wait_queued_and_start_in_order(tmp_path: Path) -> N
 
 
 def test_threads_are_shared_among_concurrent_jobs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(jobs_module, "cpu_count", lambda: 8)
+    monkeypatch.setattr(process_manager, "cpu_count", lambda: 8)
     assert JobManager(tmp_path, max_concurrent=2).threads_per_job() == 4
     assert JobManager(tmp_path, max_concurrent=3).threads_per_job() == 2
-    monkeypatch.setattr(jobs_module, "cpu_count", lambda: 1)
+    monkeypatch.setattr(process_manager, "cpu_count", lambda: 1)
     assert JobManager(tmp_path, max_concurrent=2).threads_per_job() == 1
     with pytest.raises(ValueError, match="max_concurrent = 0"):
         JobManager(tmp_path, max_concurrent=0)
@@ -110,7 +109,7 @@ def test_a_crashing_job_fails_with_a_plain_reason_and_traceback(manager: JobMana
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # MNIST's files are not under this empty data root, and downloading is off. submit() refuses that up front
     # (next test); here the files vanish between the check and the worker's start, and the job must fail cleanly.
-    monkeypatch.setattr("sslcore.engine.job.check_inputs", lambda config: None)
+    monkeypatch.setattr("sslcore.engine.training_run.check_inputs", lambda config: None)
     run = manager.submit(tiny_config(**{"data.dataset": "mnist", "data.root": str(tmp_path / "no-data")}))
     assert manager.wait(run, TIMEOUT) == "failed"
     status = run.status()
@@ -124,7 +123,7 @@ def test_a_crashing_job_fails_with_a_plain_reason_and_traceback(manager: JobMana
 ])
 def test_a_run_that_cannot_start_here_is_refused_before_it_has_a_folder(manager: JobManager, overrides: dict,
                                                                          message: str) -> None:
-    from sslcore.engine.job import RunRefusedError
+    from sslcore.engine.training_run import RunRefusedError
 
     with pytest.raises(RunRefusedError, match=message):
         manager.submit(tiny_config(**overrides))

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from sslcore.cli import main
-from sslcore.engine import job
+from sslcore.engine import training_run
 from sslcore.engine.callbacks import Callback
-from sslcore.engine.job import execute_run
+from sslcore.engine.training_run import execute_run
 from sslcore.runs import Run, RunStore
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from sslcore.runs.training_lock import RunInUseError, training_lock
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import TIMEOUT, stop_all
@@ -39,10 +39,10 @@ class StopAt(Callback):
 def stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     """A run cancelled after 2 of its 12 steps, with a checkpoint to resume from."""
     run = RunStore(tmp_path / "runs").create(tiny_config(**QUICK))
-    original = job.run_callbacks
-    monkeypatch.setattr(job, "run_callbacks", lambda *a, **k: [StopAt(2), *original(*a, **k)])
+    original = training_run.run_callbacks
+    monkeypatch.setattr(training_run, "run_callbacks", lambda *a, **k: [StopAt(2), *original(*a, **k)])
     assert execute_run(run) == "cancelled"
-    monkeypatch.setattr(job, "run_callbacks", original)
+    monkeypatch.setattr(training_run, "run_callbacks", original)
     return run
 
 

@@ -72,9 +72,9 @@ class JobManager:
 
         ``processes`` > 1 trains the run on that many processes (DistributedDataParallel), each taking a slot.
         Raises RunRefusedError, before any folder is made, if the run could not start on this machine
-        (see ``sslcore.engine.job.check_inputs``), and OSError if the runs folder cannot be written.
+        (see ``sslcore.engine.training_run.check_inputs``), and OSError if the runs folder cannot be written.
         """
-        from sslcore.engine.job import check_inputs  # late: the trainer's imports are not needed to list runs
+        from sslcore.engine.training_run import check_inputs  # late: the trainer's imports are not needed to list runs
 
         self.check_processes(processes, config.train.batch_size)
         check_inputs(config)
@@ -343,7 +343,7 @@ class CoreShare(Callback):
 def run_worker(run_dir: Path, *, resume: bool, slots: int, threads: int, processes: int = 1) -> int:
     """Body of ``python -m sslcore worker``: queue, then train (itself, or through torchrun on ``processes``
     processes, one slot each); the run's status tells the outcome."""
-    from sslcore.engine.job import execute_run
+    from sslcore.engine.training_run import execute_run
 
     _Signals.install()
     run = Run(run_dir)

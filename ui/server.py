@@ -15,7 +15,7 @@ import streamlit as st
 from sslcore.config import ConfigError, RunConfig
 from sslcore.os_errors import describe_os_error
 from sslcore.runs import Run
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 
 RUNS_DIR_ENV = "SSL_RUNS_DIR"
 MAX_JOBS_ENV = "SSL_MAX_JOBS"

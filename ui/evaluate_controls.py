@@ -1,6 +1,6 @@
 """Starting, watching and cancelling evaluation jobs from the Evaluate page.
 
-The jobs run in their own processes (:mod:`sslcore.runs.eval_jobs`); this module only asks the shared
+The jobs run in their own processes (:mod:`sslcore.runs.eval_manager`); this module only asks the shared
 manager to start or cancel one and draws what ``<run>/eval_job.json`` says, as an ``st.fragment`` that
 reruns every POLL_SECONDS while a job is active, so a refresh or a second tab shows the same progress.
 """
@@ -16,13 +16,20 @@ from sslcore.evaluation.methods import available_methods, default_methods
 from sslcore.evaluation.protocol import labelled_data, parse_budgets
 from sslcore.evaluation.results import method_label
 from sslcore.runs import ACTIVE_STATES, Run
-from sslcore.runs.eval_jobs import DEFAULT_BUDGETS, MAX_REPEATS, STOP_FILE, EvalBusyError, EvalJobManager, EvalRequest
+from sslcore.runs.eval_manager import (
+    DEFAULT_BUDGETS,
+    MAX_REPEATS,
+    STOP_FILE,
+    EvalBusyError,
+    EvalJobManager,
+    EvalRequest,
+)
 from ui.datasets import load_config_split
-from ui.jobs import max_jobs, runs_dir
 from ui.live import STATE_COLORS
 from ui.plain_text import escape_markdown
+from ui.polling import polling_fragment
+from ui.server import max_jobs, runs_dir
 
-POLL_SECONDS = 1.0
 #: Small enough for a live demo: the supervised baseline's default step budget (see SupervisedBaseline).
 DEFAULT_REPEATS = 3
 
@@ -114,7 +121,7 @@ def jobs_panel(runs: Sequence[Run]) -> None:
     """Progress of each run's evaluation job; polls while one is active, then reruns the page once."""
     polling = bool(eval_manager().active(runs))
     paths = tuple(str(r.path) for r in runs)
-    st.fragment(run_every=POLL_SECONDS if polling else None)(_jobs_view)(paths, polling)
+    polling_fragment(_jobs_view, paths, polling, active=polling)
 
 
 def _jobs_view(paths: tuple[str, ...], polling: bool) -> None:
