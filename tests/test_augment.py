@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from sslcore import augment as A
+from sslcore.augment import geometric
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -224,7 +225,7 @@ def test_bad_inputs_raise() -> None:
 def test_affine_grid_matches_torch() -> None:
     theta = torch.randn(5, 2, 3, generator=_gen(0))
     expected = torch.nn.functional.affine_grid(theta, [5, 1, 6, 9], align_corners=False)
-    torch.testing.assert_close(A._affine_grid(theta, 6, 9), expected)
+    torch.testing.assert_close(geometric._affine_grid(theta, 6, 9), expected)
 
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) + (
