@@ -97,7 +97,7 @@ def manager_first_point(runs: Path, warm: bool, overrides: dict[str, object]) ->
     """Seconds from ``JobManager.submit`` (what a click on Train calls) to the run's first step record on disk,
     with a cold worker or with the warm spare (given time to finish its imports first, as between two clicks)."""
     from sslcore.config import default_config
-    from sslcore.runs.jobs import JobManager
+    from sslcore.runs.process_manager import JobManager
 
     manager = JobManager(runs, max_concurrent=1, warm=warm)
     try:

@@ -89,7 +89,8 @@ class ViewPairs(torch.utils.data.Dataset):
 
         size = images.shape[-2:]
         steps = [v2.RandomResizedCrop(size, scale=(0.3, 1.0), antialias=True), v2.RandomRotation(10.0),
-                 v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4 if colour else 0, hue=0.1 if colour else 0)]
+                 v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4 if colour else 0,
+                                hue=0.1 if colour else 0)]
         steps += [v2.RandomHorizontalFlip()] if colour else []
         self.images, self.transform = images, v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True)])
 

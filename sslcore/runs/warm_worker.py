@@ -109,7 +109,7 @@ def _warm_up() -> None:
 
     from sslcore.config import default_config
     from sslcore.data import load_run_data
-    from sslcore.runs import jobs  # noqa: F401  the worker's body, and through it the trainer, tasks, encoders
+    from sslcore.runs import process_manager  # noqa: F401  the worker's body, and through it the trainer, tasks, encoders
 
     try:
         load_run_data(default_config().data)

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sslcore.runs.jobs import JobManager
+from sslcore.runs.process_manager import JobManager
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import stop_all, wait_until
 
@@ -43,7 +43,7 @@ def test_a_warm_spare_runs_the_next_job_and_is_replaced(tmp_path: Path) -> None:
 
 
 def test_a_spare_exits_when_its_managers_process_dies(tmp_path: Path) -> None:
-    script = ("import os, sys; from sslcore.runs.jobs import JobManager; "
+    script = ("import os, sys; from sslcore.runs.process_manager import JobManager; "
               f"m = JobManager({str(tmp_path)!r}, warm=True); m.spare.wait_ready(120); "
               "print(m.spare._process.pid, flush=True); os._exit(0)")  # no close(), no clean-up: as if killed
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180,
