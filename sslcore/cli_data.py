@@ -14,6 +14,8 @@ import json
 import sys
 from pathlib import Path
 
+from sslcore.cli_common import CLIError
+from sslcore.cli_runs import confirm
 from sslcore.config import ConfigError
 from sslcore.userdata.sources import ImportLimits, ImportRefused
 
@@ -21,8 +23,6 @@ MiB = 1024 * 1024
 
 
 def _fail(message: str) -> Exception:
-    from sslcore.cli import CLIError  # late: sslcore.cli imports this module
-
     return CLIError(message)
 
 
@@ -140,7 +140,6 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_data_remove(args: argparse.Namespace) -> int:
-    from sslcore.cli import confirm
     from sslcore.userdata.usage import DatasetInUseError, remove_dataset, runs_using
 
     _, idle = runs_using(args.name, args.runs_dir)

@@ -1,0 +1,81 @@
+"""``sslcore eval``: the label-efficiency protocol on a run, in this process; the budget and method parsing
+that the evaluation job's worker shares."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+from sslcore.cli_common import CLIError, add_runs_dir
+from sslcore.runs import RunStore
+
+if TYPE_CHECKING:
+    from sslcore.evaluation.protocol import Budget
+
+def parse_budgets(text: str) -> list[Budget]:
+    """'4,10,all' -> [4, 10, 'all']; a CLIError naming the option for anything else."""
+    from sslcore.evaluation.protocol import parse_budgets as parse
+
+    try:
+        return parse(text)
+    except ValueError as error:
+        raise CLIError(f"--labels-per-class {text!r}: {error}") from None
+
+
+def parse_methods(text: str | None) -> list[str] | None:
+    """'knn,supervised' -> ['knn', 'supervised']; None -> None (the defaults for the run's kind of data);
+    a clear error for unknown ones."""
+    from sslcore.evaluation.methods import ALL_METHODS, ALL_TABLE_METHODS
+
+    if not text:
+        return None
+    known = list(dict.fromkeys(ALL_METHODS + ALL_TABLE_METHODS))
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(known))
+    if unknown or not methods:
+        raise CLIError(f"--methods: {(unknown or [''])[0]!r} is not allowed: expected some of {', '.join(known)}")
+    return methods
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from sslcore.engine.device import configure_threads
+    from sslcore.evaluation.encoder_source import weights_path
+    from sslcore.evaluation.protocol import evaluate_run, format_results_table
+
+    run = RunStore(args.runs_dir).get(args.run)
+    budgets = parse_budgets(args.labels_per_class)
+    methods = parse_methods(args.methods)
+    if args.repeats < 1:
+        raise CLIError(f"--repeats {args.repeats} is not allowed: expected at least 1")
+    try:
+        weights_path(run)  # a training checkpoint, or an imported run's encoder weights
+    except FileNotFoundError:
+        raise CLIError(f"run {run.id} has no checkpoint yet; evaluate it after its first epoch") from None
+
+    def progress(fraction: float, message: str) -> None:
+        print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+
+    configure_threads(0)
+    try:
+        result = evaluate_run(run, budgets, repeats=args.repeats, seed=args.seed, methods=methods, progress=progress,
+                              force=args.force)
+    except ValueError as e:  # a budget larger than a class, a checkpoint that no longer fits its config
+        raise CLIError(str(e)) from None
+    print(file=sys.stderr)
+    print(format_results_table(result))
+    print(run.path / "eval.json")
+    return 0
+
+
+def add_eval_commands(sub: argparse._SubParsersAction) -> None:
+    evaluate = sub.add_parser("eval",
+                              help="linear probe, k-NN, supervised and raw-pixel baselines across label budgets")
+    evaluate.add_argument("run", help="run id or folder")
+    evaluate.add_argument("--labels-per-class", default="4,all", help="comma-separated budgets, e.g. 1,4,10,all")
+    evaluate.add_argument("--repeats", type=int, default=3, help="labelled subsets per budget (different seeds)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--methods", help="comma-separated subset of linear_probe,knn,supervised,raw_pixels,finetune "
+                          "(default: all but finetune)")
+    evaluate.add_argument("--force", action="store_true", help="recompute even if eval.json is up to date")
+    evaluate.set_defaults(func=cmd_eval)
+    add_runs_dir(evaluate)
