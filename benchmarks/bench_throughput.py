@@ -29,8 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sslcore.config import default_config  # noqa: E402
 from sslcore.data import load_run_data  # noqa: E402
 from sslcore.engine.device import configure_threads, describe_machine, pick_device, use_bf16  # noqa: E402
-from sslcore.engine.trainer import Trainer, build_task  # noqa: E402
+from sslcore.engine.trainer import Trainer  # noqa: E402
 from sslcore.losses import nt_xent_loss  # noqa: E402
+from sslcore.tasks.build import build_task  # noqa: E402
 
 RECIPES = {"default (mnist5k, SimCLR, convnet)": {},
            "resnet18 (shapes 32x32 colour, SimCLR)": {"data.dataset": "shapes", "encoder.name": "resnet18"}}
@@ -88,9 +89,8 @@ class ViewPairs(torch.utils.data.Dataset):
         from torchvision.transforms import v2
 
         size = images.shape[-2:]
-        steps = [v2.RandomResizedCrop(size, scale=(0.3, 1.0), antialias=True), v2.RandomRotation(10.0),
-                 v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4 if colour else 0,
-                                hue=0.1 if colour else 0)]
+        jitter = v2.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4 if colour else 0, hue=0.1 if colour else 0)
+        steps = [v2.RandomResizedCrop(size, scale=(0.3, 1.0), antialias=True), v2.RandomRotation(10.0), jitter]
         steps += [v2.RandomHorizontalFlip()] if colour else []
         self.images, self.transform = images, v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True)])
 
