@@ -92,14 +92,21 @@ class MetricsWriter(Callback):
 
 
 class Heartbeat(Callback):
-    """Rewrites progress.json about once a second: liveness plus what a progress bar needs."""
+    """Rewrites progress.json about once a second: liveness plus what a progress bar needs.
+
+    Progress never goes back: the epoch-0 baseline, recorded after the first step with the start's state
+    (step 0), leaves the file at the step training has reached.
+    """
 
     def __init__(self, run: Run, every_seconds: float = 1.0) -> None:
         self.run, self.every = run, every_seconds
         self._last = 0.0
+        self._step = -1
 
     def beat(self, state: TrainState, phase: str) -> None:
-        self._last = time.monotonic()
+        if state.step < self._step:
+            return
+        self._last, self._step = time.monotonic(), state.step
         self.run.write_progress({"time": time.time(), "phase": phase, "epoch": state.epoch, "epochs": state.epochs,
                                  "step": state.step, "total_steps": state.total_steps, "loss": state.loss,
                                  "lr": state.lr, "eta_s": state.eta_seconds(), "elapsed_s": state.elapsed,

@@ -12,7 +12,9 @@ import torch
 from safetensors.torch import load_file
 
 from sslcore.data import load_run_data
+from sslcore.engine.callbacks import Callback
 from sslcore.engine.monitor import KNN_BANK_IMAGES
+from sslcore.engine.run_callbacks import Heartbeat
 from sslcore.engine.trainer import Trainer
 from sslcore.engine.training_run import execute_run
 from sslcore.runs import RunStore
@@ -66,3 +68,27 @@ def test_the_monitor_records_the_sizes_of_its_fixed_samples(tmp_path: Path) -> N
     for record in run.metrics("epoch"):
         assert record["knn_bank"] == KNN_BANK_IMAGES and record["knn_queries"] == len(data.test)
         assert 0.0 <= record["knn_acc"] <= 1.0
+
+
+class ProgressLog(Callback):
+    """Reads progress.json after every step and epoch end (placed after the heartbeat that writes it)."""
+
+    def __init__(self, run) -> None:
+        self.run, self.steps = run, []
+
+    def on_step_end(self, state) -> None:
+        self.steps.append(self.run.progress().get("step"))
+
+    def on_epoch_end(self, state) -> None:
+        self.steps.append(self.run.progress().get("step"))
+
+
+def test_the_progress_file_never_goes_back_to_step_0_for_the_baseline(tmp_path: Path) -> None:
+    config = tiny_config("simclr", **{"train.epochs": 1, "train.knn_k": 0})
+    run = RunStore(tmp_path).create(config)
+    task, data = fresh_task(config)
+    log = ProgressLog(run)
+    trainer = Trainer.create(config, task, data, torch.device("cpu"), [Heartbeat(run, every_seconds=0.0), log])
+    assert trainer.fit() == "completed"
+    assert log.steps[:3] == [1, 1, 2]  # step 1, the baseline's epoch end (still 1), step 2
+    assert log.steps == sorted(log.steps) and log.steps[-1] == 11
