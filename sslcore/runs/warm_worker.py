@@ -107,9 +107,11 @@ def _warm_up() -> None:
     first call sets itself up), so the run handed over starts at its first step."""
     import torch
 
+    import sslcore.cli  # noqa: F401  what serve() calls once a job arrives
+    import sslcore.engine.training_run  # noqa: F401  the trainer, tasks, encoders (the worker imports it late)
     from sslcore.config import default_config
     from sslcore.data import load_run_data
-    from sslcore.runs import process_manager  # noqa: F401  the worker's body, and through it the trainer, tasks, encoders
+    from sslcore.runs import process_manager  # noqa: F401  the worker's body
 
     try:
         load_run_data(default_config().data)
