@@ -12,9 +12,10 @@ shared machine. sslcore does more per file than the loop (EXIF orientation, cent
 16-bit and alpha handling) and decodes large JPEGs at a reduced scale when that still covers the target.
 
 Then the import's memory: the peak of traced allocations in the importing process (tracemalloc counts numpy
-buffers) against the stored arrays' size.
+buffers) against the stored arrays' size. Last, the training speed on the imported dataset against the built-in
+``shapes`` of the same 32x32 colour shape (default SimCLR recipe, one epoch of 2,048 images each, interleaved).
 
-    python benchmarks/bench_data_import.py            # 10,000 images, about a minute
+    python benchmarks/bench_data_import.py            # 10,000 images, a few minutes
     python benchmarks/bench_data_import.py --smoke    # 200 images, seconds
 """
 from __future__ import annotations
@@ -31,9 +32,13 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
-from sslcore.engine.device import describe_machine  # noqa: E402
-from sslcore.userdata import store  # noqa: E402
-from sslcore.userdata.importer import available_cores, import_options, stage_import  # noqa: E402
+from sslcore.config import default_config
+from sslcore.engine.device import describe_machine
+from sslcore.engine.training_run import execute_run
+from sslcore.runs import RunStore
+from sslcore.runs.summary import epoch_records
+from sslcore.userdata import store
+from sslcore.userdata.importer import available_cores, import_options, stage_import
 
 
 def make_jpegs(folder: Path, count: int, seed: int = 0) -> list[Path]:
@@ -79,6 +84,23 @@ def memory(folder: Path, root: Path, size: int) -> tuple[int, int]:
     return peak, stored
 
 
+def training_speed(folder: Path, root: Path, images: int, rounds: int) -> dict[str, list[float]]:
+    """Training images/s of the default recipe on the imported 32x32 colour dataset and on the built-in
+    ``shapes`` (the same shape), one epoch of ``images`` images each, in interleaved rounds."""
+    store.commit(stage_import(folder, root, import_options(size=32)), "bench_import", taken=())
+    runs = RunStore(root / "runs")
+    speeds: dict[str, list[float]] = {"bench_import": [], "shapes": []}
+    for _ in range(rounds):
+        for dataset in speeds:
+            run = runs.create(default_config(**{
+                "data.dataset": dataset, "data.root": str(root), "data.train_limit": images, "train.epochs": 1,
+                "train.knn_k": 0, "train.snapshot_images": 0}))
+            if execute_run(run) != "completed":
+                raise SystemExit(f"training on {dataset} ended {run.state}: {run.status().get('error')}")
+            speeds[dataset].append(epoch_records(run)[-1]["images_per_s"])
+    return speeds
+
+
 def _list(seconds: list[float]) -> str:
     return ", ".join(f"{s:.2f} s" for s in seconds)
 
@@ -118,6 +140,12 @@ def main() -> None:
         peak, stored = memory(folder, root, args.size)
         print(f"memory: peak traced {peak / 2**20:.1f} MiB in the importing process, stored arrays "
               f"{stored / 2**20:.1f} MiB = {peak / stored:.2f}x (target <= 2x)")
+        speeds = training_speed(folder, root, images=128 if args.smoke else 2048, rounds=1 if args.smoke else 2)
+        own, built_in = max(speeds["bench_import"]), max(speeds["shapes"])
+        pairs = zip(speeds["bench_import"], speeds["shapes"], strict=True)
+        print(f"training (default SimCLR, one epoch): imported 32x32 colour {own:,.0f} images/s, built-in shapes "
+              f"{built_in:,.0f} images/s, ratio {own / built_in:.2f} (target: the same; rounds, imported/shapes: "
+              f"{', '.join(f'{a:,.0f}/{b:,.0f}' for a, b in pairs)})")
         print(describe_machine())  # the load average again: it moves while the benchmark runs
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_eval.py", "linear_probe"),
     ("bench_embeddings.py", "t-SNE"),
     ("bench_runs_table.py", "table, warm"),
-    ("bench_data_import.py", "speed-up"),
+    ("bench_data_import.py", "imported 32x32 colour"),
     ("bench_tabular.py", "gradient-boosted trees"),
     ("bench_gpu.py", "img/s" if torch.cuda.is_available() else "CUDA is not available"),
     ("bench_faults.py", "fault sweep:"),
