@@ -124,7 +124,7 @@ def _warm_up() -> None:
 def serve() -> int:
     """The spare's main: warm up, say so, wait for one job line; on end-of-file (manager gone or closing) exit."""
     _warm_up()
-    print(READY, flush=True)
+    _say_ready()
     line = sys.stdin.readline()
     if not line.strip():
         return 0
@@ -133,6 +133,16 @@ def serve() -> int:
     from sslcore.cli import main
 
     return main(["worker", *job["argv"]])
+
+
+def _say_ready() -> None:
+    """Tell the manager the imports are done, if it is still listening: a run handed over before the spare was
+    ready has closed the reading end already, and that write must not end the spare (EPIPE) before it becomes
+    the run's worker. Unbuffered, so nothing is left to be flushed into the run's log later."""
+    try:
+        os.write(sys.stdout.fileno(), f"{READY}\n".encode())
+    except OSError:  # BrokenPipeError: nobody waits for it any more
+        pass
 
 
 def _become_worker(log_path: Path, cwd: str) -> None:

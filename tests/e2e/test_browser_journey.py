@@ -300,6 +300,9 @@ def test_own_images_upload_store_train_and_map(app: AppServer, chromium, tmp_pat
     assert run.config().data.dataset == "colours" and run.config().train.epochs == 1
     expect(page.get_by_text("completed", exact=True).first).to_be_visible(timeout=RUN_END_TIMEOUT * 1000)
     assert run.status()["dataset"]["content_hash"].startswith("sha256:")
+    # A run this short can end between two polls: the page then makes one full rerun that drops the timer,
+    # and a click during it is lost (seen once in CI). Let that rerun finish first.
+    page.wait_for_timeout(3_000)
 
     main_links(page).get_by_role("link", name="Embeddings").click()
     page.wait_for_url(re.compile(rf"/embeddings\?run={run.id}"), timeout=30_000)

@@ -42,6 +42,23 @@ def test_a_warm_spare_runs_the_next_job_and_is_replaced(tmp_path: Path) -> None:
     assert replacement.poll() is not None  # close() ended the spare
 
 
+def test_a_run_handed_to_a_spare_still_importing_trains(tmp_path: Path) -> None:
+    """The click that comes before the spare is ready (a Quick demo right after the app starts): the manager
+    stops listening for "ready", and the spare must still become the run's worker, not die writing it."""
+    manager = JobManager(tmp_path / "runs", max_concurrent=1, warm=True)
+    try:
+        assert manager.spare is not None
+        manager.spare.refill_delay = 3600  # no replacement during the test
+        spare_pid = manager.spare._process.pid
+        run = manager.submit(tiny_config(**{"train.epochs": 1}), name="early")  # at once: still importing
+        assert manager.wait(run, timeout=180) == "completed", run.status().get("error")
+        assert run.status()["pid"] == spare_pid
+        assert "ready" not in run.log_path.read_text().split()  # nothing of the hand-over leaks into the log
+    finally:
+        stop_all(manager)
+        manager.close()
+
+
 def test_a_spare_exits_when_its_managers_process_dies(tmp_path: Path) -> None:
     script = ("import os, sys; from sslcore.runs.process_manager import JobManager; "
               f"m = JobManager({str(tmp_path)!r}, warm=True); m.spare.wait_ready(120); "
