@@ -2,22 +2,17 @@
 the other runs stay listed, and a run killed with SIGKILL reads the same in the app as in ``sslcore list``."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from sslcore.cli import main
-from sslcore.runs import Run, RunStore
+from sslcore.runs import Run
 from sslcore.runs.process_manager import JobManager
 from sslcore.runs.store import INTERRUPTED_REASON
 from tests.app.conftest import APP, TIMEOUT, open_page, shown
-from tests.runs.jobs_support import wait_until
-from tests.runs.test_run_reading import DAMAGE, finished
+from tests.runs.test_run_reading import DAMAGE, cli_run_killed_with_sigkill, finished
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = {"home": None, "train": "app_pages/train.py", "runs": "app_pages/runs.py", "evaluate": "app_pages/evaluate.py"}
@@ -81,18 +76,7 @@ def test_a_damaged_run_is_deleted_after_a_confirmation_and_only_it(jobs: JobMana
 def test_the_app_and_sslcore_list_agree_on_a_cli_run_killed_with_sigkill(jobs: JobManager,
                                                                          capsys: pytest.CaptureFixture) -> None:
     runs = jobs.store.root
-    cmd = [sys.executable, "-m", "sslcore", "train", "--dataset", "digits", "--epochs", "500", "--set",
-           "train.knn_k=0", "--set", "train.snapshot_images=0", "--set", "encoder.width=8", "--set", "train.threads=1",
-           "--runs-dir", str(runs)]
-    process = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_until(lambda: any(r.state == "running" and r.metrics("step") for r in RunStore(runs).list()),
-                   what="the CLI run to train")
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    [run] = RunStore(runs).list()
+    run = cli_run_killed_with_sigkill(runs)
     assert run.state == "running", "nothing recorded the kill yet"
 
     table = page("runs").dataframe[0].value.set_index("id")  # the app reads it first

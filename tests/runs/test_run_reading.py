@@ -105,9 +105,8 @@ def test_a_run_of_another_machine_is_judged_by_its_heartbeat(tmp_path: Path) -> 
     assert run.status()["error"] == INTERRUPTED_REASON
 
 
-def test_a_cli_train_killed_with_sigkill_is_failed_by_the_next_listing(tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture) -> None:
-    runs = tmp_path / "runs"
+def cli_run_killed_with_sigkill(runs: Path) -> Run:
+    """A `sslcore train` started in ``runs`` and SIGKILLed once it has logged a step: its status still says running."""
     cmd = [sys.executable, "-m", "sslcore", "train", "--dataset", "digits", "--epochs", "500", "--set",
            "train.knn_k=0", "--set", "train.snapshot_images=0", "--set", "encoder.width=8", "--set", "train.threads=1",
            "--runs-dir", str(runs)]
@@ -120,6 +119,13 @@ def test_a_cli_train_killed_with_sigkill_is_failed_by_the_next_listing(tmp_path:
         process.send_signal(signal.SIGKILL)
         process.wait()
     [run] = RunStore(runs).list()
+    return run
+
+
+def test_a_cli_train_killed_with_sigkill_is_failed_by_the_next_listing(tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture) -> None:
+    run = cli_run_killed_with_sigkill(tmp_path / "runs")
+    runs = run.path.parent
     assert run.state == "running", "nothing recorded the kill"
 
     assert main(["list", "--runs-dir", str(runs)]) == 0
