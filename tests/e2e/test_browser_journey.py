@@ -191,13 +191,13 @@ MAPS_JS = """() => {
                   .reduce((n, t) => n + t.x.length, 0)}));
 }"""
 # Where the first point of the first map is on the page, from plotly's own axis transforms.
-FIRST_POINT_JS = """() => {
+POINT_JS = """(k) => {
   const frame = document.querySelector('iframe[src*="embedding_map"]');
   const div = frame.contentDocument.querySelector('#maps > div');
   div.scrollIntoView({block: 'center'});
-  const trace = div.data[0], xa = div._fullLayout.xaxis, ya = div._fullLayout.yaxis;
+  const trace = div.data[0], xa = div._fullLayout.xaxis, ya = div._fullLayout.yaxis, i = k % trace.x.length;
   const box = div.getBoundingClientRect(), outer = frame.getBoundingClientRect();
-  return {x: outer.x + box.x + xa._offset + xa.l2p(trace.x[0]), y: outer.y + box.y + ya._offset + ya.l2p(trace.y[0])};
+  return {x: outer.x + box.x + xa._offset + xa.l2p(trace.x[i]), y: outer.y + box.y + ya._offset + ya.l2p(trace.y[i])};
 }"""
 TOOLTIP_JS = """() => {
   const doc = document.querySelector('iframe[src*="embedding_map"]').contentDocument;
@@ -207,16 +207,38 @@ TOOLTIP_JS = """() => {
 }"""
 
 
-def settled_position(page: Page, script: str, timeout: float = 30.0) -> dict[str, float]:
-    """The position ``script`` returns once it stops moving (the page fills in figures after the maps)."""
+def settled_point(page: Page, k: int, timeout: float = 30.0) -> dict[str, float]:
+    """Where point ``k`` of the first map is on screen, once it stops moving (figures fill in after the maps)."""
     deadline = time.monotonic() + timeout
-    last = page.evaluate(script)
+    last = page.evaluate(POINT_JS, k)
     while True:
         page.wait_for_timeout(700)
-        now = page.evaluate(script)
+        now = page.evaluate(POINT_JS, k)
         if now == last or time.monotonic() > deadline:
             return now
         last = now
+
+
+def hover_until_tooltip(page: Page, timeout: float = 60.0) -> dict:
+    """Hover points of the first map, as a person would, until one shows the image tooltip; the tooltip.
+
+    One hover can miss on a loaded machine: the page can still grow (and the map move) between reading a
+    point's position and the mouse arriving, and a rerun that redraws the map unhovers it. So each try reads
+    the position afresh, comes in from outside the point, and the next try takes the next point.
+    """
+    deadline = time.monotonic() + timeout
+    tries = 0
+    while time.monotonic() < deadline:
+        point = settled_point(page, tries)
+        page.mouse.move(point["x"] - 30, point["y"] - 30)
+        page.mouse.move(point["x"], point["y"], steps=5)
+        shown_by = time.monotonic() + 4
+        while time.monotonic() < shown_by:
+            if (tip := page.evaluate(TOOLTIP_JS))["shown"]:
+                return tip
+            page.wait_for_timeout(200)
+        tries += 1
+    raise AssertionError(f"hovering {tries} points of the map showed no thumbnail")
 
 
 def see_embedding_maps_and_hover_a_point(page: Page, run_id: str) -> None:
@@ -228,13 +250,7 @@ def see_embedding_maps_and_hover_a_point(page: Page, run_id: str) -> None:
         assert time.monotonic() < deadline, f"the embedding maps did not render: {maps}"
         page.wait_for_timeout(500)
     assert all(m["types"] == ["scattergl"] and m["points"] == 1000 for m in maps), maps  # mnist5k's test split
-    point = settled_position(page, FIRST_POINT_JS)
-    page.mouse.move(point["x"] - 30, point["y"] - 30)
-    page.mouse.move(point["x"], point["y"], steps=5)
-    deadline = time.monotonic() + 10
-    while not (tip := page.evaluate(TOOLTIP_JS))["shown"]:
-        assert time.monotonic() < deadline, "hovering a point showed no thumbnail"
-        page.wait_for_timeout(200)
+    tip = hover_until_tooltip(page)
     assert tip["src"].startswith("data:image/png;base64,") and " #" in tip["text"]
 
 
@@ -311,13 +327,7 @@ def test_own_images_upload_store_train_and_map(app: AppServer, chromium, tmp_pat
         assert time.monotonic() < deadline, f"the embedding maps did not render: {maps}"
         page.wait_for_timeout(500)
     assert all(m["points"] == 7 for m in maps), maps  # the test split: 20% of 36, stratified
-    point = settled_position(page, FIRST_POINT_JS)
-    page.mouse.move(point["x"] - 30, point["y"] - 30)
-    page.mouse.move(point["x"], point["y"], steps=5)
-    deadline = time.monotonic() + 10
-    while not (tip := page.evaluate(TOOLTIP_JS))["shown"]:
-        assert time.monotonic() < deadline, "hovering a point showed no thumbnail"
-        page.wait_for_timeout(200)
+    tip = hover_until_tooltip(page)
     assert re.search(r"(red|green|blue)/\w+\.png", tip["text"]), tip["text"]  # the image's own file name
     context.close()
     watch.assert_clean()
