@@ -2,6 +2,7 @@
 zips and over-cap inputs refused with the cap in one line, and nothing written when an import is refused."""
 from __future__ import annotations
 
+import io
 import stat
 import zipfile
 from pathlib import Path
@@ -11,7 +12,7 @@ import pytest
 
 from sslcore.config import ConfigError
 from sslcore.userdata import store
-from sslcore.userdata.decode import Decoded, DecodeOptions, Skipped, decode_bytes
+from sslcore.userdata.decode import Decoded, DecodeOptions, Skipped, decode_bytes, read_capped
 from sslcore.userdata.importer import import_options, stage_import
 from sslcore.userdata.sources import ImportLimits, ImportRefused
 from tests.data import image_files as f
@@ -289,3 +290,13 @@ def test_a_failure_while_writing_leaves_nothing_behind(tmp_path: Path, monkeypat
     with pytest.raises(OSError, match="No space"):
         stage_import(tmp_path / "pets", tmp_path, workers=1)
     assert visible(tmp_path) == []
+
+
+@pytest.mark.parametrize("expected", [0, 5, 100, 1000, 10_000])
+def test_reading_a_file_trusts_its_size_only_as_a_hint(expected: int) -> None:
+    """The stat size or zip header size read first can be wrong (a file that grew, a lying header): the
+    bytes read are the stream's own, cut one past the cap so an oversized file is still told apart."""
+    content = bytes(range(256)) * 4  # 1,024 bytes
+    assert read_capped(io.BytesIO(content), expected, max_bytes=4096) == content
+    assert read_capped(io.BytesIO(content), expected, max_bytes=1024) == content
+    assert read_capped(io.BytesIO(content), expected, max_bytes=1000) == content[:1001]  # over the cap
