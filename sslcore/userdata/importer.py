@@ -23,13 +23,13 @@ import numpy as np
 
 from sslcore.config_schema import build_section, param
 from sslcore.userdata import store
-from sslcore.userdata.decode import DUPLICATE, Decoded, DecodeOptions, Outcome, close_archives, decode_chunk
+from sslcore.userdata.decode import DUPLICATE, DecodedChunk, DecodeOptions, close_archives, decode_chunk
 from sslcore.userdata.sources import Candidate, ImportLimits, ImportRefused, Scan, human_bytes, scan_source
 
 MIN_IMAGES = 10
 MIN_PER_CLASS = 2
 MAX_CLASS_NAME = 100
-CHUNK = 64  # files per unit of work: big enough to amortise the inter-process hop, small enough to balance
+CHUNK = 128  # files per unit of work: big enough to amortise the inter-process hop, small enough to balance
 MAX_LISTED_SKIPS = 200  # skipped files named in the manifest (all are counted)
 Progress = Callable[[int, int], None]
 
@@ -58,23 +58,37 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def start_pool(workers: int) -> ProcessPoolExecutor | None:
+    """``workers`` decoding processes (0: one per core), forked now; None when decoding happens here.
+
+    Started before the source is scanned, so the fork overlaps the scan instead of following it.
+    """
+    workers = workers or available_cores()
+    if workers <= 1:
+        return None
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+    pool.submit(os.getpid)  # a fork-context pool starts all its processes at the first submit
+    return pool
+
+
 def decode_all(candidates: list[Candidate], options: DecodeOptions, workers: int = 0,
-               progress: Progress | None = None) -> Iterator[tuple[int, Outcome]]:
-    """(index, outcome) for every candidate, decoded by ``workers`` processes (0: one per core; 1: here)."""
+               progress: Progress | None = None, pool: ProcessPoolExecutor | None = None,
+               ) -> Iterator[DecodedChunk]:
+    """Every candidate decoded, chunk by chunk in order, by ``workers`` processes (0: one per core; 1: here),
+    or by ``pool`` (from :func:`start_pool`; shut down here at the end)."""
     jobs = [(i, c.locator) for i, c in enumerate(candidates)]
     chunks = [jobs[k:k + CHUNK] for k in range(0, len(jobs), CHUNK)]
-    workers = min(workers or available_cores(), len(chunks))
+    if pool is None and min(workers or available_cores(), len(chunks)) > 1:
+        pool = start_pool(min(workers or available_cores(), len(chunks)))
     done = 0
-    if workers <= 1:
-        results: Iterator[list[tuple[int, Outcome]]] = (decode_chunk(chunk, options) for chunk in chunks)
-        pool = None
+    if pool is None or len(chunks) <= 1:
+        results: Iterator[DecodedChunk] = (decode_chunk(chunk, options) for chunk in chunks)
     else:
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         results = pool.map(decode_chunk, chunks, [options] * len(chunks))  # in order; each result freed once read
     try:
         for chunk in results:
-            yield from chunk
-            done += len(chunk)
+            yield chunk
+            done += chunk.count
             if progress is not None:
                 progress(done, len(jobs))
     finally:
@@ -90,15 +104,18 @@ class _Buffer:
         self.mode = mode
         self.array = np.zeros((count, 3 if mode == "rgb" else 1, size, size), np.uint8)
 
-    def put(self, index: int, pixels: np.ndarray) -> None:
-        if pixels.ndim == 3:  # colour (S, S, 3)
+    def put(self, at: list[int], pixels: np.ndarray) -> None:
+        """Images uint8 (n, S, S, 3) (colour) or (n, S, S) (grey) into the rows ``at`` (n,)."""
+        if not at:
+            return
+        if pixels.ndim == 4:  # colour
             if self.array.shape[1] == 1:
                 wider = np.empty((self.array.shape[0], 3, *self.array.shape[2:]), np.uint8)
                 wider[:] = self.array  # grey so far: the same value in all three channels
                 self.array = wider
-            self.array[index] = pixels.transpose(2, 0, 1)
+            self.array[at] = pixels.transpose(0, 3, 1, 2)
         else:
-            self.array[index] = pixels  # broadcast over 1 or 3 channels
+            self.array[at] = pixels[:, None]  # broadcast over 1 or 3 channels
 
     def compact(self, keep: list[int]) -> np.ndarray:
         """The rows ``keep`` (ascending) moved to the front, in place; returns that prefix (a view)."""
@@ -131,19 +148,19 @@ def _skip_summary(skipped: list[tuple[str, str, str]]) -> dict[str, int]:
     return counts
 
 
-def assemble(scan: Scan, options: ImportOptions, outcomes: Iterator[tuple[int, Outcome]],
+def assemble(scan: Scan, options: ImportOptions, chunks: Iterator[DecodedChunk],
              ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Samples uint8 (N, C, S, S), labels int64 (N,) (-1 if unlabelled) and the manifest's report fields."""
     candidates = scan.candidates
     buffer = _Buffer(len(candidates), options.size, options.mode)
     digests: list[str | None] = [None] * len(candidates)
     skipped = list(scan.skipped)
-    for index, outcome in outcomes:
-        if isinstance(outcome, Decoded):
-            buffer.put(index, outcome.pixels)
-            digests[index] = outcome.digest
-        else:
-            skipped.append((candidates[index].name, outcome.reason, outcome.detail))
+    for chunk in chunks:
+        buffer.put(chunk.grey_at, chunk.grey)
+        buffer.put(chunk.colour_at, chunk.colour)
+        for index, sha in chunk.digests:
+            digests[index] = sha
+        skipped += [(candidates[index].name, why.reason, why.detail) for index, why in chunk.skipped]
     first_of: dict[str, str] = {}
     keep = []
     for index, digest in enumerate(digests):
@@ -183,13 +200,20 @@ def stage_import(source: str | Path, root: str | Path, options: ImportOptions = 
 
     ImportRefused (one line, with the cap or rule) if the source cannot be imported; nothing is left then.
     """
-    scan = scan_source(Path(source), Path(root), limits, options.labels)
-    channels = 1 if options.mode == "grey" else 3
-    decoded_bytes = len(scan.candidates) * channels * options.size ** 2
-    if decoded_bytes > limits.max_decoded_bytes:
-        raise ImportRefused(f"{len(scan.candidates):,} images of {channels}x{options.size}x{options.size} could take "
-                            f"up to {human_bytes(decoded_bytes)} in memory, over the cap of "
-                            f"{human_bytes(limits.max_decoded_bytes)}: choose a smaller size or import fewer images")
+    pool = start_pool(workers)
+    try:
+        scan = scan_source(Path(source), Path(root), limits, options.labels)
+        channels = 1 if options.mode == "grey" else 3
+        decoded_bytes = len(scan.candidates) * channels * options.size ** 2
+        if decoded_bytes > limits.max_decoded_bytes:
+            raise ImportRefused(f"{len(scan.candidates):,} images of {channels}x{options.size}x{options.size} could "
+                                f"take up to {human_bytes(decoded_bytes)} in memory, over the cap of "
+                                f"{human_bytes(limits.max_decoded_bytes)}: choose a smaller size or import fewer "
+                                "images")
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
     decode = DecodeOptions(options.size, options.mode, limits.max_pixels, max_file_bytes=limits.max_file_bytes)
-    samples, labels, report = assemble(scan, options, decode_all(scan.candidates, decode, workers, progress))
+    samples, labels, report = assemble(scan, options, decode_all(scan.candidates, decode, workers, progress, pool))
     return store.stage(root, samples, labels, {"kind": "image", "name": None, **report})

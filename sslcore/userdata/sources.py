@@ -9,6 +9,7 @@ was zipped) is not a class. Hidden and system files (``.DS_Store``, ``__MACOSX/`
 """
 from __future__ import annotations
 
+import functools
 import os
 import stat
 import zipfile
@@ -67,8 +68,14 @@ class Scan:
     labelled: bool = False
 
 
+@functools.lru_cache(maxsize=4096)
+def _hidden_name(name: str) -> bool:
+    return name.startswith(".") or name.lower() in _SYSTEM_FILES
+
+
 def _hidden(parts: tuple[str, ...]) -> bool:
-    return any(p.startswith(".") or p.lower() in _SYSTEM_FILES for p in parts)
+    # map/any over a cached per-name check: folder names repeat for every file under them.
+    return any(map(_hidden_name, parts))
 
 
 def _files_of_zip(path: Path, limits: ImportLimits) -> list[tuple[tuple[str, ...], int, Locator]]:

@@ -3,6 +3,7 @@ zips and over-cap inputs refused with the cap in one line, and nothing written w
 from __future__ import annotations
 
 import io
+import multiprocessing
 import stat
 import zipfile
 from pathlib import Path
@@ -300,3 +301,10 @@ def test_reading_a_file_trusts_its_size_only_as_a_hint(expected: int) -> None:
     assert read_capped(io.BytesIO(content), expected, max_bytes=4096) == content
     assert read_capped(io.BytesIO(content), expected, max_bytes=1024) == content
     assert read_capped(io.BytesIO(content), expected, max_bytes=1000) == content[:1001]  # over the cap
+
+
+def test_a_refused_import_leaves_no_decoding_processes(tmp_path: Path) -> None:
+    """The decoding pool is forked before the scan (to overlap it); a refusal by the scan shuts it down."""
+    with pytest.raises(ImportRefused, match="does not exist"):
+        stage_import(tmp_path / "missing", tmp_path, workers=2)
+    assert multiprocessing.active_children() == []
