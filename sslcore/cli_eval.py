@@ -76,6 +76,7 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--methods", help="comma-separated subset of linear_probe,knn,supervised,raw_pixels,finetune "
                           "(default: all but finetune)")
-    evaluate.add_argument("--force", action="store_true", help="recompute even if eval.json is up to date")
+    evaluate.add_argument("--force", action="store_true", help="recompute even if eval.json is up to date, and fit the "
+                          "baselines again instead of reading those kept from an earlier evaluation on the same data")
     evaluate.set_defaults(func=cmd_eval)
     add_runs_dir(evaluate)

@@ -147,7 +147,17 @@ def protocol_paragraph(results: dict[str, Any]) -> str:
             f"{sup.get('holdout_fraction', 0.2):.0%} of the same labelled subset (a fixed "
             f"{sup.get('steps_without_holdout', '?')} steps when a class has a single label). The "
             f"{p.get('test_size', '?'):,} test {unit} are used only for the final score, never for training, early "
-            "stopping or choosing hyperparameters. " + _spread_sentence(repeats))
+            "stopping or choosing hyperparameters. " + _spread_sentence(repeats) + _kept_sentence(results))
+
+
+def _kept_sentence(results: dict[str, Any]) -> str:
+    """Says how many baseline fits were read back from an earlier evaluation on the same data, if any."""
+    kept = sum("kept_fit" in d for row in results.get("results", []) for d in row.get("details", []))
+    if not kept:
+        return ""
+    return (f" {kept} baseline fit{'s were' if kept > 1 else ' was'} read back from an earlier evaluation on the same "
+            "data, subsets and settings (baselines never see the run's features, so they are the same fits); "
+            "`sslcore eval RUN --force` makes them afresh.")
 
 
 def _spread_sentence(repeats: Any) -> str:

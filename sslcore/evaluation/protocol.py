@@ -21,6 +21,7 @@ import torch
 from sslcore.config import RunConfig
 from sslcore.data import DATASETS, DatasetSplit, load_run_data, stratified_subset
 from sslcore.engine.device import pick_device
+from sslcore.evaluation.baseline_fits import KEPT, BaselineFits, fit_key
 from sslcore.evaluation.encoder_source import file_sha256, load_evaluated_encoder, weights_path
 from sslcore.evaluation.methods import (
     ALL_METHODS,
@@ -134,11 +135,34 @@ def _protocol(config: RunConfig, data: DatasetSplit, budgets: list[Budget], repe
     return json.loads(json.dumps(protocol))
 
 
+class _KeptFits:
+    """Baseline fits kept in the run store (:mod:`sslcore.evaluation.baseline_fits`), for one evaluation."""
+
+    def __init__(self, run: Run, protocol: dict[str, Any], device: torch.device, reuse: bool) -> None:
+        self.fits, self.protocol, self.device = BaselineFits(run.path.parent), protocol, device.type
+        self.reuse = reuse  # False: make every fit afresh (and keep the new ones)
+
+    def fit(self, method: str, inputs: Inputs, idx: np.ndarray, digest: str, repeat: int,
+            ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The fit's (test predictions, details): kept from an earlier evaluation, or made now and kept."""
+        if method not in KEPT:
+            return RUNNERS[method](inputs, idx, repeat)
+        random_state = inputs.seed + repeat if method == "supervised" else inputs.seed  # as the runners use them
+        key = fit_key(method, self.protocol, digest, random_state, self.device)
+        if self.reuse and (kept := self.fits.load(key)) is not None and len(kept[0]) == len(inputs.test_labels):
+            return kept[0], {**kept[1], "kept_fit": key[:16]}
+        predicted, details = RUNNERS[method](inputs, idx, repeat)
+        self.fits.save(key, predicted, details)
+        return predicted, details
+
+
 def _run_method(method: str, inputs: Inputs, subsets: dict[tuple[Budget, int], np.ndarray], budget: Budget,
-                repeats: int, predictions: dict[str, np.ndarray], tick: Callable[[str, str], None]) -> dict[str, Any]:
+                repeats: int, predictions: dict[str, np.ndarray], tick: Callable[[str, str], None],
+                kept: _KeptFits | None = None) -> dict[str, Any]:
     """One results row: ``method`` fitted on every repeat's subset of ``budget``, scored on the test split.
 
-    Each fit's test predictions (T,) go into ``predictions`` under :func:`prediction_key`.
+    Each fit's test predictions (T,) go into ``predictions`` under :func:`prediction_key`. With ``kept``,
+    baseline fits made by an earlier evaluation on the same data and settings are read back, not made again.
     """
     row: dict[str, Any] = {"method": method, "labels_per_class": budget, "accuracies": [], "seconds": [],
                            "indices_sha256": [], "details": []}
@@ -151,7 +175,7 @@ def _run_method(method: str, inputs: Inputs, subsets: dict[tuple[Budget, int], n
             predicted, details, first = done[digest]
             details = {**details, "reused_from_repeat": first}
         else:
-            predicted, details = RUNNERS[method](inputs, idx, r)
+            predicted, details = kept.fit(method, inputs, idx, digest, r) if kept else RUNNERS[method](inputs, idx, r)
             done[digest] = (predicted, details, r)
         predictions[prediction_key(method, budget, r)] = predicted
         row["accuracies"].append(float(np.mean(predicted == inputs.test_labels)))
@@ -223,9 +247,10 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     methods: any of those that apply to the run's kind of data (default: :data:`METHODS` for images,
     :data:`TABLE_METHODS` for tables); progress(fraction in [0, 1], message) is
     called as work completes; force: recompute even if eval.json already holds this protocol for these
-    weights; device: where the encoder and the networks run; supervised: overrides of
-    :class:`SupervisedBaseline`'s parameters (e.g. ``{"augment": False}``, ``{"max_steps": 50}``), used by
-    fine-tuning too.
+    weights, and fit the baselines afresh instead of reading those an earlier evaluation on the same data
+    kept (:mod:`sslcore.evaluation.baseline_fits`); device: where the encoder and the networks run;
+    supervised: overrides of :class:`SupervisedBaseline`'s parameters (e.g. ``{"augment": False}``,
+    ``{"max_steps": 50}``), used by fine-tuning too.
 
     The weights are ``checkpoints/last.pt``, or ``checkpoints/encoder.safetensors`` for an imported run.
     The result has ``results``: one row per (method, budget) with ``accuracy_mean``, ``accuracy_std``,
@@ -252,7 +277,8 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     featured = time.perf_counter()
     tick = _progress_ticker(progress, methods, len(budgets) * repeats)
     predictions: dict[str, np.ndarray] = {"test_labels": inputs.test_labels}
-    results = [_run_method(m, inputs, subsets, b, repeats, predictions, tick) for b in budgets for m in methods]
+    kept = _KeptFits(run, protocol, dev, reuse=not force)
+    results = [_run_method(m, inputs, subsets, b, repeats, predictions, tick, kept) for b in budgets for m in methods]
     save_predictions(run.path / PREDICTIONS_FILE, predictions)  # first: eval.json vouches for it by hash
     out = {"version": EVAL_VERSION, "run_id": run.id, "created": time.time(), "checkpoint": checkpoint,
            "protocol": protocol, "environment": {"device": str(dev), "torch": torch.__version__,

@@ -1,0 +1,85 @@
+"""Baseline fits kept between evaluations, so the second run evaluated on a dataset does not train them again.
+
+The baselines (the network trained from scratch, logistic regression on raw pixels or columns, gradient-boosted
+trees) never see a run's features: a fit depends on the labelled subset, the protocol's settings, its random
+state, the device and the library versions, and on nothing the run trained. On 2 CPU cores the supervised
+network is about nine tenths of the default protocol (15 networks, ~100 s of ~110 s); a later evaluation of
+another run on the same data reads each fit's test predictions back instead, bit for bit what the fit would
+give again on this machine.
+
+Stored beside the runs, ``<store>/.baseline_fits/<key>.npz`` (``predictions`` int64 (T,) and the fit's details
+as JSON text), written atomically. A file that cannot be read is ignored and the fit is made again; ``force``
+on an evaluation fits everything afresh (and refreshes the files).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sklearn
+import torch
+
+from sslcore.atomic import write_atomic
+
+FOLDER = ".baseline_fits"
+#: The methods whose fits do not depend on the run (see :mod:`sslcore.evaluation.shared_baselines`).
+KEPT = frozenset({"supervised", "raw_pixels", "raw_columns", "gradient_boosting"})
+
+
+def fit_key(method: str, protocol: dict[str, Any], indices_sha256: str, random_state: int, device: str) -> str:
+    """A hash of everything that defines one baseline fit's result (hex, 64 characters).
+
+    ``protocol`` is the evaluation's protocol record: its dataset section (name, root, split, limits), split
+    sizes, data version for the user's datasets and the method's own settings; ``device``: "cpu", "cuda"...
+    (numerics differ between them).
+    """
+    identity = {
+        "method": method, "dataset": protocol["dataset"], "data_version": protocol.get("data_version"),
+        "sizes": [protocol["train_size"], protocol["test_size"], protocol["num_classes"]],
+        "settings": protocol.get(method),
+        "holdout": protocol.get("supervised_holdout") if method == "supervised" else None,
+        "indices_sha256": indices_sha256, "random_state": random_state, "device": device,
+        "versions": [torch.__version__, np.__version__, sklearn.__version__],
+    }
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars in a fit's details as Python numbers."""
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+class BaselineFits:
+    """The kept fits of one run store (``root``: the folder holding the runs)."""
+
+    def __init__(self, root: Path) -> None:
+        self.folder = Path(root) / FOLDER
+
+    def load(self, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """(test predictions (T,), details) of the fit ``key``, or None if none is kept or it cannot be read."""
+        path = self.folder / f"{key}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                predictions = stored["predictions"].astype(np.int64)
+                details = json.loads(str(stored["details"]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
+            return None  # damaged: the fit is made again and the file replaced
+        if predictions.ndim != 1 or not isinstance(details, dict):
+            return None
+        return predictions, details
+
+    def save(self, key: str, predictions: np.ndarray, details: dict[str, Any]) -> None:
+        """Keep a fit's test predictions (T,) and details; best effort (a full disk only costs the reuse)."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(details, default=_plain)
+            write_atomic(self.folder / f"{key}.npz", lambda f: np.savez_compressed(
+                f, predictions=np.asarray(predictions, dtype=np.int64), details=np.array(text)))
+        except OSError:
+            pass  # the evaluation's own results are what must be written; this is a cache
