@@ -4,8 +4,8 @@ The baselines (the network trained from scratch, logistic regression on raw pixe
 trees) never see a run's features: a fit depends on the labelled subset, the protocol's settings, its random
 state, the device and the library versions, and on nothing the run trained. On 2 CPU cores the supervised
 network is about nine tenths of the default protocol (15 networks, ~100 s of ~110 s); a later evaluation of
-another run on the same data reads each fit's test predictions back instead, bit for bit what the fit would
-give again on this machine.
+another run on the same data reads each fit's test predictions back instead: what fitting again on this
+machine gives, up to the floating-point summation order of another thread count.
 
 Stored beside the runs, ``<store>/.baseline_fits/<key>.npz`` (``predictions`` int64 (T,) and the fit's details
 as JSON text), written atomically. A file that cannot be read is ignored and the fit is made again; ``force``

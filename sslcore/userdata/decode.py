@@ -262,6 +262,7 @@ def decode_chunk(jobs: list[tuple[int, Locator]], options: DecodeOptions) -> Dec
 
 
 def _pack(indices: list[int], outcomes: list[Outcome], size: int) -> DecodedChunk:
+    """The outcomes of the candidates ``indices`` (in file order) as one :class:`DecodedChunk` of side ``size``."""
     grey = [(i, o) for i, o in zip(indices, outcomes, strict=True) if isinstance(o, Decoded) and o.grey]
     colour = [(i, o) for i, o in zip(indices, outcomes, strict=True) if isinstance(o, Decoded) and not o.grey]
     return DecodedChunk(
