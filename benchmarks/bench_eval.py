@@ -39,6 +39,7 @@ from sslcore.evaluation import (  # noqa: E402
     label_subsets,
     supervised_baseline,
 )
+from sslcore.evaluation.baseline_fits import kept_count  # noqa: E402
 from sslcore.runs import Run, RunStore  # noqa: E402
 from sslcore.runs.eval_manager import DEFAULT_BUDGETS  # noqa: E402
 
@@ -116,7 +117,7 @@ def later_evaluation(run: Run, budgets: list, repeats: int, overrides: dict[str,
         seconds = time.perf_counter() - started
     finally:
         aside.replace(stored)
-    kept = sum("kept_fit" in d for row in result["results"] for d in row["details"])
+    kept = kept_count(result)
     print(f"a later evaluation on the same data (baseline fits kept: {kept} read back): {seconds:.1f} s wall, "
           f"{first_wall / seconds:.1f}x faster than the first ({method_seconds(result)})", flush=True)
 

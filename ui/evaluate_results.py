@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from sslcore.evaluation.baseline_fits import kept_count
 from sslcore.evaluation.results import fits, method_label, repeat_rows, score_text
 from sslcore.evaluation.shared_baselines import BASELINES, Evaluated, with_shared_baselines
 from sslcore.evaluation.verdict import ranking, task_name, verdict
@@ -152,7 +153,7 @@ def protocol_paragraph(results: dict[str, Any]) -> str:
 
 def _kept_sentence(results: dict[str, Any]) -> str:
     """Says how many baseline fits were read back from an earlier evaluation on the same data, if any."""
-    kept = sum("kept_fit" in d for row in results.get("results", []) for d in row.get("details", []))
+    kept = kept_count(results)
     if not kept:
         return ""
     return (f" {kept} baseline fit{'s were' if kept > 1 else ' was'} read back from an earlier evaluation on the same "

@@ -48,6 +48,13 @@ def fit_key(method: str, protocol: dict[str, Any], indices_sha256: str, random_s
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
+def kept_count(results: dict[str, Any]) -> int:
+    """How many fits of an evaluation's results (eval.json) were read back rather than made (a repeat that
+    reuses its own run's fit of the same subset is not counted again)."""
+    return sum("kept_fit" in d and "reused_from_repeat" not in d
+               for row in results.get("results", []) for d in row.get("details", []))
+
+
 def _plain(value: Any) -> Any:
     """numpy scalars in a fit's details as Python numbers."""
     return value.item() if hasattr(value, "item") else str(value)

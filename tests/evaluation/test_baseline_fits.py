@@ -10,7 +10,7 @@ import torch
 from sslcore.config import default_config
 from sslcore.engine.training_run import execute_run
 from sslcore.evaluation import SupervisedBaseline, evaluate_run
-from sslcore.evaluation.baseline_fits import FOLDER
+from sslcore.evaluation.baseline_fits import FOLDER, kept_count
 from sslcore.runs import Run, RunStore
 from tests.evaluation.test_protocol import FAST_SUPERVISED
 
@@ -105,5 +105,5 @@ def test_the_evaluate_page_says_which_fits_were_read_back(two_runs) -> None:
     first, second, result = two_runs
     assert "read back" not in protocol_paragraph(result)  # the first evaluation made its fits
     again = evaluate_run(second, BUDGETS, REPEATS, methods=("supervised", "raw_pixels"), supervised=FAST_SUPERVISED)
-    kept = sum("kept_fit" in d for r in again["results"] for d in r["details"])
+    kept = kept_count(again)
     assert kept > 0 and f"{kept} baseline fits were read back" in protocol_paragraph(again)
