@@ -190,7 +190,7 @@ MAPS_JS = """() => {
     points: d.data.filter(t => t.marker.symbol !== 'circle-open')  // class traces, not the rings of a query
                   .reduce((n, t) => n + t.x.length, 0)}));
 }"""
-# Where the first point of the first map is on the page, from plotly's own axis transforms.
+# Where point k of the first map is on the page (k wraps around its trace), from plotly's own axis transforms.
 POINT_JS = """(k) => {
   const frame = document.querySelector('iframe[src*="embedding_map"]');
   const div = frame.contentDocument.querySelector('#maps > div');
