@@ -26,23 +26,22 @@ import torch
 from sslcore.atomic import write_atomic
 
 FOLDER = ".baseline_fits"
-#: The methods whose fits do not depend on the run (see :mod:`sslcore.evaluation.shared_baselines`).
-KEPT = frozenset({"supervised", "raw_pixels", "raw_columns", "gradient_boosting"})
 
 
-def fit_key(method: str, protocol: dict[str, Any], indices_sha256: str, random_state: int, device: str) -> str:
+def fit_key(method: str, protocol: dict[str, Any], indices_sha256: str, seed: int, repeat: int, device: str) -> str:
     """A hash of everything that defines one baseline fit's result (hex, 64 characters).
 
     ``protocol`` is the evaluation's protocol record: its dataset section (name, root, split, limits), split
-    sizes, data version for the user's datasets and the method's own settings; ``device``: "cpu", "cuda"...
-    (numerics differ between them).
+    sizes, data version for the user's datasets and the method's own settings; ``seed`` and ``repeat`` fix
+    the fit's random state whichever way the method derives it; ``device``: "cpu", "cuda"... (numerics
+    differ between them).
     """
     identity = {
         "method": method, "dataset": protocol["dataset"], "data_version": protocol.get("data_version"),
         "sizes": [protocol["train_size"], protocol["test_size"], protocol["num_classes"]],
         "settings": protocol.get(method),
         "holdout": protocol.get("supervised_holdout") if method == "supervised" else None,
-        "indices_sha256": indices_sha256, "random_state": random_state, "device": device,
+        "indices_sha256": indices_sha256, "seed": seed, "repeat": repeat, "device": device,
         "versions": [torch.__version__, np.__version__, sklearn.__version__],
     }
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()

@@ -21,7 +21,7 @@ import torch
 from sslcore.config import RunConfig
 from sslcore.data import DATASETS, DatasetSplit, load_run_data, stratified_subset
 from sslcore.engine.device import pick_device
-from sslcore.evaluation.baseline_fits import KEPT, BaselineFits, fit_key
+from sslcore.evaluation.baseline_fits import BaselineFits, fit_key
 from sslcore.evaluation.encoder_source import file_sha256, load_evaluated_encoder, weights_path
 from sslcore.evaluation.methods import (
     ALL_METHODS,
@@ -39,6 +39,7 @@ from sslcore.evaluation.methods import (
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, prediction_key, save_predictions
 from sslcore.evaluation.probes import KNNProbe, LinearProbe, RawPixelProbe
 from sslcore.evaluation.results import budget_amount, format_results_table, method_label
+from sslcore.evaluation.shared_baselines import BASELINES
 from sslcore.evaluation.trees import GradientBoostingBaseline, min_leaf
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.files import DamagedFileError, read_json_object, write_json_atomic
@@ -145,10 +146,9 @@ class _KeptFits:
     def fit(self, method: str, inputs: Inputs, idx: np.ndarray, digest: str, repeat: int,
             ) -> tuple[np.ndarray, dict[str, Any]]:
         """The fit's (test predictions, details): kept from an earlier evaluation, or made now and kept."""
-        if method not in KEPT:
+        if method not in BASELINES:
             return RUNNERS[method](inputs, idx, repeat)
-        random_state = inputs.seed + repeat if method == "supervised" else inputs.seed  # as the runners use them
-        key = fit_key(method, self.protocol, digest, random_state, self.device)
+        key = fit_key(method, self.protocol, digest, inputs.seed, repeat, self.device)
         if self.reuse and (kept := self.fits.load(key)) is not None and len(kept[0]) == len(inputs.test_labels):
             return kept[0], {**kept[1], "kept_fit": key[:16]}
         predicted, details = RUNNERS[method](inputs, idx, repeat)

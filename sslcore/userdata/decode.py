@@ -263,12 +263,19 @@ def decode_chunk(jobs: list[tuple[int, Locator]], options: DecodeOptions) -> Dec
 
 def _pack(indices: list[int], outcomes: list[Outcome], size: int) -> DecodedChunk:
     """The outcomes of the candidates ``indices`` (in file order) as one :class:`DecodedChunk` of side ``size``."""
-    grey = [(i, o) for i, o in zip(indices, outcomes, strict=True) if isinstance(o, Decoded) and o.grey]
-    colour = [(i, o) for i, o in zip(indices, outcomes, strict=True) if isinstance(o, Decoded) and not o.grey]
+    grey: list[tuple[int, np.ndarray]] = []
+    colour: list[tuple[int, np.ndarray]] = []
+    digests: list[tuple[int, str]] = []
+    skipped: list[tuple[int, Skipped]] = []
+    for i, o in zip(indices, outcomes, strict=True):
+        if isinstance(o, Skipped):
+            skipped.append((i, o))
+            continue
+        (grey if o.grey else colour).append((i, o.pixels))
+        digests.append((i, o.digest))
     return DecodedChunk(
         grey_at=[i for i, _ in grey],
-        grey=np.stack([o.pixels for _, o in grey]) if grey else np.empty((0, size, size), np.uint8),
+        grey=np.stack([p for _, p in grey]) if grey else np.empty((0, size, size), np.uint8),
         colour_at=[i for i, _ in colour],
-        colour=np.stack([o.pixels for _, o in colour]) if colour else np.empty((0, size, size, 3), np.uint8),
-        digests=[(i, o.digest) for i, o in zip(indices, outcomes, strict=True) if isinstance(o, Decoded)],
-        skipped=[(i, o) for i, o in zip(indices, outcomes, strict=True) if isinstance(o, Skipped)])
+        colour=np.stack([p for _, p in colour]) if colour else np.empty((0, size, size, 3), np.uint8),
+        digests=digests, skipped=skipped)

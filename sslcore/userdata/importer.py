@@ -78,7 +78,7 @@ def decode_all(candidates: list[Candidate], options: DecodeOptions, workers: int
     or by ``pool`` (from :func:`start_pool`; shut down here at the end)."""
     jobs = [(i, c.locator) for i, c in enumerate(candidates)]
     chunks = [jobs[k:k + CHUNK] for k in range(0, len(jobs), CHUNK)]
-    if pool is None and min(workers or available_cores(), len(chunks)) > 1:
+    if pool is None and len(chunks) > 1:
         pool = start_pool(min(workers or available_cores(), len(chunks)))
     done = 0
     if pool is None or len(chunks) <= 1:

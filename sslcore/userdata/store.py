@@ -145,7 +145,7 @@ def sweep_stale(root: str | Path, older_than: float = _STALE_SECONDS) -> None:
                 if time.time() - path.stat().st_mtime > older_than:
                     shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink()
             except OSError:
-                pass
+                pass  # gone already, or not removable now: the next sweep tries again
 
 
 def dataset_folders(root: str | Path) -> list[Path]:
