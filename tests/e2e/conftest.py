@@ -142,14 +142,24 @@ class BrowserWatch:
         host = app_url.split("://", 1)[1]
         self.local = (f"http://{host}", f"ws://{host}")
         self.errors: list[str] = []
+        self.media_misses: list[str] = []  # see _console
         self.outside: list[str] = []
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
         page.on("request", self._request)
 
     def _console(self, message) -> None:  # noqa: ANN001 - a playwright ConsoleMessage
-        if message.type == "error":
-            self.errors.append(f"{message.text} ({message.location.get('url', '')})")
+        if message.type != "error":
+            return
+        text = f"{message.text} ({message.location.get('url', '')})"
+        # Streamlit's media store drops a picture once a rerun has replaced it; a fetch of the old one still
+        # in flight then gets a 404 and the browser logs it (streamlit/streamlit#4825, #1294), while the page
+        # goes on to show the new picture. Seen once in CI on a page with live snapshot strips. Kept apart,
+        # not counted: only a 404 of this app's own /media/ files, nothing else.
+        if f"{self.local[0]}/media/" in text and ("404" in text or "Image source error" in text):
+            self.media_misses.append(text)
+        else:
+            self.errors.append(text)
 
     def _request(self, request) -> None:  # noqa: ANN001 - a playwright Request
         if not request.url.startswith(self.local + self.LOCAL_SCHEMES):
