@@ -8,7 +8,15 @@ from collections.abc import Callable
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from sslcore.config import ConfigError, DataConfig, EncoderConfig, RunConfig, TrainConfig, default_config
+from sslcore.config import (
+    ConfigError,
+    DataConfig,
+    EncoderConfig,
+    RunConfig,
+    TrainConfig,
+    default_config,
+    task_train_defaults,
+)
 from sslcore.data import DATASETS, DatasetSplit, DatasetUnavailableError
 from sslcore.models import ENCODERS
 from sslcore.pairing import encoders_for, tasks_for
@@ -139,9 +147,11 @@ def encoder_section(task: str, dataset: str) -> dict:
                                                exclude=("name", *unused))}
 
 
-def training_section() -> dict:
+def training_section(task_name: str) -> dict:
+    """The training fields, starting from ``task_name``'s own defaults where its recipe differs (SimSiam's lr)."""
     st.subheader("4 · Training")
-    return forms.section_form(TrainConfig, "train", key_prefix="form.train")
+    return forms.section_form(TrainConfig, "train", key_prefix="form.train", defaults=task_train_defaults(task_name),
+                              key_of=lambda field: forms.train_key(task_name, field))
 
 
 def draw_preview(slot: DeltaGenerator, config: RunConfig, split: DatasetSplit) -> None:
@@ -197,7 +207,7 @@ with form_column:
     data_values, split = data_section()
     task_name, task_values, preview_slot, misfit = task_section(data_values["dataset"])
     encoder_values = encoder_section(task_name, data_values["dataset"])
-    train_values = training_section()
+    train_values = training_section(task_name)
     processes = processes_field()
     problem = None
     try:

@@ -58,12 +58,22 @@ class RunConfig:
         return config_from_dict(self.to_dict(), overrides)
 
 
-def task_config_class(name: str) -> type:
-    """The config dataclass of pretext task ``name``."""
+def _task_class(name: str) -> Any:
     try:
-        return TASKS.get(name).Config
+        return TASKS.get(name)
     except UnknownNameError:
         raise ConfigError(f"task.name = {name!r} is not allowed: expected one of {', '.join(TASKS.names())}") from None
+
+
+def task_config_class(name: str) -> type:
+    """The config dataclass of pretext task ``name``."""
+    return _task_class(name).Config
+
+
+def task_train_defaults(name: str) -> dict[str, Any]:
+    """The training settings pretext task ``name`` starts from where its recipe differs from ``TrainConfig``'s
+    defaults (e.g. ``{"lr": 5e-4}`` for SimSiam); empty for most tasks."""
+    return dict(_task_class(name).train_defaults)
 
 
 def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = None, *,
@@ -71,7 +81,8 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
     """Build and validate a RunConfig from nested dicts (JSON) plus dotted overrides.
 
     Setting ``task.name`` switches the task; the other task fields then start from that task's defaults
-    unless they are also given. When no encoder name is given, the default encoder is used if it fits the
+    unless they are also given. Training fields not given start from the task's :func:`task_train_defaults`,
+    then ``TrainConfig``'s. When no encoder name is given, the default encoder is used if it fits the
     task and data, else the first that does (``table_mlp`` for a table). ``stored``: the config of an existing
     (or imported) run, whose dataset may be one the user added and is not on this machine now; it is accepted,
     and loading its data says so.
@@ -97,9 +108,10 @@ def config_from_dict(data: dict[str, Any], overrides: dict[str, Any] | None = No
             raise ConfigError(f"{section} is not a config section; sections are: data, encoder, task, train")
         merged.setdefault(section, {})[name] = value
     task_values = dict(merged.get("task", {}))
-    task_name = task_values.pop("name", "simclr")
+    task_name = str(task_values.pop("name", "simclr"))
+    merged["train"] = {**task_train_defaults(task_name), **merged.get("train", {})}
     sections = {name: build_section(cls, name, merged.get(name, {})) for name, cls in SECTIONS.items()}
-    task = build_section(task_config_class(str(task_name)), "task", task_values)
+    task = build_section(task_config_class(task_name), "task", task_values)
     if _check_names(sections["data"], sections["encoder"], stored):
         if "name" not in merged.get("encoder", {}):  # no encoder chosen: the default that fits the data
             sections["encoder"] = _default_encoder(task.name, sections["data"].dataset, sections["encoder"])
@@ -168,5 +180,5 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 
 __all__ = ["ConfigError", "param", "FieldSpec", "field_specs", "DataConfig", "EncoderConfig", "TrainConfig",
            "TaskConfig", "RunConfig", "config_from_dict", "default_config", "load_config_file",
-           "parse_assignments", "task_config_class", "coerce_value", "build_section", "describe_bounds"]
+           "parse_assignments", "task_config_class", "task_train_defaults", "coerce_value", "build_section", "describe_bounds"]
 

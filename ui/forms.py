@@ -7,8 +7,9 @@ in one, shows up in the form with no UI edit. Validation stays in one place: the
 """
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import streamlit as st
@@ -21,6 +22,7 @@ from sslcore.config import (
     config_from_dict,
     describe_bounds,
     field_specs,
+    task_train_defaults,
 )
 from sslcore.engine.schedule import plan_schedule
 
@@ -71,33 +73,48 @@ def field_problem(section: str, spec: FieldSpec, value: Any) -> str | None:
     return None
 
 
-def _field_grid(section: str, specs: list[FieldSpec], key_prefix: str, columns: int) -> dict[str, Any]:
+def _field_grid(section: str, specs: list[FieldSpec], key_of: Callable[[str], str], columns: int) -> dict[str, Any]:
     if not specs:
         return {}
     cells = st.columns(min(columns, len(specs)))
     values = {}
     for i, spec in enumerate(specs):
         with cells[i % len(cells)]:
-            values[spec.name] = field_widget(section, spec, f"{key_prefix}.{spec.name}")
+            values[spec.name] = field_widget(section, spec, key_of(spec.name))
     return values
 
 
 def section_form(cls: type, section: str, *, key_prefix: str, exclude: Iterable[str] = (), columns: int = 2,
-                 advanced_label: str = "Advanced settings") -> dict[str, Any]:
+                 advanced_label: str = "Advanced settings", defaults: Mapping[str, Any] | None = None,
+                 key_of: Callable[[str], str] | None = None) -> dict[str, Any]:
     """Widgets for every field of config dataclass ``cls`` (except ``exclude``); returns name -> value.
 
     Basic fields come first, in a grid; fields declared ``advanced=True`` are folded into an expander.
     ``key_prefix`` keeps widget state apart (e.g. one prefix per task, so switching tasks shows that
-    task's own defaults).
+    task's own defaults); ``key_of(field)``, when given, names each widget instead. ``defaults`` replace the
+    declared defaults of some fields (a task's own training settings).
     """
     skipped = set(exclude)
-    specs = [spec for spec in field_specs(cls) if spec.name not in skipped]
-    values = _field_grid(section, [s for s in specs if not s.advanced], key_prefix, columns)
+    defaults = defaults or {}
+    specs = [dataclasses.replace(spec, default=defaults[spec.name]) if spec.name in defaults else spec
+             for spec in field_specs(cls) if spec.name not in skipped]
+    key = key_of or (lambda name: f"{key_prefix}.{name}")
+    values = _field_grid(section, [s for s in specs if not s.advanced], key, columns)
     advanced = [s for s in specs if s.advanced]
     if advanced:
         with st.expander(advanced_label):
-            values.update(_field_grid(section, advanced, key_prefix, columns))
+            values.update(_field_grid(section, advanced, key, columns))
     return values
+
+
+def train_key(task_name: str, field: str) -> str:
+    """The Train form's widget key of training field ``field``.
+
+    One widget for every task (a batch size typed once stays when the task changes), except for the fields a
+    task sets its own default for (SimSiam's learning rate): those are the task's own widgets, like its task
+    fields, so picking that task shows its default and going back to another shows the shared one.
+    """
+    return f"form.train.{task_name}.{field}" if field in task_train_defaults(task_name) else f"form.train.{field}"
 
 
 #: Session key: the run id whose config the form was last filled from (see :func:`form_state`).
@@ -131,7 +148,8 @@ def form_state(config: RunConfig) -> dict[str, Any]:
         prefix = f"form.task.{config.task.name}" if section == "task" else f"form.{section}"
         for spec in field_specs(type(values)):
             if (section, spec.name) not in _NOT_IN_FORM:
-                state[f"{prefix}.{spec.name}"] = widget_value(spec, getattr(values, spec.name))
+                key = train_key(config.task.name, spec.name) if section == "train" else f"{prefix}.{spec.name}"
+                state[key] = widget_value(spec, getattr(values, spec.name))
     return state
 
 

@@ -14,6 +14,9 @@ What a task declares besides its methods (class attributes):
 - ``display_name``: how a sentence names the method ("SimCLR features beat ..."); default: the
   registered name with spaces for underscores.
 - ``requires``: which data and encoders fit (:class:`~sslcore.pairing.DataRequirements`).
+- ``train_defaults``: training settings the task starts from where its recipe differs from the shared
+  defaults of :class:`~sslcore.config_schema.TrainConfig` (SimSiam's lower learning rate); a value the
+  user gives still wins.
 
 Optional methods for joint-embedding methods (BYOL, SimSiam, MoCo, ...), used by the collapse diagnostics
 (:mod:`sslcore.evaluation.collapse`): ``two_views`` (two augmented views of a batch) and ``projection``
@@ -22,7 +25,7 @@ Optional methods for joint-embedding methods (BYOL, SimSiam, MoCo, ...), used by
 from __future__ import annotations
 
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -59,6 +62,8 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
     display_name: ClassVar[str] = ""
     panels: ClassVar[SnapshotPanels]
     requires: ClassVar[DataRequirements] = DataRequirements()
+    #: ``TrainConfig`` field -> the value this task's default recipe uses instead of the shared default.
+    train_defaults: ClassVar[Mapping[str, object]] = {}
     #: The per-step number that falls as the task learns: "loss", or the name of a ``StepOutput.metrics`` entry
     #: for a task whose loss has a moving floor (DINO's loss includes the teacher's entropy, which it does not
     #: control; what the student learns is the KL part).

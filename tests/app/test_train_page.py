@@ -18,6 +18,7 @@ from sslcore.tasks import TASKS, register_task
 from sslcore.tasks._reconstruction import ReconstructionTask
 from sslcore.tasks.build import build_task
 from tests.app.conftest import open_page
+from ui import forms
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import TIMEOUT
 
@@ -78,6 +79,29 @@ def test_choosing_a_task_swaps_its_fields_explanation_and_preview(jobs: JobManag
     at.selectbox(key="form.task.name").select("masked_autoencoder").run()
     assert {"mask ratio", "patch size"} <= labels(at.number_input)
     assert {"original", "input"} <= {c.value for c in at.caption}
+
+
+def test_a_task_with_its_own_learning_rate_shows_it_and_shared_fields_stay(jobs: JobManager) -> None:
+    at = open_page(TRAIN)
+    at.number_input(key="form.train.batch_size").set_value(64).run()  # a shared field: stays across tasks
+    at.selectbox(key="form.task.name").select("simsiam").run()
+    assert not at.exception
+    assert at.number_input(key="form.train.simsiam.lr").value == 5e-4
+    assert planned_peak_lr(at) == pytest.approx(5e-4)  # the chart plans what Train would run
+    assert at.number_input(key="form.train.batch_size").value == 64
+    at.number_input(key="form.train.simsiam.lr").set_value(1e-3).run()
+    at.selectbox(key="form.task.name").select("simclr").run()
+    assert at.number_input(key="form.train.lr").value == 2e-3
+    at.selectbox(key="form.task.name").select("simsiam").run()
+    assert at.number_input(key="form.train.simsiam.lr").value == 5e-4  # its default again, like its task fields
+    assert at.number_input(key="form.train.batch_size").value == 64
+
+
+def test_the_form_opened_on_a_simsiam_run_shows_its_learning_rate() -> None:
+    config = default_config(**{"task.name": "simsiam", "train.lr": "0.0007"})
+    state = forms.form_state(config)
+    assert state["form.train.simsiam.lr"] == 7e-4 and "form.train.lr" not in state
+    assert state["form.train.batch_size"] == config.train.batch_size
 
 
 def test_an_invalid_combination_shows_the_engines_message_and_blocks_training(jobs: JobManager) -> None:

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from sslcore.cli import main
-from sslcore.config import ConfigError, default_config
+from sslcore.cli import build_parser, main
+from sslcore.cli_train import train_base, train_overrides
+from sslcore.config import ConfigError, config_from_dict, default_config, task_train_defaults
+from sslcore.tasks import TASKS
+from tests.conftest import fitting_data
 
 
 @pytest.mark.parametrize("task, field, value, allowed", [
@@ -45,3 +48,25 @@ def test_python_m_sslcore_exits_2_for_a_momentum_of_1_5(tmp_path) -> None:
     assert result.returncode == 2
     assert result.stderr.strip() == "error: task.momentum = '1.5' is not allowed: expected a number between 0 and 1"
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_simsiam_starts_from_its_own_learning_rate_and_a_given_one_wins() -> None:
+    assert default_config(**{"task.name": "simsiam"}).train.lr == 5e-4
+    assert default_config(**{"task.name": "simsiam", "train.lr": "0.003"}).train.lr == 3e-3
+    assert default_config(**{"task.name": "simclr"}).train.lr == 2e-3
+    # A stored config names every training field: a run keeps the learning rate it was made with.
+    stored = default_config(**{"task.name": "simsiam", "train.lr": "0.002"}).to_dict()
+    assert config_from_dict(stored, stored=True).train.lr == 2e-3
+
+
+@pytest.mark.parametrize("flags, expected", [([], 5e-4), (["--lr", "0.001"], 1e-3)])
+def test_the_cli_trains_simsiam_at_its_own_learning_rate_unless_told(flags: list[str], expected: float) -> None:
+    args = build_parser().parse_args(["train", "--task", "simsiam", *flags])
+    assert config_from_dict(train_base(args), train_overrides(args)).train.lr == expected
+
+
+@pytest.mark.parametrize("task", TASKS.names())
+def test_every_tasks_own_training_defaults_are_valid_training_settings(task: str) -> None:
+    config = default_config(**{"task.name": task, **fitting_data(task)})
+    for field, value in task_train_defaults(task).items():
+        assert getattr(config.train, field) == value
