@@ -180,5 +180,6 @@ def parse_assignments(items: list[str]) -> dict[str, str]:
 
 __all__ = ["ConfigError", "param", "FieldSpec", "field_specs", "DataConfig", "EncoderConfig", "TrainConfig",
            "TaskConfig", "RunConfig", "config_from_dict", "default_config", "load_config_file",
-           "parse_assignments", "task_config_class", "task_train_defaults", "coerce_value", "build_section", "describe_bounds"]
+           "parse_assignments", "task_config_class", "task_train_defaults", "coerce_value", "build_section",
+           "describe_bounds"]
 

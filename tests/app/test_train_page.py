@@ -18,9 +18,9 @@ from sslcore.tasks import TASKS, register_task
 from sslcore.tasks._reconstruction import ReconstructionTask
 from sslcore.tasks.build import build_task
 from tests.app.conftest import open_page
-from ui import forms
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import TIMEOUT
+from ui import forms
 
 TRAIN = "app_pages/train.py"
 
