@@ -6,7 +6,8 @@ probe at 1 / 4 / 10 / 100 / all labels per class, 3 repeats. Baselines once per 
 trained on it: raw-pixel logistic regression, and with ``--supervised`` (on mnist5k) the same CNN trained
 supervised on the same labels; mae is also fine-tuned. Printed per task: wall and CPU time against SimCLR's,
 the task's own test metric at epoch 0 and at the end, the effective rank of the encoder's features on the whole
-test split (and the head's, on the monitor's sample) at the end, and the checks the issue sets. Figures, not assertions: these machines are noisy.
+test split (and the head's, on the monitor's sample) at the end, and the checks the issue sets. Figures, not
+assertions: these machines are noisy.
 
 Each task's figures are appended to ``--out`` (JSON) as soon as they exist and tasks already there are
 skipped, so a long run can be split (``--tasks``) and resumed; the table is printed from that file.
