@@ -129,6 +129,18 @@ if not epochs:
 epoch, split, method = controls(run, epochs)
 sources: list[Source] = [epoch, PIXELS]
 try:
+    waiting = data.first_read_jobs(run, epoch, split)
+except (DatasetUnavailableError, FileNotFoundError, RuntimeError, ValueError) as error:
+    st.error(f"Could not read the embeddings of {data.source_label(epoch)}: {escape_markdown(error)}")
+    st.stop()
+if waiting:  # a big split's first visit: read in the background, so no page run blocks for seconds
+    st.info(f"Reading the {split} images the maps show ({data.MAX_POINTS:,}, a sample of the split) for the first "
+            f"time, in the background: encoder features at epoch {epoch}, PCA maps, thumbnails and map quality. "
+            "The maps appear here when they are ready (a few seconds); later visits read them at once.",
+            icon=":material/hourglass_top:")
+    data.first_read_watch(run, epoch, split)
+    st.stop()
+try:
     with st.spinner(f"Reading the encoder's features at epoch {epoch}…"):
         points: Points = data.load_points(run, epoch, split)
         views = [data.map_view(run, s, split, method) for s in sources]

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_faults.py", "fault sweep:"),
     ("bench_overhead.py", "wall / steps"),
     ("bench_throughput.py", "of the fp32 peak"),
+    ("bench_big_datasets.py", "Embeddings page on the"),
 ])
 def test_benchmark_smoke_run_prints_figures(script: str, expected: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], capture_output=True,

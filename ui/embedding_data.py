@@ -3,7 +3,8 @@
 Features, 2-D maps, thumbnails, quality figures and class names are files under ``<run>/embeddings/``:
 sslcore computes each once, for every session, keyed by the checkpoint's version so a resumed run is
 never shown stale. t-SNE is only *started* here: it runs in a background process
-(``sslcore.evaluation.projection_cache``) and :func:`tsne_watch` polls it.
+(``sslcore.evaluation.projection_cache``) and :func:`tsne_watch` polls it. So is the first read of a big split
+(:func:`first_read_jobs`): its features, PCA maps, quality figures and thumbnails take seconds.
 """
 from __future__ import annotations
 
@@ -35,6 +36,10 @@ MAX_POINTS = 5000
 #: Thumbnails at their own size (8x8 digits: ~100 bytes each); the browser enlarges them with square pixels.
 THUMB_SCALE = 1
 METHOD_NAMES = {"tsne": "t-SNE", "pca": "PCA"}
+#: A split shown with this many points (a sample of a big dataset's) is read the first time in a background job,
+#: not in the page: on 60,000 MNIST images the encoder features, quality figures and thumbnails of the
+#: 5,000-image sample took 7-9 s of one page run (benchmarks/bench_big_datasets.py).
+BACKGROUND_FROM = MAX_POINTS
 
 
 def source_label(source: Source, table: bool = False) -> str:
@@ -133,6 +138,38 @@ def map_view(run: Run, source: Source, split: Split, method: str) -> MapView:
             return MapView(coords, "tsne", status)
     error = projection_error(run, source, split, "tsne", None, MAX_POINTS) if status == "failed" else None
     return MapView(cache.get_or_compute(source, split, "pca"), "pca", status, error)
+
+
+def first_read_jobs(run: Run, epoch: int, split: Split) -> list[Source]:
+    """The sources (``epoch``, pixels) of a big split whose first read runs in the background now: the page
+    waits for them (:func:`first_read_watch`). Starts them when nothing is cached yet; empty when the page can
+    draw: a small split (read in the page, well under a second), everything cached, or a job that failed
+    (then the page reads in place and shows any error itself).
+    """
+    if len(run_points(run, split, MAX_POINTS)[2]) < BACKGROUND_FROM:
+        return []
+    waiting: list[Source] = []
+    for source in (epoch, PIXELS):
+        status = projection_status(run, source, split, "pca", None, MAX_POINTS)
+        if status == "missing":
+            start_background_projection(run, source, split, "pca", None, MAX_POINTS, warm=True,
+                                        thumb_scale=THUMB_SCALE)
+            status = projection_status(run, source, split, "pca", None, MAX_POINTS)
+        if status == "running":
+            waiting.append(source)
+    return waiting
+
+
+def first_read_watch(run: Run, epoch: int, split: Split) -> None:
+    """Polls the first-read jobs of ``epoch`` and the pixels on ``split`` (a fragment); reruns the page when
+    none is running any more."""
+    polling_fragment(_first_read_poll, str(run.path), epoch, split, active=True)
+
+
+def _first_read_poll(run_path: str, epoch: int, split: Split) -> None:
+    run = Run(Path(run_path))
+    if all(projection_status(run, s, split, "pca", None, MAX_POINTS) != "running" for s in (epoch, PIXELS)):
+        st.rerun()
 
 
 def retry_tsne(run: Run, source: Source, split: Split) -> None:

@@ -1,9 +1,9 @@
-"""MNIST, Fashion-MNIST and CIFAR-10 through torchvision, with their official train/test splits.
+"""MNIST, Fashion-MNIST and CIFAR-10, with their official train/test splits, from their official files.
 
-torchvision's dataset classes are used only to find, check and parse the files on disk; their
-``.data`` / ``.targets`` arrays are taken whole into tensors, so there is no per-image PIL work.
-Nothing is downloaded unless the caller asks for it (``download=True``, ``--download`` on the CLI);
-missing files raise :class:`DatasetUnavailableError` saying where the files are expected.
+The files are read by :mod:`sslcore.data.official_files` straight into uint8 tensors (no per-image work, no
+second copy of the data); torchvision is imported only to download them (``download=True``, ``--download``
+on the CLI), which also checks the downloads' md5 sums. Nothing is downloaded unless asked for; missing or
+damaged files raise :class:`DatasetUnavailableError` saying where the files are expected and what is wrong.
 """
 from __future__ import annotations
 
@@ -12,16 +12,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from sslcore.data.base import DatasetSplit, DatasetUnavailableError, ImageDataset
 from sslcore.data.embedded import DIGIT_NAMES
+from sslcore.data.official_files import (
+    DamagedFileError,
+    read_cifar_batches,
+    read_cifar_class_names,
+    read_idx,
+)
 from sslcore.data.registry import register_dataset
+
+#: The uncompressed IDX files of an MNIST-format dataset (torchvision's resource names without ".gz").
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot")
+CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
+CIFAR_TEST_FILE, CIFAR_META_FILE = "test_batch", "batches.meta"
 
 
 @dataclass(frozen=True)
 class _Files:
-    """Where a torchvision dataset's files live, for error messages: ``folder`` holds ``names``."""
+    """Where a dataset's files live, for error messages: ``folder`` holds ``names``."""
 
     title: str
     folder: Path
@@ -44,38 +58,52 @@ class _Files:
             )
         return DatasetUnavailableError(f"{text} {self.hint}".strip())
 
+    def damaged(self, error: DamagedFileError) -> DatasetUnavailableError:
+        return DatasetUnavailableError(f"{self.title} is not available: {error}. Copy intact files into "
+                                       f"{self.folder}/, or delete them and run with --download. {self.hint}".strip())
 
-def _open(dataset_cls: type[Any], root: Path, train: bool, download: bool, files: _Files) -> Any:
-    """Instantiate a torchvision dataset class, turning its missing-file errors into DatasetUnavailableError."""
+    def check_present(self) -> None:
+        """DatasetUnavailableError (nothing downloaded) unless every file is there."""
+        missing = [n for n in self.names if not (self.folder / n).is_file()]
+        if missing:
+            raise self.unavailable(False, FileNotFoundError(", ".join(missing)))
+
+
+def _download(dataset_cls: type[Any], root: Path, files: _Files) -> None:
+    """Fetch the files with torchvision (which checks their md5 sums), turning its errors into
+    DatasetUnavailableError; a no-op for files already there."""
     try:
-        return dataset_cls(str(root), train=train, download=download)
-    except RuntimeError as error:
-        # torchvision raises RuntimeError("Dataset not found ...") for missing/corrupt files, and
-        # RuntimeError or URLError (an OSError) when a download fails.
-        raise files.unavailable(download, error) from error
-    except OSError as error:
-        if not download:
-            raise
-        raise files.unavailable(download, error) from error
+        dataset_cls(str(root), train=False, download=True)  # the smaller split: the download covers both
+    except (RuntimeError, OSError) as error:
+        # RuntimeError ("Dataset not found or corrupted") or URLError (an OSError) when a download fails.
+        raise files.unavailable(True, error) from error
 
 
-def _mnist_like(dataset_cls: type[Any], name: str, title: str, root: Path, download: bool,
+def _mnist_like(torchvision_name: str, name: str, title: str, root: Path, download: bool,
                 class_names: Sequence[str]) -> DatasetSplit:
-    """MNIST-format IDX files under ``root/<ClassName>/raw/`` -> images uint8 (N, 1, 28, 28)."""
-    files = _Files(
-        title,
-        root / dataset_cls.__name__ / "raw",
-        # The uncompressed IDX names, from torchvision's own resource list ("x.gz" -> "x").
-        tuple(Path(url).stem for url, _ in dataset_cls.resources),
-        # torchvision reads only the uncompressed files; people often copy just the .gz downloads.
-        hint="The files must be uncompressed: gunzip any .gz downloads.",
-    )
+    """MNIST-format IDX files under ``root/<torchvision class name>/raw/`` -> images uint8 (N, 1, 28, 28)."""
+    files = _Files(title, root / torchvision_name / "raw", IDX_FILES,
+                   # torchvision reads only the uncompressed files; people often copy just the .gz downloads.
+                   hint="The files must be uncompressed: gunzip any .gz downloads.")
+    if download:
+        import torchvision.datasets
 
-    def split(train: bool) -> ImageDataset:
-        ds = _open(dataset_cls, root, train, download, files)
-        return ImageDataset(name, ds.data.unsqueeze(1), ds.targets.to(torch.int64), tuple(class_names))
+        _download(getattr(torchvision.datasets, torchvision_name), root, files)
+    files.check_present()
 
-    return DatasetSplit(split(train=True), split(train=False))
+    def split(prefix: str) -> ImageDataset:
+        try:
+            images = read_idx(files.folder / f"{prefix}-images-idx3-ubyte", ndim=3)
+            labels = read_idx(files.folder / f"{prefix}-labels-idx1-ubyte", ndim=1)
+        except DamagedFileError as error:
+            raise files.damaged(error) from None
+        if len(images) != len(labels) or (len(labels) and labels.max() >= len(class_names)):
+            raise files.damaged(DamagedFileError(
+                f"{prefix}: {len(images)} images but {len(labels)} labels (of 0..{len(class_names) - 1})"))
+        return ImageDataset(name, torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)),
+                            tuple(class_names))
+
+    return DatasetSplit(split("train"), split("t10k"))
 
 
 @register_dataset(
@@ -87,9 +115,7 @@ def _mnist_like(dataset_cls: type[Any], name: str, title: str, root: Path, downl
 )
 def load_mnist(root: Path, download: bool) -> DatasetSplit:
     """Official MNIST train/test; class names "0".."9" (torchvision's are "0 - zero", ...)."""
-    from torchvision.datasets import MNIST
-
-    return _mnist_like(MNIST, "mnist", "MNIST", root, download, DIGIT_NAMES)
+    return _mnist_like("MNIST", "mnist", "MNIST", root, download, DIGIT_NAMES)
 
 
 @register_dataset(
@@ -100,10 +126,8 @@ def load_mnist(root: Path, download: bool) -> DatasetSplit:
     sample_shape=(1, 28, 28),
 )
 def load_fashion_mnist(root: Path, download: bool) -> DatasetSplit:
-    """Official Fashion-MNIST train/test; class names from torchvision ("T-shirt/top", ...)."""
-    from torchvision.datasets import FashionMNIST
-
-    return _mnist_like(FashionMNIST, "fashion_mnist", "Fashion-MNIST", root, download, FashionMNIST.classes)
+    """Official Fashion-MNIST train/test; class names as torchvision gives them ("T-shirt/top", ...)."""
+    return _mnist_like("FashionMNIST", "fashion_mnist", "Fashion-MNIST", root, download, FASHION_NAMES)
 
 
 @register_dataset(
@@ -115,16 +139,20 @@ def load_fashion_mnist(root: Path, download: bool) -> DatasetSplit:
 )
 def load_cifar10(root: Path, download: bool) -> DatasetSplit:
     """Official CIFAR-10 python batches under ``root/cifar-10-batches-py/`` -> images uint8 (N, 3, 32, 32)."""
-    from torchvision.datasets import CIFAR10
+    names = (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE, CIFAR_META_FILE)
+    files = _Files("CIFAR-10", root / "cifar-10-batches-py", names, hint="They come from cifar-10-python.tar.gz.")
+    if download:
+        from torchvision.datasets import CIFAR10
 
-    names = tuple(f for f, _ in CIFAR10.train_list + CIFAR10.test_list) + (CIFAR10.meta["filename"],)
-    files = _Files("CIFAR-10", root / CIFAR10.base_folder, names, hint="They come from cifar-10-python.tar.gz.")
+        _download(CIFAR10, root, files)
+    files.check_present()
+    try:
+        classes = read_cifar_class_names(files.folder / CIFAR_META_FILE)
 
-    def split(train: bool) -> ImageDataset:
-        ds = _open(CIFAR10, root, train, download, files)
-        # torchvision keeps (N, H, W, C) numpy; the channel-first copy is made once, here.
-        images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
-        labels = torch.as_tensor(ds.targets, dtype=torch.int64)
-        return ImageDataset("cifar10", images, labels, tuple(ds.classes))
+        def split(file_names: Sequence[str]) -> ImageDataset:
+            images, labels = read_cifar_batches([files.folder / f for f in file_names], len(classes))
+            return ImageDataset("cifar10", torch.from_numpy(images), torch.from_numpy(labels), classes)
 
-    return DatasetSplit(split(train=True), split(train=False))
+        return DatasetSplit(split(CIFAR_TRAIN_FILES), split((CIFAR_TEST_FILE,)))
+    except DamagedFileError as error:
+        raise files.damaged(error) from None

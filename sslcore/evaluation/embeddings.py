@@ -158,6 +158,16 @@ def source_fingerprint(run: Run, source: Source) -> str:
     return PIXELS if source == PIXELS else file_fingerprint(encoder_path(run, int(source)))
 
 
+def _features_prefix(epoch: int, split: Split, max_points: int) -> str:
+    return f"features_e{epoch:04d}_{split}_n{max_points}_"
+
+
+def features_path(run: Run, epoch: int, split: Split = "test", max_points: int = 5000) -> Path:
+    """Where :func:`run_features` keeps the encoder features of epoch ``epoch`` (named by the checkpoint's version)."""
+    prefix = _features_prefix(epoch, split, max_points)
+    return embeddings_dir(run) / f"{prefix}{source_fingerprint(run, epoch)}.npy"
+
+
 def run_features(run: Run, epoch: Source, split: Split = "test",
                  max_points: int = 5000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Features (N, D) float32, labels (N,), indices (N,) of :func:`run_points`, from epoch ``epoch``'s encoder.
@@ -168,8 +178,8 @@ def run_features(run: Run, epoch: Source, split: Split = "test",
     if epoch == PIXELS:
         images, labels, indices = run_points(run, split, max_points)
         return raw_input_features(run, images), labels, indices
-    prefix = f"features_e{int(epoch):04d}_{split}_n{max_points}_"
-    path = embeddings_dir(run) / f"{prefix}{source_fingerprint(run, epoch)}.npy"
+    path = features_path(run, int(epoch), split, max_points)
+    prefix = _features_prefix(int(epoch), split, max_points)
     if path.exists():
         _, labels, indices = run_points(run, split, max_points)
         return np.load(path), labels, indices

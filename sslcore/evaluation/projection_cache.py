@@ -40,7 +40,9 @@ from sslcore.evaluation.embeddings import (
     Split,
     embeddings_dir,
     pca_2d,
+    run_data,
     run_features,
+    run_points,
     save_npy_atomic,
     source_fingerprint,
     tsne_2d,
@@ -207,8 +209,11 @@ def _holder(pid: int) -> dict[str, Any]:
 
 def start_background_projection(run: Run, epoch: Source, split: Split, method: str = "tsne",
                                 params: dict[str, Any] | None = None, max_points: int = 5000,
-                                retry_failed: bool = False) -> subprocess.Popen | None:
-    """Start computing a map in a separate process; returns at once.
+                                retry_failed: bool = False, warm: bool = False,
+                                thumb_scale: int = 1) -> subprocess.Popen | None:
+    """Start computing a map in a separate process; returns at once. With ``warm``, the job also fills the
+    other caches a first visit of the Embeddings page reads (:func:`warm_page_caches`, thumbnails of
+    ``thumb_scale``).
 
     Returns the worker's handle, or None when there is nothing to start: the map is cached, another
     session's job is computing it, or (unless ``retry_failed``) the last job failed. Poll
@@ -223,6 +228,7 @@ def start_background_projection(run: Run, epoch: Source, split: Split, method: s
         return None
     error.unlink(missing_ok=True)
     args = [str(run.path), str(epoch), split, method, json.dumps(full), "--max-points", str(max_points)]
+    args += ["--warm", "--thumb-scale", str(thumb_scale)] if warm else []
     try:
         worker = _spawn_worker(args, lock)
     except BaseException:
@@ -248,8 +254,22 @@ def _package_root() -> str:
     return str(Path(sslcore.__file__).resolve().parents[1])
 
 
+def warm_page_caches(run: Run, source: Source, split: Split, max_points: int, thumb_scale: int = 1) -> None:
+    """Compute and keep what the Embeddings page reads beside a map: the map quality of ``source`` (labelled data),
+    and with the raw pixels' job, the thumbnails of the shown images (each cached on disk by its own function)."""
+    # Imported here: scikit-learn's metrics would slow every t-SNE worker's start for nothing.
+    from sslcore.evaluation.embedding_quality import run_quality
+    from sslcore.evaluation.thumbnails import run_thumbnails
+
+    _, labels, _ = run_points(run, split, max_points)
+    if (labels >= 0).any():
+        run_quality(run, source, split, max_points)
+    if source == PIXELS and run_data(run).kind == "image":
+        run_thumbnails(run, split, max_points, thumb_scale)
+
+
 def _run_job(run: Run, epoch: Source, split: Split, method: str, params: dict[str, Any], max_points: int,
-             lock: Path) -> int:
+             lock: Path, warm: bool = False, thumb_scale: int = 1) -> int:
     """The worker's body: compute and store the map; on failure, write the reason. Exit status 0 or 1.
 
     The error and log files are named after ``lock`` (same stem), so a failure is reported even when
@@ -257,6 +277,8 @@ def _run_job(run: Run, epoch: Source, split: Split, method: str, params: dict[st
     """
     try:
         ProjectionCache(run, max_points).compute(epoch, split, method, params)
+        if warm:
+            warm_page_caches(run, epoch, split, max_points, thumb_scale)
         code = 0
     except Exception as e:  # noqa: BLE001 - the page must be able to say why the map never came
         write_json_atomic(lock.with_suffix(".error.json"), {"error": f"{type(e).__name__}: {e}",
@@ -279,6 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("params", help="the method's parameters as a JSON object")
     parser.add_argument("--max-points", type=int, default=5000)
     parser.add_argument("--lock", type=Path, required=True, help="lock file to remove when done")
+    parser.add_argument("--warm", action="store_true", help="also fill the page's quality and thumbnail caches")
+    parser.add_argument("--thumb-scale", type=int, default=1, help="with --warm: the thumbnails' scale")
     args = parser.parse_args(argv)
     # A lower priority: the dashboard's own requests (and a training job) come before a background map.
     os.nice(WORKER_NICENESS)
@@ -287,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     write_json_atomic(args.lock, _holder(os.getpid()))
     epoch: Source = PIXELS if args.epoch == PIXELS else int(args.epoch)
     return _run_job(Run(Path(args.run)), epoch, args.split, args.method, json.loads(args.params),
-                    args.max_points, args.lock)
+                    args.max_points, args.lock, args.warm, args.thumb_scale)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from sslcore.runs.store import process_identity
 from tests.app.conftest import open_page
 from tests.conftest import tiny_config
 from tests.runs.jobs_support import wait_until
+from ui import embedding_data
 
 PAGE = "app_pages/embeddings.py"
 EPOCH = 1
@@ -106,6 +107,27 @@ def test_the_page_shows_both_maps_with_thumbnails_and_quality_figures(run: Run) 
     assert not at.metric[2].proto.delta  # the baseline has nothing to compare with
     assert not any("t-SNE computing" in c for c in captions(at))
     assert not list((run.path / "embeddings").glob("*.lock"))  # nothing to start: both maps were cached
+
+
+def test_a_big_splits_first_visit_reads_in_the_background_then_draws_from_the_caches(
+        run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
+    # digits' 359 test images stand for a big dataset's 5,000-image sample: nothing of them is cached yet.
+    monkeypatch.setattr(embedding_data, "BACKGROUND_FROM", 100)
+    shutil.rmtree(run.path / "embeddings")
+    at = open_page(PAGE, run.id)
+    assert not at.exception
+    assert any("in the background" in i.value for i in at.info), [i.value for i in at.info]
+    assert not at.get("component_instance")  # no map drawn from a half-read split
+    assert {p.name.split("_")[2] for p in (run.path / "embeddings").glob("*.lock")} <= {"e0001", "pixels"}
+    wait_until(lambda: not list((run.path / "embeddings").glob("*.lock")), 120, "the first-read jobs to end")
+    cached = {p.name.split("_")[0] for p in (run.path / "embeddings").iterdir()}
+    assert {"features", "proj", "quality", "thumbs"} <= cached, cached  # what the page would otherwise compute
+    at.run()
+    assert not at.exception and not any("in the background" in i.value for i in at.info)
+    drawn = maps(at)
+    assert "epoch 1 · PCA" in title(drawn["features"])  # PCA while the t-SNE (the default) computes
+    assert len(drawn["args"]["thumbs"]) == len(run_features(run, EPOCH)[2])
+    assert [m.label for m in at.metric][:1] == ["k-NN among shown images"]
 
 
 def test_an_image_id_shows_its_nearest_neighbours_in_both_spaces(run: Run) -> None:

@@ -6,9 +6,10 @@ through the same code path as the real files.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -71,16 +72,6 @@ def write_cifar10(root: Path, rng: np.random.Generator, per_batch: int = 6, n_te
     meta = {"label_names": names, "num_cases_per_batch": per_batch, "num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
     return written
-
-
-@pytest.fixture
-def no_cifar_md5(monkeypatch: pytest.MonkeyPatch) -> None:
-    """torchvision checks CIFAR files against the md5 of the real 170 MB archive contents, which tiny
-    test files can never match. Test-only: replace the module's check_integrity (used by both
-    CIFAR10._check_integrity and CIFAR10._load_meta) with a plain existence check."""
-    import torchvision.datasets.cifar as cifar_module
-
-    monkeypatch.setattr(cifar_module, "check_integrity", lambda path, md5=None: os.path.isfile(path))
 
 
 # ---------------------------------------------------------------- embedded datasets
@@ -228,7 +219,7 @@ def test_mnist_like_idx_files_load(tmp_path: Path, name: str, folder: str) -> No
         assert split.class_names[0] == "T-shirt/top" and len(split.class_names) == 10
 
 
-def test_cifar10_pickle_batches_load(tmp_path: Path, no_cifar_md5: None) -> None:
+def test_cifar10_pickle_batches_load(tmp_path: Path) -> None:
     written = write_cifar10(tmp_path, np.random.default_rng(0))
     split = load_dataset("cifar10", root=tmp_path)
     train_data = np.concatenate([d for d, _ in written["train"]])
@@ -240,6 +231,75 @@ def test_cifar10_pickle_batches_load(tmp_path: Path, no_cifar_md5: None) -> None
         assert np.array_equal(part.images.numpy(), data.reshape(-1, 3, 32, 32))
         assert part.labels.dtype == torch.int64 and part.labels.tolist() == labels
     assert split.class_names == tuple(written["names"])
+
+
+def test_cifar10_batches_of_uneven_sizes_load_in_order(tmp_path: Path) -> None:
+    written = write_cifar10(tmp_path, np.random.default_rng(2), per_batch=4)
+    folder = tmp_path / "cifar-10-batches-py"
+    data = np.random.default_rng(3).integers(0, 256, size=(7, 3072), dtype=np.uint8)  # batch 3 is longer
+    entry = {"batch_label": "data_batch_3", "labels": [1] * 7, "data": data, "filenames": []}
+    (folder / "data_batch_3").write_bytes(pickle.dumps(entry, protocol=2))
+    written["train"][2] = (data, [1] * 7)
+    split = load_dataset("cifar10", root=tmp_path)
+    expected = np.concatenate([d for d, _ in written["train"]]).reshape(-1, 3, 32, 32)
+    assert np.array_equal(split.train.images.numpy(), expected)
+    assert split.train.labels.tolist() == [label for _, labels in written["train"] for label in labels]
+
+
+class _RunsCode:
+    """Unpickling this would call ``Path.touch`` on a marker file: what a malicious pickle could do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple:
+        return (Path.touch, (self.marker,))
+
+
+def test_a_cifar10_file_that_asks_to_run_code_is_refused_without_running_it(tmp_path: Path) -> None:
+    write_cifar10(tmp_path, np.random.default_rng(4))
+    marker = tmp_path / "was_run"
+    entry = {"batch_label": "x", "labels": [0], "data": np.zeros((1, 3072), np.uint8), "extra": _RunsCode(marker)}
+    (tmp_path / "cifar-10-batches-py" / "data_batch_2").write_bytes(pickle.dumps(entry, protocol=2))
+    with pytest.raises(DatasetUnavailableError, match=r"CIFAR-10 is not available: .*data_batch_2 is not a CIFAR-10 "
+                                                       r"python batch: .* is not something a CIFAR-10 batch holds"):
+        load_dataset("cifar10", root=tmp_path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda e: {**e, "data": np.zeros((len(e["labels"]), 100), np.uint8)}, "'data' must be uint8 rows of 3072"),
+    (lambda e: {**e, "labels": e["labels"][:-1]}, "'labels' must be 6 integers"),
+    (lambda e: {**e, "labels": [10] * len(e["labels"])}, r"labels must lie in 0..9, found 0..10|found 10..10"),
+])
+def test_a_damaged_cifar10_batch_names_the_file_and_the_fault(tmp_path: Path, damage, message: str) -> None:
+    write_cifar10(tmp_path, np.random.default_rng(5))
+    path = tmp_path / "cifar-10-batches-py" / "data_batch_1"
+    path.write_bytes(pickle.dumps(damage(pickle.loads(path.read_bytes())), protocol=2))
+    with pytest.raises(DatasetUnavailableError, match=message):
+        load_dataset("cifar10", root=tmp_path)
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:-5], "holds 23,515 bytes of data where its header .* says 23,520: it is truncated"),
+    (lambda b: b + b"x", "holds more bytes of data"),
+    (lambda b: b"\x1f\x8b" + b[2:], "is not an IDX file of 3-dimensional unsigned bytes .*gunzip"),
+])
+def test_a_damaged_idx_file_names_the_file_and_the_fault(tmp_path: Path, damage, message: str) -> None:
+    write_mnist_like(tmp_path, "MNIST", np.random.default_rng(6))
+    path = tmp_path / "MNIST" / "raw" / "train-images-idx3-ubyte"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(DatasetUnavailableError, match=f"MNIST is not available: {path}.* {message}"):
+        load_dataset("mnist", root=tmp_path)
+
+
+def test_mnist_loads_without_importing_torchvision(tmp_path: Path) -> None:
+    write_mnist_like(tmp_path, "MNIST", np.random.default_rng(7))
+    code = ("import sys; from sslcore.data import load_dataset; "
+            f"load_dataset('mnist', root={str(tmp_path)!r}); print('torchvision' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.stdout.strip() == "False"
 
 
 def test_loaded_files_are_cached_per_root(tmp_path: Path) -> None:

@@ -16,7 +16,10 @@ from tests.conftest import tiny_config
 #: Settings a task needs for the generic "loss falls by a fifth" check. SCARF's default temperature of 1 (the
 #: paper's, and the best linear probe on synthetic_table) keeps NT-Xent above ~60% of its starting value, so a
 #: 20% fall is checked at a lower temperature, on a table with enough rows for 88 steps in 4 epochs.
-LOSS_CHECK = {"scarf": {"task.temperature": 0.05, "data.dataset": "digits_table"}}  # 0.63 of the start measured
+LOSS_CHECK = {"scarf": {"task.temperature": 0.05, "data.dataset": "digits_table"},  # 0.63 of the start measured
+              # Colour from grey learns slowly on 640 shapes: 0.80 of the start after 4 epochs (on the line, and
+              # one rounding from failing), 0.56 after 8.
+              "colorization": {"train.epochs": 8}}
 
 
 class LossRecorder:
