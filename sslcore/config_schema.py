@@ -206,7 +206,8 @@ class TrainConfig:
     batch_size: int = param(128, "Images per optimisation step (over all processes when several train the run).",
                             min=2, max=8192)
     optimizer: str = param("adamw", "Optimiser.", choices=("adamw", "sgd"))
-    lr: float = param(2e-3, "Peak learning rate (after warm-up).", min=1e-7, max=10.0)
+    lr: float = param(2e-3, "Peak learning rate (after warm-up). Some tasks start from their own (SimSiam).",
+                      min=1e-7, max=10.0)
     weight_decay: float = param(1e-4, "Decoupled weight decay.", min=0.0, max=1.0)
     warmup_epochs: float = param(1.0, "Linear warm-up length in epochs, then cosine decay.", min=0.0, max=1000.0)
     min_lr_ratio: float = param(0.01, "Final learning rate as a fraction of the peak.", min=0.0, max=1.0, advanced=True)
