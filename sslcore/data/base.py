@@ -90,19 +90,19 @@ class ImageDataset:
         """Per-channel mean and std (each (C,), float32; the std unbiased, as ``Tensor.std``) of uint8 images
         (N, C, H, W), in [0, 1] units.
 
-        Summed ``chunk`` images at a time in float64: a float copy of the whole split would need 4x its uint8
-        size (600 MB for CIFAR-10's training images) for two numbers per channel.
+        Exact integer sums of the values and their squares, ``chunk`` images at a time: a float copy of the whole
+        split would need 4x its uint8 size (600 MB for CIFAR-10's training images) for two numbers per channel.
         """
         channels = samples.shape[1]
-        total = torch.zeros(channels, dtype=torch.float64)
-        squares = torch.zeros(channels, dtype=torch.float64)
+        total = torch.zeros(channels, dtype=torch.int64)
+        squares = torch.zeros(channels, dtype=torch.int64)
         for start in range(0, len(samples), chunk):
-            x = samples[start:start + chunk].to(torch.float64).transpose(0, 1).reshape(channels, -1)
-            total += x.sum(dim=1)
-            squares += (x * x).sum(dim=1)
+            x = samples[start:start + chunk].to(torch.int32)
+            total += x.sum(dim=(0, 2, 3), dtype=torch.int64)
+            squares += (x * x).sum(dim=(0, 2, 3), dtype=torch.int64)
         count = samples.numel() // max(channels, 1)
-        mean = total / count
-        variance = (squares - count * mean * mean) / max(count - 1, 1)
+        mean = total.double() / count
+        variance = (squares.double() - count * mean * mean) / max(count - 1, 1)
         return (mean / 255.0).float(), (variance.clamp_min(0.0).sqrt() / 255.0).float()
 
     def subset(self, indices: torch.Tensor) -> ImageDataset:
