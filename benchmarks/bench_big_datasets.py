@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
-import struct
 import subprocess
 import sys
 import tempfile
@@ -46,6 +44,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from sslcore.data import load_dataset  # noqa: E402
+from sslcore.data.official_files import write_cifar_batch, write_cifar_meta, write_idx  # noqa: E402
 from sslcore.engine.device import describe_machine  # noqa: E402
 
 MiB = 2 ** 20
@@ -78,15 +77,6 @@ def tiled(images: np.ndarray, labels: np.ndarray, n: int, rng: np.random.Generat
     return out, labels[pick]
 
 
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """An uncompressed IDX file of uint8 data (magic 0x0000_08_<ndim>, big-endian int32 dims, then the bytes)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}i", *array.shape)
-    with path.open("wb") as f:
-        f.write(header)
-        f.write(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
-
-
 def write_mnist(root: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """``root/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte`` as torchvision reads them."""
     for split, prefix in (("train", "train"), ("test", "t10k")):
@@ -98,17 +88,13 @@ def write_mnist(root: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) ->
 def write_cifar10(root: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
     """``root/cifar-10-batches-py/``: five training batches, a test batch (rows of 3,072 = R, G, B planes), meta."""
     folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True, exist_ok=True)
     images, labels = splits["train"]
     parts = np.array_split(np.arange(len(images)), 5)
     batches = [(f"data_batch_{i + 1}", images[p], labels[p]) for i, p in enumerate(parts)]
     batches.append(("test_batch", *splits["test"]))
     for file_name, x, y in batches:
-        entry = {"batch_label": file_name, "labels": [int(v) for v in y], "data": x.reshape(len(x), -1),
-                 "filenames": [f"{i}.png" for i in range(len(x))]}
-        (folder / file_name).write_bytes(pickle.dumps(entry, protocol=4))
-    meta = {"label_names": [f"class_{i}" for i in range(10)], "num_cases_per_batch": len(parts[0]), "num_vis": 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=4))
+        write_cifar_batch(folder / file_name, x.reshape(len(x), -1), y.tolist())
+    write_cifar_meta(folder / "batches.meta", [f"class_{i}" for i in range(10)], len(parts[0]))
 
 
 def write_dataset(layout: Layout, root: Path, train: int, test: int, seed: int = 0) -> int:

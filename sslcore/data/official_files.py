@@ -8,11 +8,14 @@ the peak is the data plus one file (CIFAR-10) or the data alone (IDX, one read),
 instead of the md5 (a wrong size or header is reported with the file's name), and let a CIFAR-10 batch
 build nothing but numpy arrays, lists, numbers and strings.
 
-Errors are :class:`DamagedFileError` (a ValueError) naming the file and what is wrong with it.
+Errors are :class:`DamagedFileError` (a ValueError) naming the file and what is wrong with it. The writers
+(:func:`write_idx`, :func:`write_cifar_batch`, :func:`write_cifar_meta`) make files in the same formats, for the
+tests and the big-dataset benchmark, which cannot download the real ones.
 """
 from __future__ import annotations
 
 import pickle
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -100,20 +103,21 @@ def read_cifar_batches(paths: list[Path], num_classes: int) -> tuple[np.ndarray,
     (the official batches do: 10,000 each), and filled one file at a time; a file of another size is
     still read right (the array is then concatenated once).
     """
-    first_data, first_labels = _batch(paths[0])
-    rows = len(first_data)
+    data, batch_labels = _batch(paths[0])
+    rows = len(data)
     images = np.empty((rows * len(paths), CIFAR_ROW), dtype=np.uint8)
     labels = np.empty(rows * len(paths), dtype=np.int64)
     filled = 0
     extra: list[tuple[np.ndarray, np.ndarray]] = []
     for i, path in enumerate(paths):
-        data, batch_labels = (first_data, first_labels) if i == 0 else _batch(path)
+        if i:
+            data, batch_labels = _batch(path)
         if len(data) == rows and not extra:
             images[filled:filled + rows], labels[filled:filled + rows] = data, batch_labels
             filled += rows
         else:  # uneven batches: keep the rest aside, join once at the end
             extra.append((data, batch_labels))
-        del data
+        del data, batch_labels  # freed before the next file is unpickled: one batch held at a time
     if extra:
         images = np.concatenate([images[:filled], *(d for d, _ in extra)])
         labels = np.concatenate([labels[:filled], *(y for _, y in extra)])
@@ -129,3 +133,28 @@ def read_cifar_class_names(path: Path) -> tuple[str, ...]:
     if not (isinstance(names, list) and names and all(isinstance(n, str) for n in names)):
         raise DamagedFileError(f"{path}: 'label_names' must be a list of class names")
     return tuple(names)
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """An uncompressed IDX file of uint8 ``array`` (any number of dimensions), as :func:`read_idx` reads it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = bytes([0, 0, IDX_UBYTE, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    with path.open("wb") as f:
+        f.write(header)
+        f.write(np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def write_cifar_batch(path: Path, rows: np.ndarray, labels: list[int]) -> None:
+    """A CIFAR-10 batch file: uint8 ``rows`` (n, 3072) (R, G, B planes of 32x32) and their ``labels``, pickled with
+    protocol 2 like the official files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    entry = {"batch_label": path.name, "labels": [int(v) for v in labels], "data": rows,
+             "filenames": [f"{i}.png" for i in range(len(rows))]}
+    path.write_bytes(pickle.dumps(entry, protocol=2))
+
+
+def write_cifar_meta(path: Path, names: list[str], per_batch: int) -> None:
+    """CIFAR-10's ``batches.meta``: the class names."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps({"label_names": names, "num_cases_per_batch": per_batch, "num_vis": CIFAR_ROW},
+                                  protocol=2))

@@ -7,7 +7,6 @@ through the same code path as the real files.
 from __future__ import annotations
 
 import pickle
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -27,16 +26,10 @@ from sslcore.data import (
     stratified_split,
     stratified_subset,
 )
+from sslcore.data.official_files import write_cifar_batch, write_cifar_meta, write_idx
 from sslcore.registry import UnknownNameError
 
 # ---------------------------------------------------------------- writers for the real file formats
-
-
-def write_idx(path: Path, array: np.ndarray) -> None:
-    """IDX file of uint8 data: magic 0x0000_08_<ndim> and each dim as big-endian int32, then the bytes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}i", *array.shape)
-    path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
 def write_mnist_like(root: Path, folder: str, rng: np.random.Generator, n_train: int = 30, n_test: int = 20) -> dict:
@@ -55,22 +48,18 @@ def write_mnist_like(root: Path, folder: str, rng: np.random.Generator, n_train:
 def write_cifar10(root: Path, rng: np.random.Generator, per_batch: int = 6, n_test: int = 10) -> dict:
     """CIFAR-10 python batches (pickled dicts, rows of 3072 = R plane, G plane, B plane) and batches.meta."""
     folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
     names = [f"class_{i}" for i in range(10)]
     written = {"train": [], "names": names}
     batches = [(f"data_batch_{i}", per_batch) for i in range(1, 6)] + [("test_batch", n_test)]
     for file_name, n in batches:
         data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
         labels = [int(v) for v in rng.integers(0, 10, size=n)]
-        entry = {"batch_label": file_name, "labels": labels, "data": data, "filenames": [f"{i}.png" for i in range(n)]}
-        (folder / file_name).write_bytes(pickle.dumps(entry, protocol=2))
-        key = "test" if file_name == "test_batch" else "train"
-        if key == "test":
+        write_cifar_batch(folder / file_name, data, labels)
+        if file_name == "test_batch":
             written["test"] = (data, labels)
         else:
             written["train"].append((data, labels))
-    meta = {"label_names": names, "num_cases_per_batch": per_batch, "num_vis": 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    write_cifar_meta(folder / "batches.meta", names, per_batch)
     return written
 
 
