@@ -42,9 +42,11 @@ def save_weights(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
 
 def cpu_copy(tree: Any) -> Any:
     """A copy of ``tree`` (nested dicts/lists/tuples of tensors and plain values) with every tensor cloned to the
-    CPU: a snapshot that training may go on changing the original of while it is written out."""
+    CPU: a snapshot that training may go on changing the original of while it is written out. The copies are
+    in the standard contiguous layout, whatever the trainer's (channels-last weights, :mod:`sslcore.models.layout`),
+    so a checkpoint's tensors can go straight into safetensors or any other reader."""
     if isinstance(tree, torch.Tensor):
-        return tree.detach().to("cpu", copy=True)
+        return tree.detach().to("cpu", copy=True, memory_format=torch.contiguous_format)
     if isinstance(tree, dict):
         return {k: cpu_copy(v) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):

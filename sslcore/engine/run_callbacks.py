@@ -187,7 +187,8 @@ class Checkpointer(Callback):
         self.trainer = trainer
 
     def save(self, state: TrainState) -> None:
-        save_checkpoint(self.run.checkpoint_dir / "last.pt", self.trainer.checkpoint_payload())
+        # cpu_copy also puts the tensors in the standard layout, as every checkpoint file has them
+        save_checkpoint(self.run.checkpoint_dir / "last.pt", cpu_copy(self.trainer.checkpoint_payload()))
 
     def on_epoch_end(self, state: TrainState) -> None:
         payload = cpu_copy(self.trainer.checkpoint_payload())  # the one copy: training changes the weights next

@@ -20,6 +20,7 @@ from sslcore.engine.callbacks import Callback, CallbackList
 from sslcore.engine.device import autocast, use_bf16
 from sslcore.engine.schedule import SchedulePlan, plan_schedule
 from sslcore.engine.state import TrainState
+from sslcore.models.layout import to_conv_layout
 from sslcore.tasks import PretextTask, StepOutput
 from sslcore.tasks.build import build_task as build_task  # re-exported: its home was this module
 
@@ -104,6 +105,7 @@ class Trainer:
                callbacks: Sequence[Callback] = (), checkpoint: dict[str, Any] | None = None) -> Trainer:
         """A trainer ready to ``fit``; with ``checkpoint`` it continues where that checkpoint stopped."""
         task.to(device)
+        to_conv_layout(task)  # before the optimizer and DDP see the parameters
         model = ddp.wrap(task, device, sync_bn=config.train.sync_bn)
         optimizer = build_optimizer(task, config)
         plan = plan_schedule(config.train, len(data.train))

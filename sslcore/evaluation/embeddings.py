@@ -98,12 +98,14 @@ def run_data(run: Run) -> DatasetSplit:
 def load_encoder_at_epoch(run: Run, epoch: int, data: DatasetSplit) -> Encoder:
     """The run's encoder with the weights saved after ``epoch`` (0: before training), on the CPU, in eval mode."""
     # Imported here: the models pull in torchvision (~2 s), which the background t-SNE worker never needs.
+    from sslcore.models.layout import to_conv_layout
     from sslcore.tasks.build import build_task
 
     path = encoder_path(run, epoch)
     with torch.random.fork_rng(devices=[]):  # the random init is overwritten; leave the caller's RNG alone
         encoder = build_task(run.config(), data).encoder
     encoder.load_state_dict(load_file(str(path)))  # safetensors: tensors only, no pickled code
+    to_conv_layout(encoder)  # encodes 1.5-1.7x the images/s of the default layout (sslcore.models.layout)
     return encoder.eval()
 
 

@@ -16,6 +16,7 @@ from safetensors.torch import load_file
 from sslcore.data import DatasetSplit
 from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.models import Encoder
+from sslcore.models.layout import to_conv_layout
 from sslcore.runs import Run
 from sslcore.runs.weights import ENCODER_FILE, build_config_encoder, encoder_state_from_checkpoint, weights_image_shape
 
@@ -75,4 +76,5 @@ def load_evaluated_encoder(run: Run, data: DatasetSplit, device: torch.device) -
                          f"older sslcore?): {str(e).splitlines()[0]}") from e
     fingerprint = {"path": str(path.relative_to(run.path)), "sha256": before, "size": path.stat().st_size,
                    **position}
+    to_conv_layout(encoder)  # encodes 1.5-1.7x the images/s of the default layout (sslcore.models.layout)
     return encoder.to(device).eval(), fingerprint

@@ -1,0 +1,28 @@
+"""Memory layout of a model's 4-D weights: channels-last for convolutional models.
+
+oneDNN (CPU) and cuDNN (GPU) run 2-D convolutions fastest with channels-last (NHWC) tensors. Measured on a
+2-core AMD EPYC (AVX2, no AVX-512), one training step of 128 mnist5k images, channels-last against the
+default NCHW layout: SimCLR + convnet 1.17x the images/s, BYOL 1.27x, rotation 1.30x, jigsaw 1.17x,
+autoencoder 1.14x, resnet18 on 32x32 colour 1.26x, MAE on vit_tiny (one patch-embedding conv) 1.03x; none
+was slower. A model's 4-D weights in this layout are enough: a convolution whose weight is channels-last
+converts its NCHW input itself, and its output (hence every later layer) stays channels-last.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def conv_memory_format(model: nn.Module) -> torch.memory_format:
+    """``torch.channels_last`` when ``model`` has a 2-D (transposed) convolution, else the default layout."""
+    has_conv = any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
+    return torch.channels_last if has_conv else torch.contiguous_format
+
+
+def to_conv_layout(model: nn.Module) -> torch.memory_format:
+    """Put ``model``'s 4-D parameters and buffers in :func:`conv_memory_format` (in place); returns that layout.
+
+    Call it before an optimizer is built on the model: optimizer states take their parameter's layout."""
+    layout = conv_memory_format(model)
+    model.to(memory_format=layout)
+    return layout
