@@ -41,6 +41,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from sslcore.engine.device import configure_threads
     from sslcore.evaluation.encoder_source import weights_path
     from sslcore.evaluation.protocol import evaluate_run, format_results_table
+    from sslcore.evaluation.results import budget_amount, method_label, score_text
 
     run = RunStore(args.runs_dir).get(args.run)
     budgets = parse_budgets(args.labels_per_class)
@@ -55,10 +56,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     def progress(fraction: float, message: str) -> None:
         print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
 
+    def finished(row: dict) -> None:  # the quick methods' figures, while the networks still train
+        line = f"{method_label(row['method'])} · {budget_amount(row['labels_per_class'])}: {score_text(row)} %"
+        print(f"\r{line:<77}", file=sys.stderr, flush=True)
+
     configure_threads(0)
     try:
         result = evaluate_run(run, budgets, repeats=args.repeats, seed=args.seed, methods=methods, progress=progress,
-                              force=args.force)
+                              force=args.force, on_row=finished)
     except ValueError as e:  # a budget larger than a class, a checkpoint that no longer fits its config
         raise CLIError(str(e)) from None
     print(file=sys.stderr)

@@ -25,6 +25,7 @@ from sslcore.runs.eval_manager import (
     EvalRequest,
 )
 from ui.datasets import load_config_split
+from ui.evaluate_results import rows_so_far_table
 from ui.live import STATE_COLORS
 from ui.plain_text import escape_markdown
 from ui.polling import polling_fragment
@@ -143,6 +144,11 @@ def _job_row(run: Run, job: dict) -> None:
         st.badge(state, color=STATE_COLORS.get(state, "gray"))
     if state in ACTIVE_STATES:
         st.progress(float(job.get("fraction") or 0.0), text=job.get("message") or state)
+        so_far = rows_so_far_table(job)
+        if so_far is not None:
+            st.caption("Results so far, % test accuracy: the quick methods run first, the supervised networks "
+                       "last; '…' fills in as each finishes.")
+            st.dataframe(so_far, hide_index=True)
         if (run.path / STOP_FILE).exists():
             st.caption("Cancelling…")
         elif st.button("Cancel", key=f"evaluate.cancel.{run.id}", icon=":material/stop_circle:"):

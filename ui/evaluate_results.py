@@ -107,6 +107,21 @@ def results_table(runs: Sequence[Evaluated]) -> pd.DataFrame:
     return table.drop(columns="run") if len(runs) == 1 and not table.empty else table
 
 
+def rows_so_far_table(job: dict[str, Any]) -> pd.DataFrame | None:
+    """A running evaluation's finished rows (eval_job.json's ``rows``) laid out as the results table: rows =
+    the requested labels per class, columns = the requested methods, '…' where a method has not finished that
+    budget yet. None before the first row."""
+    rows = [r for r in job.get("rows") or [] if isinstance(r, dict)]
+    if not rows:
+        return None
+    request = job.get("request") or {}
+    budgets = request.get("budgets") or list(dict.fromkeys(r["labels_per_class"] for r in rows))
+    methods = request.get("methods") or list(dict.fromkeys(r["method"] for r in rows))
+    done = {(r["method"], r["labels_per_class"]): score_text(r) for r in rows}
+    return pd.DataFrame([{"labels per class": str(b), **{method_label(m): done.get((m, b), "…") for m in methods}}
+                         for b in budgets])
+
+
 def results_csv(runs: Sequence[Evaluated]) -> str:
     """Every repeat of every method and budget, one row each (accuracy as a fraction), for download."""
     return pd.DataFrame([row for e in runs for row in repeat_rows(e.results)]).to_csv(index=False)

@@ -240,7 +240,8 @@ def _load_data(config: RunConfig) -> DatasetSplit:
 
 def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: int = 0,
                  methods: Sequence[str] | None = None, progress: Progress | None = None, *, force: bool = False,
-                 device: str = "auto", supervised: dict[str, Any] | None = None) -> dict[str, Any]:
+                 device: str = "auto", supervised: dict[str, Any] | None = None,
+                 on_row: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Evaluate ``run``'s latest weights under the label-efficiency protocol; writes and returns eval.json.
 
     budgets: labels per class (ints) and/or "all"; repeats: labelled subsets per budget (seeds seed + r);
@@ -250,7 +251,10 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     weights, and fit the baselines afresh instead of reading those an earlier evaluation on the same data
     kept (:mod:`sslcore.evaluation.baseline_fits`); device: where the encoder and the networks run;
     supervised: overrides of :class:`SupervisedBaseline`'s parameters (e.g. ``{"augment": False}``,
-    ``{"max_steps": 50}``), used by fine-tuning too.
+    ``{"max_steps": 50}``), used by fine-tuning too; on_row(row) is called with each results row as soon as it
+    is finished. The methods run cheapest first (every budget of one method, then the next), so the rows of
+    the probes on the frozen features and of raw pixels arrive in seconds while the supervised networks still
+    train; the stored rows keep the budget-major order of ``budgets`` x ``methods``.
 
     The weights are ``checkpoints/last.pt``, or ``checkpoints/encoder.safetensors`` for an imported run.
     The result has ``results``: one row per (method, budget) with ``accuracy_mean``, ``accuracy_std``,
@@ -278,7 +282,13 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     tick = _progress_ticker(progress, methods, len(budgets) * repeats)
     predictions: dict[str, np.ndarray] = {"test_labels": inputs.test_labels}
     kept = _KeptFits(run, protocol, dev, reuse=not force)
-    results = [_run_method(m, inputs, subsets, b, repeats, predictions, tick, kept) for b in budgets for m in methods]
+    rows: dict[tuple[str, Budget], dict[str, Any]] = {}
+    for m in sorted(methods, key=lambda name: COST[name]):  # stable: equal costs keep the caller's order
+        for b in budgets:
+            rows[(m, b)] = _run_method(m, inputs, subsets, b, repeats, predictions, tick, kept)
+            if on_row is not None:
+                on_row(rows[(m, b)])
+    results = [rows[(m, b)] for b in budgets for m in methods]
     save_predictions(run.path / PREDICTIONS_FILE, predictions)  # first: eval.json vouches for it by hash
     out = {"version": EVAL_VERSION, "run_id": run.id, "created": time.time(), "checkpoint": checkpoint,
            "protocol": protocol, "environment": {"device": str(dev), "torch": torch.__version__,

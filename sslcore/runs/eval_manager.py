@@ -5,7 +5,8 @@ for one of the training slots (``<runs>/.slots/`` file locks, shared with traini
 never oversubscribes the cores), then runs :func:`~sslcore.evaluation.protocol.evaluate_run`, writing
 its progress into ``eval_job.json`` (atomically replaced): ``state`` (queued | running | completed |
 failed | cancelled), ``fraction``, ``message``, ``pid`` + ``pid_identity``, ``queued_at``/``started``/
-``ended``, ``error``/``traceback`` and the ``request``. Every reader sees the same file, so a refresh or a
+``ended``, ``error``/``traceback``, the ``request`` and ``rows``: the results rows finished so far (figures
+only), so the page shows the first ones while the slower methods still run. Every reader sees the same file, so a refresh or a
 second tab shows the same progress; a worker that died without a word is reported as failed.
 """
 from __future__ import annotations

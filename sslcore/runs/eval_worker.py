@@ -20,6 +20,8 @@ from sslcore.runs.store import Run, RunStore
 
 #: At most this often the progress is written to eval_job.json (a fit may end every few milliseconds).
 WRITE_EVERY_SECONDS = 0.3
+#: What eval_job.json's ``rows`` keep of each finished results row.
+PARTIAL_ROW_KEYS = ("method", "labels_per_class", "accuracy_mean", "accuracy_std", "accuracies")
 
 
 class EvalCancelled(BaseException):
@@ -58,10 +60,18 @@ def _wait_for_slot(run: Run, slots: int, queued_at: float) -> IO:
 
 
 class _Progress:
-    """evaluate_run's progress callback: throttled writes to eval_job.json, stop checks, core re-division."""
+    """evaluate_run's progress callback: throttled writes to eval_job.json, stop checks, core re-division; and
+    its ``on_row``: each finished results row goes into eval_job.json's ``rows`` at once, so the page shows
+    the first figures while the slower methods run."""
 
     def __init__(self, run: Run, share: CoreShare) -> None:
         self.run, self.share, self.last_write = run, share, 0.0
+        self.rows: list[dict[str, Any]] = []
+
+    def row(self, row: dict[str, Any]) -> None:
+        """Record a finished results row (its figures only: the per-repeat details stay for eval.json)."""
+        self.rows.append({key: row[key] for key in PARTIAL_ROW_KEYS})
+        update_job(self.run, rows=self.rows)
 
     def __call__(self, fraction: float, message: str) -> None:
         _check_stop(self.run)
@@ -85,8 +95,9 @@ def run_eval_worker(run_dir: Path, request: EvalRequest, slots: int) -> int:
             update_job(run, state="running", started=time.time(), message="loading the data and the encoder")
             share = CoreShare(run.path.parent / ".slots", slots, slot)
             share.rebalance()  # a lone job uses every core; two jobs share them
+            progress = _Progress(run, share)
             result = evaluate_run(run, list(request.budgets), repeats=request.repeats, seed=request.seed,
-                                  methods=list(request.methods), progress=_Progress(run, share),
+                                  methods=list(request.methods), progress=progress, on_row=progress.row,
                                   force=request.force, supervised=dict(request.supervised))
     except EvalCancelled:
         update_job(run, state="cancelled", ended=time.time(), message="cancelled; nothing was written")

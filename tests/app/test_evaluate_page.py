@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -155,3 +156,26 @@ def test_figures_are_valid_plotly_with_all_labels_placed_at_the_real_count() -> 
         assert all(t["type"] in ("scatter", "heatmap", "bar") for t in figure["data"])  # SVG, no WebGL
     band = figures[0]["data"][0]
     assert band["y"] == pytest.approx([0.82, 0.99, 0.95, 0.78])  # mean ± std, upper edge then lower edge back
+
+
+def test_a_running_evaluation_shows_the_rows_finished_so_far(app_env: dict[str, Any]) -> None:
+    run: Run = app_env["rotation"]
+    job = {"state": "running", "fraction": 0.3, "queued_at": time.time(), "pid": None,
+           "message": "supervised from scratch · 1 label per class · repeat 1/2",
+           "request": {"budgets": [1, "all"], "repeats": 2, "methods": ["linear_probe", "knn", "supervised"]},
+           "rows": [{"method": "linear_probe", "labels_per_class": 1, "accuracy_mean": 0.5, "accuracy_std": 0.02,
+                     "accuracies": [0.48, 0.52]},
+                    {"method": "linear_probe", "labels_per_class": "all", "accuracy_mean": 0.9, "accuracy_std": 0.0,
+                     "accuracies": [0.9]}]}
+    (run.path / "eval_job.json").write_text(json.dumps(job))  # a worker still within its start-up grace
+    try:
+        at = open_page(EVALUATE, run.id)
+        assert not at.exception
+        [so_far] = [d.value for d in at.dataframe if "…" in d.value.to_numpy()]
+        assert list(so_far.columns) == ["labels per class", "linear probe", "k-NN", "supervised from scratch"]
+        assert so_far["labels per class"].tolist() == ["1", "all"]
+        assert so_far["linear probe"].tolist() == ["50.0 ± 2.0", "90.0"]  # one fit: no spread shown
+        assert so_far["k-NN"].tolist() == so_far["supervised from scratch"].tolist() == ["…", "…"]
+        assert any("Results so far" in c.value for c in at.caption)
+    finally:
+        (run.path / "eval_job.json").unlink()

@@ -48,7 +48,13 @@ def test_a_csv_is_stored_and_trains_and_evaluates_as_a_table(root: Path, capsys:
     assert run.state == "completed" and run.config().encoder.name == "table_mlp"
     assert run.status()["dataset"]["content_hash"].startswith("sha256:")
     assert main(["eval", run.id, "--runs-dir", str(runs), "--labels-per-class", "4,all", "--repeats", "1"]) == 0
-    assert "gradient_boosting" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "gradient_boosting" in out
+    # each row is printed as it finishes, the quick methods first
+    finished = [line.strip() for line in err.splitlines() if " · " in line and line.strip().endswith("%")]
+    assert [line.split(":")[0] for line in finished][:2] == ["linear probe · 4 labels per class",
+                                                             "linear probe · all labels"]
+    assert finished[-1].startswith("supervised from scratch · all labels: ")
 
 
 def test_an_unlabelled_csv_trains_and_evaluation_says_it_needs_labels(root: Path,

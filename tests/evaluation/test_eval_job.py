@@ -18,7 +18,7 @@ import torch
 
 from sslcore.data import load_dataset
 from sslcore.engine.training_run import execute_run
-from sslcore.evaluation.methods import ALL_METHODS, DETERMINISTIC
+from sslcore.evaluation.methods import ALL_METHODS, COST, DETERMINISTIC
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, load_predictions, prediction_key
 from sslcore.evaluation.protocol import evaluate_run, indices_hash, label_subsets
 from sslcore.runs import Run, RunStore
@@ -78,6 +78,35 @@ def test_job_reports_every_method_and_budget(done: dict[str, Any]) -> None:
     assert done["fractions"] == sorted(done["fractions"])  # progress only moves forward
     assert (run.path / "eval_log.txt").exists()  # the worker's output, kept for a failure's details
     assert not (run.path / "EVAL_STOP").exists()
+
+
+def test_a_job_records_each_row_as_it_finishes_the_quick_methods_first(done: dict[str, Any]) -> None:
+    job, result = done["job"], done["result"]
+    stored = {(r["method"], r["labels_per_class"]): r for r in result["results"]}
+    order = [(r["method"], r["labels_per_class"]) for r in job["rows"]]
+    assert len(order) == len(set(order)) and set(order) == set(stored)  # every row, once
+    costs = [COST[method] for method, _ in order]
+    assert costs == sorted(costs) and costs[0] < costs[-1]  # the probes' figures come before the networks'
+    for row in job["rows"]:  # the figures the page shows early are the ones eval.json keeps
+        kept = stored[(row["method"], row["labels_per_class"])]
+        assert row["accuracies"] == kept["accuracies"] and row["accuracy_mean"] == kept["accuracy_mean"]
+    # eval.json keeps the budget-major order whatever the order of the work
+    assert list(stored) == [(m, b) for b in BUDGETS for m in ALL_METHODS]
+
+
+def test_a_running_job_shows_the_finished_rows_while_the_network_trains(done: dict[str, Any]) -> None:
+    manager, run = done["manager"], copy_of(done["run"], done["store"].root / "early")
+    manager.start(run, EvalRequest((1, "all"), repeats=1, methods=("supervised", "knn"), supervised=SLOW,
+                                   force=True))
+    try:
+        wait_until(lambda: len(read_job(run).get("rows") or []) == 2, what="the k-NN rows")
+        job = read_job(run)
+        assert job["state"] == "running"  # the supervised network is still training
+        assert [(r["method"], r["labels_per_class"]) for r in job["rows"]] == [("knn", 1), ("knn", "all")]
+        assert all(0.0 <= r["accuracy_mean"] <= 1.0 for r in job["rows"])
+    finally:
+        manager.cancel(run)
+        manager.wait(run, timeout=60)
 
 
 def test_repeats_draw_different_subsets_reproducibly(done: dict[str, Any], tmp_path: Path) -> None:
