@@ -6,8 +6,8 @@ never oversubscribes the cores), then runs :func:`~sslcore.evaluation.protocol.e
 its progress into ``eval_job.json`` (atomically replaced): ``state`` (queued | running | completed |
 failed | cancelled), ``fraction``, ``message``, ``pid`` + ``pid_identity``, ``queued_at``/``started``/
 ``ended``, ``error``/``traceback``, the ``request`` and ``rows``: the results rows finished so far (figures
-only), so the page shows the first ones while the slower methods still run. Every reader sees the same file, so a refresh or a
-second tab shows the same progress; a worker that died without a word is reported as failed.
+only), so the page shows the first ones while the slower methods still run. Every reader sees the same file,
+so a refresh or a second tab shows the same progress; a worker that died without a word is reported as failed.
 """
 from __future__ import annotations
 
