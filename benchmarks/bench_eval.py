@@ -4,11 +4,11 @@ Trains the default recipe (mnist5k + SimCLR + convnet) once if no finished run w
 store (or takes a run folder), then times ``evaluate_run`` with the Evaluate page's defaults: budgets
 1/4/10/100/all, 3 repeats, linear probe, k-NN, supervised baseline and raw pixels, always recomputing.
 The target (issue 14) is 60 s on 2 free CPU cores. It also prints when each method's last row arrived (the
-quick methods run first, and the Evaluate page shows each row as it finishes). Then the same protocol once more with the baseline fits
-kept by the first (:mod:`sslcore.evaluation.baseline_fits`): what evaluating another run on the same data
-costs. ``--compare`` also times, in the same process, the protocol with the supervised networks trained in
-the contiguous (NCHW) layout instead of channels_last, and prints the ratio: on a shared machine only a
-ratio measured in one run means anything.
+quick methods run first, and the Evaluate page shows each row as it finishes). Then the same protocol once
+more with the baseline fits kept by the first (:mod:`sslcore.evaluation.baseline_fits`): what evaluating
+another run on the same data costs. ``--compare`` also times, in the same process, the protocol with the
+supervised networks trained in the contiguous (NCHW) layout instead of channels_last, and prints the ratio:
+on a shared machine only a ratio measured in one run means anything.
 
     python benchmarks/bench_eval.py                      # default recipe, trained into runs/ if needed
     python benchmarks/bench_eval.py runs/<run-id>        # an existing run folder
@@ -27,6 +27,7 @@ from typing import Any
 from unittest import mock
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
 from sslcore.config import RunConfig, default_config  # noqa: E402
@@ -34,7 +35,6 @@ from sslcore.data import load_run_data  # noqa: E402
 from sslcore.engine.device import configure_threads, describe_machine  # noqa: E402
 from sslcore.engine.training_run import execute_run  # noqa: E402
 from sslcore.evaluation import (  # noqa: E402
-    SupervisedBaseline,
     evaluate_run,
     format_results_table,
     label_subsets,
@@ -159,7 +159,7 @@ def main() -> int:
     later_evaluation(run, budgets, repeats, overrides, wall)
     if args.compare:
         # The layout is an implementation detail, not a protocol parameter: switched off here only.
-        with mock.patch.object(SupervisedBaseline, "_is_conv_net", lambda self: False):
+        with mock.patch("sslcore.evaluation.supervised.to_conv_layout", lambda model: torch.contiguous_format):
             old_wall, old_cpu = timed_evaluation(run, budgets, repeats, overrides, "NCHW layout (before issue 14)",
                                                  quiet=True)
         print(f"channels_last / NCHW: {wall / old_wall:.2f}x wall, {cpu / old_cpu:.2f}x CPU")

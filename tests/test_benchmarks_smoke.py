@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("script, expected", [
     ("bench_augment.py", "img/s"),
     ("bench_recipe.py", "pixel-mean guess"),
-    ("bench_eval.py", "linear_probe"),
+    ("bench_eval.py --compare", "channels_last / NCHW"),  # --compare: the layout switch it patches still exists
     ("bench_embeddings.py", "t-SNE"),
     ("bench_runs_table.py", "table, warm"),
     ("bench_data_import.py", "imported 32x32 colour"),
@@ -29,7 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_big_datasets.py", "Embeddings page on the"),
 ])
 def test_benchmark_smoke_run_prints_figures(script: str, expected: str, tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), "--smoke"], capture_output=True,
+    name, *options = script.split()
+    result = subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *options, "--smoke"], capture_output=True,
                             text=True, cwd=tmp_path, timeout=300,
                             env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr[-3000:]

@@ -12,17 +12,24 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+#: Devices whose convolution libraries are known to run channels-last fast and correctly. Apple's MPS is left
+#: out: its channels-last convolutions have had correctness bugs, and no Mac was at hand to check this one.
+CHANNELS_LAST_DEVICES = ("cpu", "cuda")
+
 
 def conv_memory_format(model: nn.Module) -> torch.memory_format:
-    """``torch.channels_last`` when ``model`` has a 2-D (transposed) convolution, else the default layout."""
+    """``torch.channels_last`` when ``model`` has a 2-D (transposed) convolution and sits on a device of
+    :data:`CHANNELS_LAST_DEVICES`, else the default layout."""
     has_conv = any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
-    return torch.channels_last if has_conv else torch.contiguous_format
+    device = next(model.parameters(), torch.empty(0)).device
+    return torch.channels_last if has_conv and device.type in CHANNELS_LAST_DEVICES else torch.contiguous_format
 
 
 def to_conv_layout(model: nn.Module) -> torch.memory_format:
     """Put ``model``'s 4-D parameters and buffers in :func:`conv_memory_format` (in place); returns that layout.
 
-    Call it before an optimizer is built on the model: optimizer states take their parameter's layout."""
+    Call it after the model is on its device and before an optimizer is built on it: optimizer states take
+    their parameter's layout."""
     layout = conv_memory_format(model)
     model.to(memory_format=layout)
     return layout

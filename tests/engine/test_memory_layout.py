@@ -40,6 +40,13 @@ def test_a_model_without_convolutions_keeps_the_default_layout() -> None:
     assert all(p.is_contiguous() for p in trainer.task.parameters())
 
 
+def test_only_devices_known_to_handle_channels_last_get_it() -> None:
+    conv = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3))
+    assert conv_memory_format(conv) == torch.channels_last
+    assert conv_memory_format(conv.to("meta")) == torch.contiguous_format  # as on Apple's MPS, left as it is
+    assert conv_memory_format(torch.nn.ReLU()) == torch.contiguous_format  # no parameters, no convolution
+
+
 def test_channels_last_gives_the_same_loss_and_gradients_as_the_default_layout() -> None:
     trainer = _trainer("simclr")
     default_layout = copy.deepcopy(trainer.task).to(memory_format=torch.contiguous_format)
