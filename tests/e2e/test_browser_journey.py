@@ -32,8 +32,10 @@ pytestmark = pytest.mark.e2e
 
 FIRST_POINT_TIMEOUT = 120.0  # worker start (imports torch) + data + the untrained epoch-0 evaluation
 UPDATE_TIMEOUT = 60.0
-RUN_END_TIMEOUT = 240.0  # the rest of the quick demo's 5 epochs, next to the browser and the app
-EVAL_TIMEOUT = 180.0  # budgets 1 and 4, one repeat: features, probes and a small supervised baseline
+# These bound a journey, not a speed (the benchmarks measure speed): generous, because on a shared machine at
+# load 10+ the quick demo's 5 epochs next to the browser and the app ran past 240 s (sessions 5 and 6).
+RUN_END_TIMEOUT = 420.0  # the rest of the quick demo's 5 epochs, next to the browser and the app
+EVAL_TIMEOUT = 300.0  # budgets 1 and 4, one repeat: features, probes and a small supervised baseline
 # The live charts live in a same-origin iframe (the live-charts component): read its plotly div directly.
 LOSS_POINTS_JS = """() => {
   const frame = document.querySelector('iframe[src*="live_charts"]');
