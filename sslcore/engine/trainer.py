@@ -20,7 +20,7 @@ from sslcore.engine.callbacks import Callback, CallbackList
 from sslcore.engine.device import autocast, use_bf16
 from sslcore.engine.schedule import SchedulePlan, plan_schedule
 from sslcore.engine.state import TrainState
-from sslcore.models.layout import to_conv_layout
+from sslcore.models.layout import match_state_layout, to_conv_layout
 from sslcore.tasks import PretextTask, StepOutput
 from sslcore.tasks.build import build_task as build_task  # re-exported: its home was this module
 
@@ -114,6 +114,7 @@ class Trainer:
         if checkpoint is not None:
             task.load_state_dict(checkpoint["model"])
             optimizer.load_state_dict(checkpoint["optimizer"])
+            match_state_layout(optimizer)  # the file holds contiguous moments; the parameters are channels-last
             state = TrainState.from_checkpoint(checkpoint["state"], epochs=config.train.epochs)
         return cls(config, task, model, optimizer, data.train.samples.to(device), device, CallbackList(list(callbacks)),
                    state, to_input=data.train.to_input)

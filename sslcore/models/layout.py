@@ -33,3 +33,18 @@ def to_conv_layout(model: nn.Module) -> torch.memory_format:
     layout = conv_memory_format(model)
     model.to(memory_format=layout)
     return layout
+
+
+def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+    """Give each per-parameter state tensor (Adam's moments, SGD's momentum) its parameter's layout, in place.
+
+    A checkpoint stores them contiguous (:func:`sslcore.engine.checkpoint.cpu_copy`); a resumed run's parameters
+    are channels-last again, and moments in another layout than their parameter and its gradient would make
+    every update work across two layouts."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, torch.Tensor) and value.shape == param.shape and value.stride() != param.stride():
+                    # empty_like keeps the parameter's strides (preserve_format); copy_ converts the values
+                    state[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)

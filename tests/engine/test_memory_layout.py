@@ -73,3 +73,21 @@ def test_a_checkpoint_of_a_channels_last_run_holds_contiguous_tensors(tmp_path: 
     assert any(t.ndim == 4 for t in tensors)
     assert all(t.is_contiguous() for t in tensors)
     save({k: v for k, v in last["model"].items() if k.startswith("encoder.")})  # safetensors takes them as they are
+
+
+def test_a_resumed_run_has_its_optimizer_moments_in_its_parameters_layout(tmp_path: Path) -> None:
+    run = RunStore(tmp_path).create(tiny_config("simclr", **{"train.epochs": 1, "train.knn_k": 0}))
+    assert execute_run(run) == "completed"
+    checkpoint = load_checkpoint(run.checkpoint_dir / "last.pt")
+    config = run.config()
+    data = load_run_data(config.data)
+    trainer = Trainer.create(config, build_task(config, data), data, torch.device("cpu"), checkpoint=checkpoint)
+    moments = [(p, state) for p, state in trainer.optimizer.state.items() if p.ndim == 4]
+    assert moments
+    for param, state in moments:
+        assert param.is_contiguous(memory_format=torch.channels_last)
+        assert state["exp_avg"].stride() == state["exp_avg_sq"].stride() == param.stride()
+    saved = checkpoint["optimizer"]["state"]
+    restored = trainer.optimizer.state_dict()["state"]
+    for index, state in saved.items():  # the same values, only laid out anew
+        torch.testing.assert_close(restored[index]["exp_avg"], state["exp_avg"], rtol=0, atol=0)
