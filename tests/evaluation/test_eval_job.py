@@ -182,7 +182,7 @@ def test_a_killed_worker_is_reported_as_failed(slow_job: tuple[EvalJobManager, R
 def test_a_job_waits_for_a_free_training_slot(done: dict[str, Any]) -> None:
     store, manager = done["store"], done["manager"]
     run = copy_of(done["run"], store.root / "copies")
-    slots = store.root / ".slots"
+    slots = run.path.parent / ".slots"  # the slots of the runs folder the job's run is in
     slots.mkdir(exist_ok=True)
     held = [open(slots / f"slot-{i}.lock", "w") for i in range(manager.max_concurrent)]
     try:
