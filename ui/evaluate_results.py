@@ -110,8 +110,10 @@ def results_table(runs: Sequence[Evaluated]) -> pd.DataFrame:
 def rows_so_far_table(job: dict[str, Any]) -> pd.DataFrame | None:
     """A running evaluation's finished rows (eval_job.json's ``rows``) laid out as the results table: rows =
     the requested labels per class, columns = the requested methods, '…' where a method has not finished that
-    budget yet. None before the first row."""
-    rows = [r for r in job.get("rows") or [] if isinstance(r, dict)]
+    budget yet. None before the first row. A row without its figures (a hand-edited or foreign file) is
+    skipped rather than breaking the page."""
+    needed = {"method", "labels_per_class", "accuracy_mean", "accuracy_std"}
+    rows = [r for r in job.get("rows") or [] if isinstance(r, dict) and needed <= r.keys()]
     if not rows:
         return None
     request = job.get("request") or {}

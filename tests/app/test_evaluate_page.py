@@ -179,3 +179,16 @@ def test_a_running_evaluation_shows_the_rows_finished_so_far(app_env: dict[str, 
         assert any("Results so far" in c.value for c in at.caption)
     finally:
         (run.path / "eval_job.json").unlink()
+
+
+def test_the_so_far_table_skips_rows_without_their_figures_and_waits_for_the_first() -> None:
+    from ui.evaluate_results import rows_so_far_table
+
+    assert rows_so_far_table({"state": "running"}) is None
+    assert rows_so_far_table({"rows": ["junk", {"method": "knn"}]}) is None  # nothing drawable: no table yet
+    good = {"method": "knn", "labels_per_class": 4, "accuracy_mean": 0.75, "accuracy_std": 0.01,
+            "accuracies": [0.74, 0.76]}
+    table = rows_so_far_table({"rows": [good, {"labels_per_class": 4}], "request": {"budgets": [4, "all"]}})
+    assert table is not None
+    assert table.to_dict("records") == [{"labels per class": "4", "k-NN": "75.0 ± 1.0"},
+                                        {"labels per class": "all", "k-NN": "…"}]
