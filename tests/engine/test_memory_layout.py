@@ -59,9 +59,11 @@ def test_channels_last_gives_the_same_loss_and_gradients_as_the_default_layout()
         out.loss.backward()
         losses.append(out.loss.detach())
         grads.append([p.grad for p in model.parameters() if p.grad is not None])
-    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+    # The two layouts sum in different orders (and AVX2 and AVX-512 kernels differ again): a margin well above
+    # float rounding, far below what a layout bug gives (a wrong layout scrambles values entirely).
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-4, atol=1e-5)
     for a, b in zip(*grads, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-5)
 
 
 def test_a_checkpoint_of_a_channels_last_run_holds_contiguous_tensors(tmp_path: Path) -> None:
