@@ -9,12 +9,14 @@ machine gives, up to the floating-point summation order of another thread count.
 
 Stored beside the runs, ``<store>/.baseline_fits/<key>.npz`` (``predictions`` int64 (T,) and the fit's details
 as JSON text), written atomically. A file that cannot be read is ignored and the fit is made again; ``force``
-on an evaluation fits everything afresh (and refreshes the files).
+on an evaluation fits everything afresh (and refreshes the files). The folder is a bounded cache: a fit read
+back is marked as used (its modification time), and past :data:`MAX_KEPT` files the least recently used go.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ import torch
 from sslcore.atomic import write_atomic
 
 FOLDER = ".baseline_fits"
+#: Fits kept at most (a few KB each: the test predictions): about 130 default evaluations of 15 baseline fits.
+MAX_KEPT = 2000
 
 
 def fit_key(method: str, protocol: dict[str, Any], indices_sha256: str, seed: int, repeat: int, device: str) -> str:
@@ -62,8 +66,9 @@ def _plain(value: Any) -> Any:
 class BaselineFits:
     """The kept fits of one run store (``root``: the folder holding the runs)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_kept: int = MAX_KEPT) -> None:
         self.folder = Path(root) / FOLDER
+        self.max_kept = max_kept
 
     def load(self, key: str) -> tuple[np.ndarray, dict[str, Any]] | None:
         """(test predictions (T,), details) of the fit ``key``, or None if none is kept or it cannot be read."""
@@ -78,6 +83,10 @@ class BaselineFits:
             return None  # damaged: the fit is made again and the file replaced
         if predictions.ndim != 1 or not isinstance(details, dict):
             return None
+        try:
+            os.utime(path)  # used now: the last to be evicted
+        except OSError:
+            pass  # a read-only store still reads back
         return predictions, details
 
     def save(self, key: str, predictions: np.ndarray, details: dict[str, Any]) -> None:
@@ -87,5 +96,18 @@ class BaselineFits:
             text = json.dumps(details, default=_plain)
             write_atomic(self.folder / f"{key}.npz", lambda f: np.savez_compressed(
                 f, predictions=np.asarray(predictions, dtype=np.int64), details=np.array(text)))
+            self._evict()
         except OSError:
             pass  # the evaluation's own results are what must be written; this is a cache
+
+    def _evict(self) -> None:
+        """Remove the least recently used fits beyond ``max_kept`` (two evaluations may evict at once)."""
+        kept: list[tuple[float, Path]] = []
+        for path in self.folder.glob("*.npz"):
+            try:
+                kept.append((path.stat().st_mtime, path))
+            except FileNotFoundError:
+                continue  # evicted by another evaluation meanwhile
+        kept.sort()
+        for _, path in kept[:max(0, len(kept) - self.max_kept)]:
+            path.unlink(missing_ok=True)

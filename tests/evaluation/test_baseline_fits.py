@@ -2,15 +2,17 @@
 gets the same baseline figures, and anything that changes a fit (its settings, force, a damaged file) fits anew."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from sslcore.config import default_config
 from sslcore.engine.training_run import execute_run
 from sslcore.evaluation import SupervisedBaseline, evaluate_run
-from sslcore.evaluation.baseline_fits import FOLDER, kept_count
+from sslcore.evaluation.baseline_fits import FOLDER, BaselineFits, kept_count
 from sslcore.runs import Run, RunStore
 from tests.evaluation.test_protocol import FAST_SUPERVISED
 
@@ -107,3 +109,17 @@ def test_the_evaluate_page_says_which_fits_were_read_back(two_runs) -> None:
     again = evaluate_run(second, BUDGETS, REPEATS, methods=("supervised", "raw_pixels"), supervised=FAST_SUPERVISED)
     kept = kept_count(again)
     assert kept > 0 and f"{kept} baseline fits were read back" in protocol_paragraph(again)
+
+
+def test_the_kept_fits_are_a_bounded_cache_that_evicts_the_least_recently_used(tmp_path: Path) -> None:
+    fits = BaselineFits(tmp_path, max_kept=3)
+    for i, key in enumerate("abc"):
+        fits.save(key, np.full(5, i), {"fit": i})
+        os.utime(fits.folder / f"{key}.npz", (1000.0 + i, 1000.0 + i))  # a, b, c: oldest first
+    loaded = fits.load("a")  # read back: used now, so kept over b and c
+    assert loaded is not None and loaded[0].tolist() == [0] * 5 and loaded[1] == {"fit": 0}
+    fits.save("d", np.full(5, 3), {"fit": 3})
+    assert sorted(p.stem for p in fits.folder.glob("*.npz")) == ["a", "c", "d"]
+    assert fits.load("b") is None  # evicted: that fit is simply made again
+    fits.save("e", np.full(5, 4), {"fit": 4})
+    assert sorted(p.stem for p in fits.folder.glob("*.npz")) == ["a", "d", "e"]
