@@ -107,11 +107,12 @@ def _header(run: Run, status: dict[str, Any]) -> None:
 
 
 def where_trained(status: dict[str, Any]) -> str:
-    """'device cpu', or '2 processes (cuda:0 (NVIDIA H200), cuda:1 (NVIDIA H200))' for a distributed run."""
+    """'device cpu · bf16', or '2 processes (cuda:0 (NVIDIA H200), cuda:1 (NVIDIA H200)) · bf16' for a distributed
+    run (the precision only where the run recorded it)."""
     devices = status.get("devices") or []
-    if len(devices) > 1:
-        return f"{len(devices)} processes ({', '.join(devices)})"
-    return f"device {status.get('device')}"
+    where = f"{len(devices)} processes ({', '.join(devices)})" if len(devices) > 1 else f"device {status.get('device')}"
+    precision = status.get("precision")
+    return f"{where} · {precision}" if precision in ("bf16", "fp32") else where
 
 
 def format_seconds(seconds: float | None) -> str:

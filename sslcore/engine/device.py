@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import torch
@@ -41,13 +42,26 @@ def _pick_type(preference: str) -> torch.device:
 
 
 def cpu_has_fast_bf16() -> bool:
-    """True on CPUs with native bf16 matrix units (AMX / AVX512-BF16); elsewhere bf16 on CPU is slower than fp32."""
-    capability = torch.backends.cpu.get_cpu_capability()
-    return "AMX" in capability.upper() or "BF16" in capability.upper()
+    """True on CPUs with native bf16 arithmetic (AVX512-BF16: Intel Cooper Lake and later, AMD Zen 4 and later;
+    AMX: Intel Sapphire Rapids and later); elsewhere bf16 is emulated and slower than fp32.
+
+    The CPU's own feature flags decide, not torch's dispatch capability: that names the vector width only
+    ("AVX512" on such CPUs too, torch 2.14), so it never said bf16. On a 2-core AMD EPYC with avx512_bf16,
+    bf16 matmuls ran 2.2x the fp32 GFLOP/s and the default training step 1.5x the images/s.
+    """
+    _, flags = cpu_model_and_flags()
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS) or _torch_sees_native_bf16()
+
+
+def _torch_sees_native_bf16() -> bool:
+    """torch's own CPU feature probe (private helpers, absent from some builds), for systems without /proc."""
+    probes = (getattr(torch.cpu, "_is_avx512_bf16_supported", None), getattr(torch.cpu, "_is_amx_tile_supported", None))
+    return any(probe is not None and bool(probe()) for probe in probes)
 
 
 def use_bf16(device: torch.device, precision: str) -> bool:
-    """Whether to autocast to bf16: 'bf16' forces it, 'auto' uses it where it is fast (CUDA with bf16, AMX CPUs)."""
+    """Whether to autocast to bf16: 'bf16' forces it, 'auto' uses it where it is fast (CUDA with bf16, CPUs with
+    native bf16)."""
     if precision == "fp32":
         return False
     if precision == "bf16":
@@ -75,6 +89,27 @@ def configure_threads(threads: int, processes: int = 1) -> int:
 
 #: The ISA flags that decide CPU matmul speed and whether bf16 pays (as /proc/cpuinfo spells them).
 _ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
+#: The flags of native bf16 arithmetic (the bf16 rule, :func:`cpu_has_fast_bf16`).
+NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model_and_flags() -> tuple[str, frozenset[str]]:
+    """The CPU's model name and feature flags from /proc/cpuinfo (Linux); elsewhere the platform's processor
+    name and no flags."""
+    model, flags = "unknown CPU", frozenset[str]()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model == "unknown CPU":
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = frozenset(value.split())
+    except OSError:  # not Linux
+        import platform
+        model = platform.processor() or model
+    return model, flags
 
 
 def describe_machine() -> str:
@@ -83,18 +118,7 @@ def describe_machine() -> str:
     Benchmarks print it next to every figure because the machines differ (AVX2-only AMD against AVX-512/AMX
     Intel) and are shared (the load average says how many other jobs ran at the same time).
     """
-    model, flags = "unknown CPU", set[str]()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and model == "unknown CPU":
-                    model = value.strip()
-                elif key.strip() == "flags" and not flags:
-                    flags = set(value.split())
-    except OSError:  # not Linux: the model from platform, no flag list
-        import platform
-        model = platform.processor() or model
+    model, flags = cpu_model_and_flags()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     isa = " ".join(f for f in _ISA_FLAGS if f in flags) or "n/a"
     load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"

@@ -135,6 +135,9 @@ def test_the_run_header_names_its_device_or_its_processes() -> None:
     assert where_trained({"device": "cuda"}) == "device cuda"  # runs from before distributed training
     two = {"device": "cuda:0", "devices": ["cuda:0 (NVIDIA H200)", "cuda:1 (NVIDIA H200)"]}
     assert where_trained(two) == "2 processes (cuda:0 (NVIDIA H200), cuda:1 (NVIDIA H200))"
+    assert where_trained({**two, "precision": "bf16"}).endswith("(NVIDIA H200)) · bf16")
+    assert where_trained({"device": "cpu", "precision": "fp32"}) == "device cpu · fp32"
+    assert where_trained({"device": "cpu", "precision": "<b>x</b>"}) == "device cpu"  # only the two it writes
 
 
 def test_progress_text_says_where_the_run_stands() -> None:

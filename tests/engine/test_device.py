@@ -10,16 +10,40 @@ from sslcore.engine.device import describe_machine, use_bf16
 CPU = torch.device("cpu")
 
 
-@pytest.mark.parametrize("capability, fast", [("AVX2", False), ("AVX512", False), ("DEFAULT", False),
-                                              ("AVX512_BF16", True), ("AMX", True)])
-def test_bf16_is_used_on_cpu_only_where_the_hardware_has_native_bf16(monkeypatch, capability, fast) -> None:
-    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+@pytest.mark.parametrize("flags, fast", [({"avx2", "fma"}, False), ({"avx2", "avx512f", "avx512_vnni"}, False),
+                                         (set(), False), ({"avx512f", "avx512_bf16"}, True),
+                                         ({"amx_bf16", "amx_tile"}, True)])
+def test_bf16_is_used_on_cpu_only_where_the_hardware_has_native_bf16(monkeypatch, flags, fast) -> None:
+    monkeypatch.setattr(device_module, "cpu_model_and_flags", lambda: ("some CPU", frozenset(flags)))
+    monkeypatch.setattr(device_module, "_torch_sees_native_bf16", lambda: False)
     assert device_module.cpu_has_fast_bf16() is fast
-    assert use_bf16(CPU, "auto") is fast  # AVX2-only CPUs emulate bf16 and would run slower than fp32
+    assert use_bf16(CPU, "auto") is fast  # CPUs without it emulate bf16 and would run slower than fp32
     assert use_bf16(CPU, "fp32") is False and use_bf16(CPU, "bf16") is True  # an explicit choice wins
+
+
+def test_the_bf16_rule_reads_the_cpu_flags_not_torchs_dispatch_level() -> None:
+    # torch names only the vector width ("AVX512") on CPUs with native bf16, so its capability cannot decide.
+    _, flags = device_module.cpu_model_and_flags()
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    assert device_module.cpu_has_fast_bf16() is (native or device_module._torch_sees_native_bf16())
+    if flags and hasattr(torch.cpu, "_is_avx512_bf16_supported"):  # Linux: torch's own probe agrees with the flags
+        assert device_module._torch_sees_native_bf16() is native
 
 
 def test_machine_line_names_cpu_cores_isa_and_load() -> None:
     line = describe_machine()
     assert line.startswith("CPU: ") and "cores usable" in line and "ISA: " in line and "load average" in line
     assert f"fast bf16: {device_module.cpu_has_fast_bf16()}" in line
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_a_run_records_the_precision_it_trained_in(tmp_path, precision) -> None:
+    from sslcore.config import default_config
+    from sslcore.engine.training_run import execute_run
+    from sslcore.runs import RunStore
+
+    run = RunStore(tmp_path).create(default_config(**{
+        "data.dataset": "digits", "train.epochs": 1, "encoder.width": 8, "train.threads": 1,
+        "train.snapshot_images": 2, "train.precision": precision}))
+    assert execute_run(run) == "completed"
+    assert run.status()["precision"] == precision  # what the run header shows next to the device
