@@ -163,9 +163,17 @@ def protocol_paragraph(results: dict[str, Any]) -> str:
             f"{unit} only; the supervised baseline (the same encoder trained from scratch) and "
             f"fine-tuning train for up to {sup.get('max_steps', '?')} steps with early stopping on a held-out "
             f"{sup.get('holdout_fraction', 0.2):.0%} of the same labelled subset (a fixed "
-            f"{sup.get('steps_without_holdout', '?')} steps when a class has a single label). The "
+            f"{sup.get('steps_without_holdout', '?')} steps when a class has a single label)"
+            f"{_bf16_clause(results)}. The "
             f"{p.get('test_size', '?'):,} test {unit} are used only for the final score, never for training, early "
             "stopping or choosing hyperparameters. " + _spread_sentence(repeats) + _kept_sentence(results))
+
+
+def _bf16_clause(results: dict[str, Any]) -> str:
+    """Says that the networks trained in bf16 autocast, where the evaluation recorded it (native-bf16 hardware)."""
+    if results.get("environment", {}).get("network_precision") != "bf16":
+        return ""
+    return ", in bf16 autocast (this hardware computes bf16 natively)"
 
 
 def _kept_sentence(results: dict[str, Any]) -> str:

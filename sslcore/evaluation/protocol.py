@@ -20,7 +20,7 @@ import torch
 
 from sslcore.config import RunConfig
 from sslcore.data import DATASETS, DatasetSplit, load_run_data, stratified_subset
-from sslcore.engine.device import pick_device
+from sslcore.engine.device import pick_device, use_bf16
 from sslcore.evaluation.baseline_fits import BaselineFits, fit_key
 from sslcore.evaluation.encoder_source import file_sha256, load_evaluated_encoder, weights_path
 from sslcore.evaluation.methods import (
@@ -141,6 +141,8 @@ class _KeptFits:
 
     def __init__(self, run: Run, protocol: dict[str, Any], device: torch.device, reuse: bool) -> None:
         self.fits, self.protocol, self.device = BaselineFits(run.path.parent), protocol, device.type
+        # The supervised network trains in bf16 where the hardware has it (use_bf16): other numerics, other fits.
+        self.network_numerics = device.type + ("+bf16" if use_bf16(device, "auto") else "")
         self.reuse = reuse  # False: make every fit afresh (and keep the new ones)
 
     def fit(self, method: str, inputs: Inputs, idx: np.ndarray, digest: str, repeat: int,
@@ -148,7 +150,8 @@ class _KeptFits:
         """The fit's (test predictions, details): kept from an earlier evaluation, or made now and kept."""
         if method not in BASELINES:
             return RUNNERS[method](inputs, idx, repeat)
-        key = fit_key(method, self.protocol, digest, inputs.seed, repeat, self.device)
+        numerics = self.network_numerics if method == "supervised" else self.device
+        key = fit_key(method, self.protocol, digest, inputs.seed, repeat, numerics)
         if self.reuse and (kept := self.fits.load(key)) is not None and len(kept[0]) == len(inputs.test_labels):
             return kept[0], {**kept[1], "kept_fit": key[:16]}
         predicted, details = RUNNERS[method](inputs, idx, repeat)
@@ -292,7 +295,8 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     save_predictions(run.path / PREDICTIONS_FILE, predictions)  # first: eval.json vouches for it by hash
     out = {"version": EVAL_VERSION, "run_id": run.id, "created": time.time(), "checkpoint": checkpoint,
            "protocol": protocol, "environment": {"device": str(dev), "torch": torch.__version__,
-                                                 "threads": torch.get_num_threads()},
+                                                 "threads": torch.get_num_threads(),
+                                                 "network_precision": "bf16" if use_bf16(dev, "auto") else "fp32"},
            "subsets": _subset_records(subsets, seed), "results": results,
            "predictions": {"file": PREDICTIONS_FILE, "sha256": file_sha256(run.path / PREDICTIONS_FILE)},
            "timing": {"load_s": round(loaded - started, 3), "features_s": round(featured - loaded, 3),

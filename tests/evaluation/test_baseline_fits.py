@@ -123,3 +123,22 @@ def test_the_kept_fits_are_a_bounded_cache_that_evicts_the_least_recently_used(t
     assert fits.load("b") is None  # evicted: that fit is simply made again
     fits.save("e", np.full(5, 4), {"fit": 4})
     assert sorted(p.stem for p in fits.folder.glob("*.npz")) == ["a", "d", "e"]
+
+
+def test_networks_trained_in_another_precision_are_other_fits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ui.evaluate_results import protocol_paragraph
+
+    store = RunStore(tmp_path)  # a store of its own: no fits kept yet, in either precision
+    first, second = trained(store, "autoencoder"), trained(store, "rotation")
+    monkeypatch.setattr("sslcore.evaluation.protocol.use_bf16", lambda device, precision: False)  # as on AVX2
+    before = evaluate_run(first, BUDGETS, REPEATS, methods=("supervised", "raw_pixels"), supervised=FAST_SUPERVISED)
+    assert before["environment"]["network_precision"] == "fp32" and "bf16" not in protocol_paragraph(before)
+    # As on hardware with native bf16, where the supervised networks train in bf16 autocast:
+    monkeypatch.setattr("sslcore.evaluation.protocol.use_bf16", lambda device, precision: True)
+    calls = counting_fits(monkeypatch)
+    result = evaluate_run(second, BUDGETS, REPEATS, methods=("supervised", "raw_pixels"), supervised=FAST_SUPERVISED)
+    assert len(calls) == len(BUDGETS) * REPEATS, "an fp32 network's fit is not read back as a bf16 one"
+    raw = [d for r in result["results"] if r["method"] == "raw_pixels" for d in r["details"]]
+    assert all("kept_fit" in d for d in raw)  # logistic regression has no bf16: still the same fits
+    assert result["environment"]["network_precision"] == "bf16"
+    assert "in bf16 autocast" in protocol_paragraph(result)
