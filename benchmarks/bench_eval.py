@@ -13,6 +13,7 @@ on a shared machine only a ratio measured in one run means anything.
     python benchmarks/bench_eval.py                      # default recipe, trained into runs/ if needed
     python benchmarks/bench_eval.py runs/<run-id>        # an existing run folder
     python benchmarks/bench_eval.py --compare            # also the NCHW-layout protocol, and the ratio
+    python benchmarks/bench_eval.py --fp32-too           # also the supervised networks in fp32 (native-bf16 CPUs)
     python benchmarks/bench_eval.py --no-augment-too     # also the supervised baseline without augmentation
     python benchmarks/bench_eval.py --smoke              # tiny digits version for CI (a few seconds)
 """
@@ -130,6 +131,14 @@ def later_evaluation(run: Run, budgets: list, repeats: int, overrides: dict[str,
           f"{first_wall / seconds:.1f}x faster than the first ({method_seconds(result)})", flush=True)
 
 
+def supervised_in_fp32(run: Run, budgets: list, repeats: int, overrides: dict[str, Any]) -> tuple[float, float]:
+    """The protocol with the supervised networks in fp32 whatever the hardware (wall s, CPU s). Where bf16 is
+    native they train in bf16 by default: this is the figure to compare, speed and accuracy, in one run."""
+    with mock.patch("sslcore.evaluation.supervised.use_bf16", lambda device, precision: False), \
+            mock.patch("sslcore.evaluation.protocol.use_bf16", lambda device, precision: False):
+        return timed_evaluation(run, budgets, repeats, overrides, "supervised networks in fp32", quiet=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", nargs="?", help="a trained run folder (default: find or train the default recipe)")
@@ -139,6 +148,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--compare", action="store_true",
                         help="also time the protocol with the supervised networks in the NCHW layout")
+    parser.add_argument("--fp32-too", action="store_true",
+                        help="also time the protocol with the supervised networks in fp32 (where bf16 is native)")
     parser.add_argument("--no-augment-too", action="store_true",
                         help="also report the supervised baseline trained without augmentation")
     parser.add_argument("--smoke", action="store_true", help="tiny digits run, budgets 1, 4 and all, 2 repeats")
@@ -163,6 +174,9 @@ def main() -> int:
             old_wall, old_cpu = timed_evaluation(run, budgets, repeats, overrides, "NCHW layout (before issue 14)",
                                                  quiet=True)
         print(f"channels_last / NCHW: {wall / old_wall:.2f}x wall, {cpu / old_cpu:.2f}x CPU")
+    if args.fp32_too:
+        fp32_wall, fp32_cpu = supervised_in_fp32(run, budgets, repeats, overrides)
+        print(f"supervised networks bf16 / fp32: {wall / fp32_wall:.2f}x wall, {cpu / fp32_cpu:.2f}x CPU")
     print(describe_machine())  # the load average again: it moves while the benchmark runs
     if args.no_augment_too:
         supervised_without_augmentation(run, budgets, repeats, 0, overrides)
