@@ -11,7 +11,7 @@ In one process (issue 14, target 1):
    trains in bf16), also the bf16 step's images/s, its ratio to the fp32 step's and its % of the bf16 peak;
 4. images/s of the same model and loss fed by a standard ``torch.utils.data.DataLoader`` with per-image
    torchvision v2 transforms of the same kind (crop, rotation, brightness/contrast, flips for colour), and the
-   ratio of the trainer's fp32 images/s to it (target >= 2x; the DataLoader runs the model in fp32 too).
+   ratio of the trainer's images/s to it, both in the default precision (target >= 2x).
 
     .venv/bin/python benchmarks/bench_throughput.py            # the README figures (a few minutes on 2 cores)
     .venv/bin/python benchmarks/bench_throughput.py --smoke    # seconds: tiny sizes, for the test suite
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sslcore.config import default_config  # noqa: E402
 from sslcore.data import load_run_data  # noqa: E402
-from sslcore.engine.device import configure_threads, describe_machine, pick_device, use_bf16  # noqa: E402
+from sslcore.engine.device import autocast, configure_threads, describe_machine, pick_device, use_bf16  # noqa: E402
 from sslcore.engine.trainer import Trainer  # noqa: E402
 from sslcore.losses import nt_xent_loss  # noqa: E402
 from sslcore.tasks.build import build_task  # noqa: E402
@@ -102,8 +102,9 @@ class ViewPairs(torch.utils.data.Dataset):
         return self.transform(self.images[i]), self.transform(self.images[i])
 
 
-def dataloader_images_per_s(trainer: Trainer, steps: int, workers: int) -> float:
-    """Images/s of the same model and loss (NT-Xent on the projection head) fed by a DataLoader."""
+def dataloader_images_per_s(trainer: Trainer, steps: int, workers: int, bf16: bool) -> float:
+    """Images/s of the same model and loss (NT-Xent on the projection head) fed by a DataLoader, in the same
+    precision as the trainer's step it is compared with (bf16 autocast when ``bf16``)."""
     batch = trainer.config.train.batch_size
     images = trainer.train_images[: batch * (steps + 1)].cpu()
     loader = torch.utils.data.DataLoader(ViewPairs(images, images.shape[1] == 3), batch_size=batch, shuffle=True,
@@ -113,8 +114,9 @@ def dataloader_images_per_s(trainer: Trainer, steps: int, workers: int) -> float
         if i == 1:  # the first batch warms up (and starts the workers)
             started = time.perf_counter()
         x = torch.cat([v1, v2]).to(trainer.device)
-        z = task.projection(task.encoder(x))
-        loss, _ = nt_xent_loss(z[:batch], z[batch:], temperature=0.2)
+        with autocast(trainer.device, bf16):
+            z = task.projection(task.encoder(x))
+        loss, _ = nt_xent_loss(z[:batch].float(), z[batch:].float(), temperature=0.2)
         trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         trainer.optimizer.step()
@@ -142,14 +144,14 @@ def main() -> None:
         gflops = flops / batch * fp32 / 1e9
         line = (f"{name}: {flops / batch / 1e6:.1f} MFLOP per image per step; fp32 step {fp32:,.0f} img/s = "
                 f"{gflops:.1f} GFLOP/s = {gflops / peak:.0%} of the fp32 peak")
-        ours = fp32
-        if use_bf16(trainer.device, "auto"):  # native bf16: the default precision (auto) trains in bf16
+        ours, bf16 = fp32, use_bf16(trainer.device, "auto")
+        if bf16:  # native bf16: the default precision (auto) trains in bf16
             ours = trainer_images_per_s(trainer_for(overrides, batch), steps)
             line += (f"; bf16 step (the default here) {ours:,.0f} img/s = {ours / fp32:.2f}x the fp32 step, "
                      f"{flops / batch * ours / 1e9 / bf16_peak:.0%} of the bf16 peak")
-        baseline = dataloader_images_per_s(trainer, steps, args.workers)
-        print(f"{line}; DataLoader + torchvision v2 ({args.workers} worker{'s' if args.workers != 1 else ''}, fp32) "
-              f"{baseline:,.0f} img/s; ratio {fp32 / baseline:.2f}x in fp32")
+        baseline = dataloader_images_per_s(trainer, steps, args.workers, bf16)
+        print(f"{line}; DataLoader + torchvision v2 ({args.workers} worker{'s' if args.workers != 1 else ''}, "
+              f"{'bf16' if bf16 else 'fp32'}) {baseline:,.0f} img/s; ratio {ours / baseline:.2f}x (default precision)")
     print(describe_machine())
 
 

@@ -170,10 +170,10 @@ def protocol_paragraph(results: dict[str, Any]) -> str:
 
 
 def _bf16_clause(results: dict[str, Any]) -> str:
-    """Says that the networks trained in bf16 autocast, where the evaluation recorded it (native-bf16 hardware)."""
+    """Says that the networks trained in bf16 autocast, where the evaluation recorded it (a GPU with bf16)."""
     if results.get("environment", {}).get("network_precision") != "bf16":
         return ""
-    return ", in bf16 autocast (this hardware computes bf16 natively)"
+    return ", in bf16 autocast"
 
 
 def _kept_sentence(results: dict[str, Any]) -> str:

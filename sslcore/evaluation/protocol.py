@@ -20,7 +20,7 @@ import torch
 
 from sslcore.config import RunConfig
 from sslcore.data import DATASETS, DatasetSplit, load_run_data, stratified_subset
-from sslcore.engine.device import pick_device, use_bf16
+from sslcore.engine.device import pick_device
 from sslcore.evaluation.baseline_fits import BaselineFits, fit_key
 from sslcore.evaluation.encoder_source import file_sha256, load_evaluated_encoder, weights_path
 from sslcore.evaluation.methods import (
@@ -40,6 +40,7 @@ from sslcore.evaluation.predictions import PREDICTIONS_FILE, prediction_key, sav
 from sslcore.evaluation.probes import KNNProbe, LinearProbe, RawPixelProbe
 from sslcore.evaluation.results import budget_amount, format_results_table, method_label
 from sslcore.evaluation.shared_baselines import BASELINES
+from sslcore.evaluation.supervised import trains_in_bf16
 from sslcore.evaluation.trees import GradientBoostingBaseline, min_leaf
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.files import DamagedFileError, read_json_object, write_json_atomic
@@ -141,8 +142,8 @@ class _KeptFits:
 
     def __init__(self, run: Run, protocol: dict[str, Any], device: torch.device, reuse: bool) -> None:
         self.fits, self.protocol, self.device = BaselineFits(run.path.parent), protocol, device.type
-        # The supervised network trains in bf16 where the hardware has it (use_bf16): other numerics, other fits.
-        self.network_numerics = device.type + ("+bf16" if use_bf16(device, "auto") else "")
+        # The supervised network trains in bf16 on some devices (trains_in_bf16): other numerics, other fits.
+        self.network_numerics = device.type + ("+bf16" if trains_in_bf16(device) else "")
         self.reuse = reuse  # False: make every fit afresh (and keep the new ones)
 
     def fit(self, method: str, inputs: Inputs, idx: np.ndarray, digest: str, repeat: int,
@@ -296,7 +297,7 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     out = {"version": EVAL_VERSION, "run_id": run.id, "created": time.time(), "checkpoint": checkpoint,
            "protocol": protocol, "environment": {"device": str(dev), "torch": torch.__version__,
                                                  "threads": torch.get_num_threads(),
-                                                 "network_precision": "bf16" if use_bf16(dev, "auto") else "fp32"},
+                                                 "network_precision": "bf16" if trains_in_bf16(dev) else "fp32"},
            "subsets": _subset_records(subsets, seed), "results": results,
            "predictions": {"file": PREDICTIONS_FILE, "sha256": file_sha256(run.path / PREDICTIONS_FILE)},
            "timing": {"load_s": round(loaded - started, 3), "features_s": round(featured - loaded, 3),

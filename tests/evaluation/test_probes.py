@@ -166,3 +166,19 @@ def test_supervised_conv_net_trained_channels_last_predicts_like_a_contiguous_co
     scores = model.decision_function(digits.test.images[:40])
     model.model_.to(memory_format=torch.contiguous_format)
     np.testing.assert_allclose(model.decision_function(digits.test.images[:40]), scores, rtol=1e-4, atol=1e-4)
+
+
+def test_the_supervised_baseline_trains_in_fp32_on_cpus_even_with_native_bf16(digits, monkeypatch) -> None:
+    from sslcore.engine import device as device_module
+    from sslcore.evaluation import supervised
+
+    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: True)  # as on avx512_bf16 / AMX CPUs
+    cpu = torch.device("cpu")
+    assert device_module.use_bf16(cpu, "auto")  # the SSL trainer uses bf16 there ...
+    assert not supervised.trains_in_bf16(cpu)  # ... the baseline does not: bf16 learned less from few labels
+    autocasts: list[bool] = []
+    step = supervised._optimizer_step
+    monkeypatch.setattr(supervised, "_optimizer_step", lambda *a: autocasts.append(a[-1]) or step(*a))
+    SupervisedBaseline("mlp", 4, max_steps=3, eval_every=3, device="cpu").fit(
+        digits.train.images[:40], digits.train.labels[:40])
+    assert autocasts == [False] * 3
