@@ -73,7 +73,7 @@ def step_flops(trainer: Trainer, images: torch.Tensor) -> int:
 def trainer_images_per_s(trainer: Trainer, steps: int) -> float:
     """Images/s of the trainer's own steps (augmentation on the batch included), after one warm-up step."""
     generator = torch.Generator(device=trainer.device)
-    bf16 = use_bf16(trainer.device, trainer.config.train.precision)
+    bf16 = use_bf16(trainer.device, trainer.config.train.precision, trainer.task)
     batch = trainer.config.train.batch_size
     images = trainer.train_images[:batch]
     trainer.train_step(trainer.to_input(images), generator, bf16)
@@ -144,7 +144,7 @@ def main() -> None:
         gflops = flops / batch * fp32 / 1e9
         line = (f"{name}: {flops / batch / 1e6:.1f} MFLOP per image per step; fp32 step {fp32:,.0f} img/s = "
                 f"{gflops:.1f} GFLOP/s = {gflops / peak:.0%} of the fp32 peak")
-        ours, bf16 = fp32, use_bf16(trainer.device, "auto")
+        ours, bf16 = fp32, use_bf16(trainer.device, "auto", trainer.task)
         if bf16:  # native bf16: the default precision (auto) trains in bf16
             ours = trainer_images_per_s(trainer_for(overrides, batch), steps)
             line += (f"; bf16 step (the default here) {ours:,.0f} img/s = {ours / fp32:.2f}x the fp32 step, "

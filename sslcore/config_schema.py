@@ -213,7 +213,8 @@ class TrainConfig:
     min_lr_ratio: float = param(0.01, "Final learning rate as a fraction of the peak.", min=0.0, max=1.0, advanced=True)
     seed: int = param(0, "Seed for initialisation, batch order and augmentations.", min=0)
     device: str = param("auto", "Where to train: auto picks cuda > mps > cpu.", choices=("auto", "cpu", "cuda", "mps"))
-    precision: str = param("auto", "bf16 autocast where the hardware supports it (auto), or always fp32.",
+    precision: str = param("auto", "auto: bf16 autocast where it is faster (GPUs with bf16; conv nets on CPUs with "
+                                   "native bf16, AVX512-BF16 or AMX); bf16: always; fp32: never.",
                            choices=("auto", "bf16", "fp32"), advanced=True)
     threads: int = param(0, "CPU threads for this run; 0 = all cores.", min=0, max=256, advanced=True)
     knn_k: int = param(20, "Neighbours of the online k-NN monitor (0 turns it off).", min=0, max=200, advanced=True)

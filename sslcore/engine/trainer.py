@@ -135,7 +135,7 @@ class Trainer:
     def fit(self) -> str:
         """Train until all epochs are done or a callback sets ``stop_reason``; returns 'completed' or that reason."""
         s, cb = self.state, self.callbacks
-        bf16 = use_bf16(self.device, self.config.train.precision)
+        bf16 = use_bf16(self.device, self.config.train.precision, self.task)
         generator = torch.Generator(device=self.device)
         self.task.train()
         cb.on_fit_start(s, self)

@@ -143,9 +143,10 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
             truncate_torn_tail(run.metrics_path)
             step = checkpoint["state"]["step"]
             drop_metrics_after(run, step if step > 0 else -1)  # from step 0 the trainer records epoch 0 again
-        run.update_status(device=str(device), precision="bf16" if use_bf16(device, config.train.precision) else "fp32",
-                          dataset_size=len(data.train), image_shape=list(data.sample_shape),
-                          dataset=record, world_size=len(ranks), devices=[r["device"] for r in ranks], ranks=ranks)
+        bf16 = use_bf16(device, config.train.precision, task)
+        run.update_status(device=str(device), precision="bf16" if bf16 else "fp32", dataset_size=len(data.train),
+                          image_shape=list(data.sample_shape), dataset=record, world_size=len(ranks),
+                          devices=[r["device"] for r in ranks], ranks=ranks)
     callbacks = [*extra_callbacks, *run_callbacks(run, config, data, console)]
     trainer = Trainer.create(config, task, data, device, callbacks, checkpoint)
     return trainer.fit()

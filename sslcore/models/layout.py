@@ -17,12 +17,18 @@ from torch import nn
 CHANNELS_LAST_DEVICES = ("cpu", "cuda")
 
 
+def has_convolutions(model: nn.Module) -> bool:
+    """Whether ``model`` has a 2-D (transposed) convolution: what channels-last, and bf16 on CPUs, speed up."""
+    return any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
+
+
 def conv_memory_format(model: nn.Module) -> torch.memory_format:
     """``torch.channels_last`` when ``model`` has a 2-D (transposed) convolution and sits on a device of
     :data:`CHANNELS_LAST_DEVICES`, else the default layout."""
-    has_conv = any(isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) for m in model.modules())
     device = next(model.parameters(), torch.empty(0)).device
-    return torch.channels_last if has_conv and device.type in CHANNELS_LAST_DEVICES else torch.contiguous_format
+    if has_convolutions(model) and device.type in CHANNELS_LAST_DEVICES:
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def to_conv_layout(model: nn.Module) -> torch.memory_format:

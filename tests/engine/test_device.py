@@ -8,6 +8,8 @@ from sslcore.engine import device as device_module
 from sslcore.engine.device import describe_machine, use_bf16
 
 CPU = torch.device("cpu")
+CONV = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.LazyLinear(2))
+MLP = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
 
 
 @pytest.mark.parametrize("flags, fast", [({"avx2", "fma"}, False), ({"avx2", "avx512f", "avx512_vnni"}, False),
@@ -17,8 +19,11 @@ def test_bf16_is_used_on_cpu_only_where_the_hardware_has_native_bf16(monkeypatch
     monkeypatch.setattr(device_module, "cpu_model_and_flags", lambda: ("some CPU", frozenset(flags)))
     monkeypatch.setattr(device_module, "_torch_sees_native_bf16", lambda: False)
     assert device_module.cpu_has_fast_bf16() is fast
-    assert use_bf16(CPU, "auto") is fast  # CPUs without it emulate bf16 and would run slower than fp32
-    assert use_bf16(CPU, "fp32") is False and use_bf16(CPU, "bf16") is True  # an explicit choice wins
+    assert use_bf16(CPU, "auto", CONV) is fast  # CPUs without it emulate bf16 and would run slower than fp32
+    assert use_bf16(CPU, "auto", MLP) is False  # small matmuls ran no faster in bf16, some slower
+    assert use_bf16(CPU, "auto") is False  # no model to judge by
+    for model in (CONV, MLP, None):  # an explicit choice wins
+        assert use_bf16(CPU, "fp32", model) is False and use_bf16(CPU, "bf16", model) is True
 
 
 def test_the_bf16_rule_reads_the_cpu_flags_not_torchs_dispatch_level() -> None:
@@ -47,3 +52,19 @@ def test_a_run_records_the_precision_it_trained_in(tmp_path, precision) -> None:
         "train.snapshot_images": 2, "train.precision": precision}))
     assert execute_run(run) == "completed"
     assert run.status()["precision"] == precision  # what the run header shows next to the device
+
+
+@pytest.mark.parametrize("encoder, native, expected", [("convnet", True, "bf16"), ("mlp", True, "fp32"),
+                                                       ("convnet", False, "fp32")])
+def test_auto_precision_trains_conv_nets_in_bf16_on_native_bf16_cpus(tmp_path, monkeypatch, encoder, native,
+                                                                     expected) -> None:
+    from sslcore.config import default_config
+    from sslcore.engine.training_run import execute_run
+    from sslcore.runs import RunStore
+
+    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: native)
+    run = RunStore(tmp_path).create(default_config(**{
+        "data.dataset": "digits", "train.epochs": 1, "encoder.name": encoder, "encoder.width": 8,
+        "train.threads": 1, "train.snapshot_images": 2}))
+    assert execute_run(run) == "completed"
+    assert run.status()["precision"] == expected

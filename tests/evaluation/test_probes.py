@@ -174,7 +174,8 @@ def test_the_supervised_baseline_trains_in_fp32_on_cpus_even_with_native_bf16(di
 
     monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: True)  # as on avx512_bf16 / AMX CPUs
     cpu = torch.device("cpu")
-    assert device_module.use_bf16(cpu, "auto")  # the SSL trainer uses bf16 there ...
+    conv_net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3))
+    assert device_module.use_bf16(cpu, "auto", conv_net)  # the SSL trainer uses bf16 there ...
     assert not supervised.trains_in_bf16(cpu)  # ... the baseline does not: bf16 learned less from few labels
     autocasts: list[bool] = []
     step = supervised._optimizer_step
