@@ -4,11 +4,17 @@ Cancelling: the manager touches ``<run>/EVAL_STOP`` and sends SIGTERM. The signa
 :class:`EvalCancelled` wherever the worker is (between two bytecodes, so even mid-fit), which unwinds
 ``evaluate_run`` before it writes anything; the STOP file covers a cancel that came before the worker
 installed its handler. Either way eval.json keeps its previous contents and the job ends 'cancelled'.
+An exception raised by a signal handler can be lost, though: code that catches everything swallows it (a
+SIGTERM during ``import torch._dynamo``, which the first optimizer step of a process does, was lost in 1 of
+13 tries), and the fit would run on. So the signal also starts a timer: a worker still alive
+:data:`CANCEL_GRACE_SECONDS` later records the cancel itself and ends at once.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -28,9 +34,30 @@ class EvalCancelled(BaseException):
     """Raised in the worker by SIGTERM or a STOP file. A BaseException, so no ``except Exception`` swallows it."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough: never raise again while unwinding
-    raise EvalCancelled()
+#: Seconds a cancelled worker has to unwind before it ends outright (see the module docstring).
+CANCEL_GRACE_SECONDS = 5.0
+CANCELLED_MESSAGE = "cancelled; nothing was written"
+
+
+def _install_cancel_handler(run: Run) -> None:
+    """SIGTERM raises :class:`EvalCancelled` in the main thread, and ends the process after the grace period
+    if that exception was lost."""
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once is enough: never raise again while unwinding
+        threading.Thread(target=_end_after_grace, args=(run,), name="cancel-grace", daemon=True).start()
+        raise EvalCancelled()
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _end_after_grace(run: Run) -> None:
+    """The cancel's safety net, on its own thread: still alive after the grace period, the worker records the
+    job cancelled and exits (an unwinding worker exits sooner, and this daemon thread with it)."""
+    time.sleep(CANCEL_GRACE_SECONDS)
+    with contextlib.suppress(OSError):
+        update_job(run, state="cancelled", ended=time.time(), message=CANCELLED_MESSAGE)
+    os._exit(1)
 
 
 def _check_stop(run: Run) -> None:
@@ -86,8 +113,8 @@ def run_eval_worker(run_dir: Path, request: EvalRequest, slots: int) -> int:
     """Queue for a slot, evaluate, record completed / failed / cancelled in eval_job.json; exit status 0 or 1."""
     from sslcore.evaluation.protocol import evaluate_run  # late: scikit-learn and torch take a moment
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
     run = Run(run_dir)
+    _install_cancel_handler(run)
     job = update_job(run, state="queued", pid=os.getpid())
     try:
         slot = _wait_for_slot(run, slots, job.get("queued_at") or time.time())
@@ -100,7 +127,7 @@ def run_eval_worker(run_dir: Path, request: EvalRequest, slots: int) -> int:
                                   methods=list(request.methods), progress=progress, on_row=progress.row,
                                   force=request.force, supervised=dict(request.supervised))
     except EvalCancelled:
-        update_job(run, state="cancelled", ended=time.time(), message="cancelled; nothing was written")
+        update_job(run, state="cancelled", ended=time.time(), message=CANCELLED_MESSAGE)
         return 1
     except Exception as e:  # noqa: BLE001 - the page must be able to say why the evaluation failed
         update_job(run, state="failed", ended=time.time(), error=f"{type(e).__name__}: {e}",
