@@ -26,15 +26,6 @@ def test_bf16_is_used_on_cpu_only_where_the_hardware_has_native_bf16(monkeypatch
         assert use_bf16(CPU, "fp32", model) is False and use_bf16(CPU, "bf16", model) is True
 
 
-def test_the_bf16_rule_reads_the_cpu_flags_not_torchs_dispatch_level() -> None:
-    # torch names only the vector width ("AVX512") on CPUs with native bf16, so its capability cannot decide.
-    _, flags = device_module.cpu_model_and_flags()
-    native = bool(flags & {"avx512_bf16", "amx_bf16"})
-    assert device_module.cpu_has_fast_bf16() is (native or device_module._torch_sees_native_bf16())
-    if flags and hasattr(torch.cpu, "_is_avx512_bf16_supported"):  # Linux: torch's own probe agrees with the flags
-        assert device_module._torch_sees_native_bf16() is native
-
-
 def test_machine_line_names_cpu_cores_isa_and_load() -> None:
     line = describe_machine()
     assert line.startswith("CPU: ") and "cores usable" in line and "ISA: " in line and "load average" in line
