@@ -14,6 +14,7 @@ back is marked as used (its modification time), and past :data:`MAX_KEPT` files 
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -83,10 +84,8 @@ class BaselineFits:
             return None  # damaged: the fit is made again and the file replaced
         if predictions.ndim != 1 or not isinstance(details, dict):
             return None
-        try:
+        with contextlib.suppress(OSError):  # a read-only store still reads back
             os.utime(path)  # used now: the last to be evicted
-        except OSError:
-            pass  # a read-only store still reads back
         return predictions, details
 
     def save(self, key: str, predictions: np.ndarray, details: dict[str, Any]) -> None:

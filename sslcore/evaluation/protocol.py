@@ -140,10 +140,11 @@ def _protocol(config: RunConfig, data: DatasetSplit, budgets: list[Budget], repe
 class _KeptFits:
     """Baseline fits kept in the run store (:mod:`sslcore.evaluation.baseline_fits`), for one evaluation."""
 
-    def __init__(self, run: Run, protocol: dict[str, Any], device: torch.device, reuse: bool) -> None:
+    def __init__(self, run: Run, protocol: dict[str, Any], device: torch.device, network_bf16: bool,
+                 reuse: bool) -> None:
         self.fits, self.protocol, self.device = BaselineFits(run.path.parent), protocol, device.type
         # The supervised network trains in bf16 on some devices (trains_in_bf16): other numerics, other fits.
-        self.network_numerics = device.type + ("+bf16" if trains_in_bf16(device) else "")
+        self.network_numerics = device.type + ("+bf16" if network_bf16 else "")
         self.reuse = reuse  # False: make every fit afresh (and keep the new ones)
 
     def fit(self, method: str, inputs: Inputs, idx: np.ndarray, digest: str, repeat: int,
@@ -285,7 +286,8 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     featured = time.perf_counter()
     tick = _progress_ticker(progress, methods, len(budgets) * repeats)
     predictions: dict[str, np.ndarray] = {"test_labels": inputs.test_labels}
-    kept = _KeptFits(run, protocol, dev, reuse=not force)
+    network_bf16 = trains_in_bf16(dev)
+    kept = _KeptFits(run, protocol, dev, network_bf16, reuse=not force)
     rows: dict[tuple[str, Budget], dict[str, Any]] = {}
     for m in sorted(methods, key=lambda name: COST[name]):  # stable: equal costs keep the caller's order
         for b in budgets:
@@ -297,7 +299,7 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     out = {"version": EVAL_VERSION, "run_id": run.id, "created": time.time(), "checkpoint": checkpoint,
            "protocol": protocol, "environment": {"device": str(dev), "torch": torch.__version__,
                                                  "threads": torch.get_num_threads(),
-                                                 "network_precision": "bf16" if trains_in_bf16(dev) else "fp32"},
+                                                 "network_precision": "bf16" if network_bf16 else "fp32"},
            "subsets": _subset_records(subsets, seed), "results": results,
            "predictions": {"file": PREDICTIONS_FILE, "sha256": file_sha256(run.path / PREDICTIONS_FILE)},
            "timing": {"load_s": round(loaded - started, 3), "features_s": round(featured - loaded, 3),
