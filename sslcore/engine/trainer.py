@@ -98,6 +98,7 @@ class Trainer:
     callbacks: CallbackList
     state: TrainState
     tally: LossTally = field(default_factory=LossTally)
+    bf16: bool = False  # steps in bf16 autocast (engine.device.use_bf16); the epoch-end evaluators follow it
     to_input: Callable[[torch.Tensor], torch.Tensor] = ImageDataset.to_input  # the data kind's per-batch conversion
 
     @classmethod
@@ -117,7 +118,7 @@ class Trainer:
             match_state_layout(optimizer)  # the file holds contiguous moments; the parameters are channels-last
             state = TrainState.from_checkpoint(checkpoint["state"], epochs=config.train.epochs)
         return cls(config, task, model, optimizer, data.train.samples.to(device), device, CallbackList(list(callbacks)),
-                   state, to_input=data.train.to_input)
+                   state, bf16=use_bf16(device, config.train.precision, task), to_input=data.train.to_input)
 
     @property
     def plan(self) -> SchedulePlan:
@@ -135,7 +136,6 @@ class Trainer:
     def fit(self) -> str:
         """Train until all epochs are done or a callback sets ``stop_reason``; returns 'completed' or that reason."""
         s, cb = self.state, self.callbacks
-        bf16 = use_bf16(self.device, self.config.train.precision, self.task)
         generator = torch.Generator(device=self.device)
         self.task.train()
         cb.on_fit_start(s, self)
@@ -147,7 +147,7 @@ class Trainer:
             while s.batch_in_epoch < s.steps_per_epoch and s.stop_reason is None:
                 index = order[s.batch_in_epoch * s.batch_size:(s.batch_in_epoch + 1) * s.batch_size]
                 index = distributed.local_share(index)  # this process's slice of the global batch
-                self.train_step(self.to_input(self.train_images[index]), generator, bf16)
+                self.train_step(self.to_input(self.train_images[index]), generator, self.bf16)
                 cb.on_step_end(s)
                 if start is not None:
                     self.record_start(start)

@@ -47,6 +47,7 @@ from sslcore.evaluation.embeddings import (
     source_fingerprint,
     tsne_2d,
 )
+from sslcore.process_exit import exit_without_teardown
 from sslcore.runs import Run
 from sslcore.runs.files import read_json, write_json_atomic
 from sslcore.runs.store import pid_alive, process_identity
@@ -315,4 +316,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_without_teardown(main())

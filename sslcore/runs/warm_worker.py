@@ -23,6 +23,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from sslcore.process_exit import exit_without_teardown
+
 #: Seconds between handing a spare a run and starting the next spare (its imports would slow that run's start).
 REFILL_DELAY_SECONDS = 10.0
 READY = "ready"
@@ -162,4 +164,4 @@ def _become_worker(log_path: Path, cwd: str) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(serve())
+    exit_without_teardown(serve())
