@@ -59,3 +59,33 @@ def test_auto_precision_trains_conv_nets_in_bf16_on_native_bf16_cpus(tmp_path, m
         "train.threads": 1, "train.snapshot_images": 2}))
     assert execute_run(run) == "completed"
     assert run.status()["precision"] == expected
+
+
+def test_the_epoch_monitor_encodes_in_the_trainers_precision_but_scores_the_task_in_fp32() -> None:
+    from sslcore.config import default_config
+    from sslcore.data import load_run_data
+    from sslcore.engine.monitor import EpochEvaluator
+    from sslcore.engine.state import TrainState
+    from sslcore.engine.trainer import Trainer, build_task
+
+    config = default_config(**{"data.dataset": "digits", "encoder.width": 8, "task.name": "simclr"})
+    data = load_run_data(config.data)
+    torch.manual_seed(0)
+    trainer = Trainer.create(config, build_task(config, data), data, CPU)
+    seen: list[torch.dtype] = []
+    trainer.task.encoder.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
+    figures = {}
+    for bf16 in (False, True):
+        trainer.bf16 = bf16
+        monitor = EpochEvaluator(data, knn_k=20, seed=0, bank_images=200, test_images=128)
+        monitor.on_fit_start(TrainState(epochs=1, steps_per_epoch=1, batch_size=8), trainer)
+        state = TrainState(epochs=1, steps_per_epoch=1, batch_size=8)
+        seen.clear()
+        monitor.on_epoch_end(state)
+        figures[bf16] = (set(seen), state.epoch_metrics)
+    assert figures[False][0] == {torch.float32}
+    assert torch.bfloat16 in figures[True][0]  # the k-NN and collapse features: as the steps run
+    fp32, bf16 = figures[False][1], figures[True][1]
+    assert bf16["test_pair_acc"] == fp32["test_pair_acc"]  # the task's own metric: fp32 either way
+    assert abs(bf16["knn_acc"] - fp32["knn_acc"]) <= 0.05 and abs(bf16["eff_rank"] / fp32["eff_rank"] - 1) < 0.05
+    assert all(isinstance(v, (int, float)) for v in bf16.values())
