@@ -18,6 +18,7 @@ from sslcore.data import DatasetSplit, ImageDataset
 from sslcore.engine import ddp
 from sslcore.engine.callbacks import Callback, CallbackList
 from sslcore.engine.device import autocast, use_bf16
+from sslcore.engine.optim import SGD, AdamW, Optimizer
 from sslcore.engine.schedule import SchedulePlan, plan_schedule
 from sslcore.engine.state import TrainState
 from sslcore.models.layout import match_state_layout, to_conv_layout
@@ -25,14 +26,14 @@ from sslcore.tasks import PretextTask, StepOutput
 from sslcore.tasks.build import build_task as build_task  # re-exported: its home was this module
 
 
-def build_optimizer(model: torch.nn.Module, config: RunConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: torch.nn.Module, config: RunConfig) -> Optimizer:
     """AdamW or SGD; no weight decay on biases and norm parameters (standard practice since BYOL/MoCo v3)."""
     decay = [p for p in model.parameters() if p.requires_grad and p.ndim > 1]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": config.train.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     if config.train.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.train.lr, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=config.train.lr)
+        return SGD(groups, lr=config.train.lr, momentum=0.9, nesterov=True)
+    return AdamW(groups, lr=config.train.lr)
 
 
 def step_seed(seed: int, step: int, rank: int = 0) -> int:
@@ -92,7 +93,7 @@ class Trainer:
     config: RunConfig
     task: PretextTask
     model: nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: Optimizer
     train_images: torch.Tensor  # the raw samples on device: uint8 (N, C, H, W) images or float32 (N, F) rows
     device: torch.device
     callbacks: CallbackList

@@ -9,8 +9,13 @@ converts its NCHW input itself, and its output (hence every later layer) stays c
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    from sslcore.engine.optim import Optimizer
 
 #: Devices whose convolution libraries are known to run channels-last fast and correctly. Apple's MPS is left
 #: out: its channels-last convolutions have had correctness bugs, and no Mac was at hand to check this one.
@@ -41,7 +46,7 @@ def to_conv_layout(model: nn.Module) -> torch.memory_format:
     return layout
 
 
-def match_state_layout(optimizer: torch.optim.Optimizer) -> None:
+def match_state_layout(optimizer: Optimizer | torch.optim.Optimizer) -> None:
     """Give each per-parameter state tensor (Adam's moments, SGD's momentum) its parameter's layout, in place.
 
     A checkpoint stores them contiguous (:func:`sslcore.engine.checkpoint.cpu_copy`); a resumed run's parameters

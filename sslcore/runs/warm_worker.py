@@ -106,14 +106,15 @@ class WarmSpare:
 def _warm_up() -> None:
     """Import what training needs, load the default recipe's dataset (into the process's dataset cache: the
     Quick demo and a first Train use it) and run one tiny convolution forward and backward (the CPU kernels'
-    first call sets itself up) and one optimizer step (torch.optim imports torch._dynamo on first use, about
-    1.3 s on 2 cores), so the run handed over starts at its first step."""
+    first call sets itself up) and one step of the trainer's optimiser, so the run handed over starts at its first
+    step."""
     import torch
 
     import sslcore.cli  # noqa: F401  what serve() calls once a job arrives
     import sslcore.engine.training_run  # noqa: F401  the trainer, tasks, encoders (the worker imports it late)
     from sslcore.config import default_config
     from sslcore.data import load_run_data
+    from sslcore.engine.optim import AdamW
     from sslcore.runs import process_manager  # noqa: F401  the worker's body
 
     try:
@@ -122,7 +123,7 @@ def _warm_up() -> None:
         pass
     conv = torch.nn.Conv2d(1, 4, 3)
     conv(torch.zeros(2, 1, 8, 8)).sum().backward()
-    torch.optim.AdamW(conv.parameters(), lr=0.0).step()
+    AdamW(conv.parameters(), lr=0.0).step()
 
 
 def serve() -> int:
