@@ -10,7 +10,6 @@ raw pixels, tables with logistic regression on the raw columns and with gradient
 """
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -46,19 +45,30 @@ COST = {"linear_probe": 1, "knn": 1, "raw_pixels": 2, "raw_columns": 1, "gradien
 Predictions = np.ndarray  # (T,) int64 predicted class of every test sample
 
 
-class Inputs:
-    """Everything the methods need, computed once: the split, frozen features (N, D) / (T, D), the encoder.
+class FitInputs:
+    """What the network methods need: the split (images or table rows, read as ``samples``), the run's config,
+    the device, the networks' settings (``supervised`` overrides), the seed, and the SSL encoder's weights
+    (``encoder_state``, a CPU state_dict, where fine-tuning starts). Picklable: fits may run in other processes
+    (:mod:`sslcore.evaluation.parallel_fits`)."""
 
-    ``data`` holds images or table rows; the methods read them as ``samples``.
-    """
+    def __init__(self, config: RunConfig, data: DatasetSplit, device: torch.device, supervised: dict[str, Any],
+                 seed: int, encoder_state: dict[str, torch.Tensor]) -> None:
+        self.config, self.data, self.device, self.supervised, self.seed = config, data, device, supervised, seed
+        self.encoder_state = encoder_state
+        self.train_labels, self.test_labels = data.train.labels.numpy(), data.test.labels.numpy()
+
+
+class Inputs(FitInputs):
+    """Everything the methods need, computed once: :class:`FitInputs`, the encoder and its frozen features of the
+    training and test samples (N, D) / (T, D)."""
 
     def __init__(self, config: RunConfig, data: DatasetSplit, encoder: torch.nn.Module, device: torch.device,
                  supervised: dict[str, Any], seed: int) -> None:
-        self.config, self.data, self.device, self.supervised, self.seed = config, data, device, supervised, seed
+        state = {k: v.detach().cpu().clone() for k, v in encoder.state_dict().items()}
+        super().__init__(config, data, device, supervised, seed, state)
         self.encoder = encoder
         self.train_features = extract_features(encoder, data.train.samples)
         self.test_features = extract_features(encoder, data.test.samples)
-        self.train_labels, self.test_labels = data.train.labels.numpy(), data.test.labels.numpy()
 
 
 def _linear_probe(x: Inputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dict[str, Any]]:
@@ -88,7 +98,7 @@ def _gradient_boosting(x: Inputs, idx: np.ndarray, repeat: int) -> tuple[Predict
     return model.predict(x.data.test.samples.numpy()), model.details()
 
 
-def _fit_network(model: SupervisedBaseline, x: Inputs, idx: np.ndarray) -> tuple[Predictions, dict[str, Any]]:
+def _fit_network(model: SupervisedBaseline, x: FitInputs, idx: np.ndarray) -> tuple[Predictions, dict[str, Any]]:
     # Only the labelled subset goes in: the test split is predicted after fit, never used inside it.
     chosen = torch.from_numpy(idx)
     model.fit(x.data.train.samples[chosen], x.data.train.labels[chosen])
@@ -98,19 +108,21 @@ def _fit_network(model: SupervisedBaseline, x: Inputs, idx: np.ndarray) -> tuple
     return model.predict(x.data.test.samples), details
 
 
-def _supervised(x: Inputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dict[str, Any]]:
+def _supervised(x: FitInputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dict[str, Any]]:
     return _fit_network(supervised_baseline(x.config, x.data, x.supervised, x.seed + repeat, x.device), x, idx)
 
 
-def _finetune(x: Inputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dict[str, Any]]:
-    # A copy per fit: every repeat starts again from the SSL weights.
-    state = {k: v.detach().cpu().clone() for k, v in copy.deepcopy(x.encoder.state_dict()).items()}
+def _finetune(x: FitInputs, idx: np.ndarray, repeat: int) -> tuple[Predictions, dict[str, Any]]:
+    # Every repeat starts again from the SSL weights: the model loads a copy of them (load_state_dict copies).
     e = x.config.encoder
-    model = FineTuned(state, e.name, e.width, x.data.sample_shape, depth=e.depth, norm=e.norm,
+    model = FineTuned(x.encoder_state, e.name, e.width, x.data.sample_shape, depth=e.depth, norm=e.norm,
                       patch_size=e.patch_size, device=str(x.device), random_state=x.seed + repeat, **x.supervised)
     return _fit_network(model, x, idx)
 
 
+#: The methods that train a network per labelled subset; they need only :class:`FitInputs`.
+NETWORK_RUNNERS: dict[str, Callable[[FitInputs, np.ndarray, int], tuple[Predictions, dict[str, Any]]]] = {
+    "supervised": _supervised, "finetune": _finetune}
 RUNNERS: dict[str, Callable[[Inputs, np.ndarray, int], tuple[Predictions, dict[str, Any]]]] = {
     "linear_probe": _linear_probe, "knn": _knn, "raw_pixels": _raw_pixels, "raw_columns": _raw_columns,
     "gradient_boosting": _gradient_boosting, "supervised": _supervised, "finetune": _finetune}

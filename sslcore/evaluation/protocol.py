@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any, Literal
 
 import numpy as np
@@ -36,6 +37,7 @@ from sslcore.evaluation.methods import (
     default_methods,
     supervised_baseline,
 )
+from sslcore.evaluation.parallel_fits import NETWORK_METHODS, FitPool, fit_processes
 from sslcore.evaluation.predictions import PREDICTIONS_FILE, prediction_key, save_predictions
 from sslcore.evaluation.probes import KNNProbe, LinearProbe, RawPixelProbe
 from sslcore.evaluation.results import budget_amount, format_results_table, method_label
@@ -147,18 +149,55 @@ class _KeptFits:
         self.network_numerics = device.type + ("+bf16" if network_bf16 else "")
         self.reuse = reuse  # False: make every fit afresh (and keep the new ones)
 
+    def _key(self, method: str, inputs: Inputs, digest: str, repeat: int) -> str:
+        numerics = self.network_numerics if method == "supervised" else self.device
+        return fit_key(method, self.protocol, digest, inputs.seed, repeat, numerics)
+
+    def lookup(self, method: str, inputs: Inputs, digest: str, repeat: int) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """The (test predictions, details) an earlier evaluation kept for this fit, or None (none kept, not a
+        baseline, or reuse is off)."""
+        if not self.reuse or method not in BASELINES:
+            return None
+        key = self._key(method, inputs, digest, repeat)
+        if (kept := self.fits.load(key)) is None or len(kept[0]) != len(inputs.test_labels):
+            return None
+        return kept[0], {**kept[1], "kept_fit": key[:16]}
+
+    def keep(self, method: str, inputs: Inputs, digest: str, repeat: int, predicted: np.ndarray,
+             details: dict[str, Any]) -> None:
+        """Keep a baseline's fit made now for later evaluations on the same data (other methods: nothing)."""
+        if method in BASELINES:
+            self.fits.save(self._key(method, inputs, digest, repeat), predicted, details)
+
     def fit(self, method: str, inputs: Inputs, idx: np.ndarray, digest: str, repeat: int,
             ) -> tuple[np.ndarray, dict[str, Any]]:
         """The fit's (test predictions, details): kept from an earlier evaluation, or made now and kept."""
-        if method not in BASELINES:
-            return RUNNERS[method](inputs, idx, repeat)
-        numerics = self.network_numerics if method == "supervised" else self.device
-        key = fit_key(method, self.protocol, digest, inputs.seed, repeat, numerics)
-        if self.reuse and (kept := self.fits.load(key)) is not None and len(kept[0]) == len(inputs.test_labels):
-            return kept[0], {**kept[1], "kept_fit": key[:16]}
+        if (found := self.lookup(method, inputs, digest, repeat)) is not None:
+            return found
         predicted, details = RUNNERS[method](inputs, idx, repeat)
-        self.fits.save(key, predicted, details)
+        self.keep(method, inputs, digest, repeat, predicted, details)
         return predicted, details
+
+
+def _new_row(method: str, budget: Budget) -> dict[str, Any]:
+    return {"method": method, "labels_per_class": budget, "accuracies": [], "seconds": [], "indices_sha256": [],
+            "details": []}
+
+
+def _add_fit(row: dict[str, Any], predicted: np.ndarray, details: dict[str, Any], seconds: float, digest: str,
+             test_labels: np.ndarray) -> None:
+    """One repeat's fit into ``row``: its test accuracy, seconds, subset hash and details."""
+    row["accuracies"].append(float(np.mean(predicted == test_labels)))
+    row["seconds"].append(round(seconds, 3))
+    row["indices_sha256"].append(digest)
+    row["details"].append(details)
+
+
+def _finish_row(row: dict[str, Any]) -> dict[str, Any]:
+    row["accuracy_mean"] = float(np.mean(row["accuracies"]))
+    row["accuracy_std"] = float(np.std(row["accuracies"]))
+    row["seconds_total"] = round(sum(row["seconds"]), 3)
+    return row
 
 
 def _run_method(method: str, inputs: Inputs, subsets: dict[tuple[Budget, int], np.ndarray], budget: Budget,
@@ -169,8 +208,7 @@ def _run_method(method: str, inputs: Inputs, subsets: dict[tuple[Budget, int], n
     Each fit's test predictions (T,) go into ``predictions`` under :func:`prediction_key`. With ``kept``,
     baseline fits made by an earlier evaluation on the same data and settings are read back, not made again.
     """
-    row: dict[str, Any] = {"method": method, "labels_per_class": budget, "accuracies": [], "seconds": [],
-                           "indices_sha256": [], "details": []}
+    row = _new_row(method, budget)
     done: dict[str, tuple[np.ndarray, dict[str, Any], int]] = {}
     for r in range(repeats):
         idx = subsets[(budget, r)]
@@ -183,15 +221,55 @@ def _run_method(method: str, inputs: Inputs, subsets: dict[tuple[Budget, int], n
             predicted, details = kept.fit(method, inputs, idx, digest, r) if kept else RUNNERS[method](inputs, idx, r)
             done[digest] = (predicted, details, r)
         predictions[prediction_key(method, budget, r)] = predicted
-        row["accuracies"].append(float(np.mean(predicted == inputs.test_labels)))
-        row["seconds"].append(round(time.perf_counter() - started, 3))
-        row["indices_sha256"].append(digest)
-        row["details"].append(details)
+        _add_fit(row, predicted, details, time.perf_counter() - started, digest, inputs.test_labels)
         tick(method, f"{method_label(method)} · {budget_amount(budget)} · repeat {r + 1}/{repeats}")
-    row["accuracy_mean"] = float(np.mean(row["accuracies"]))
-    row["accuracy_std"] = float(np.std(row["accuracies"]))
-    row["seconds_total"] = round(sum(row["seconds"]), 3)
-    return row
+    return _finish_row(row)
+
+
+KeptOrQueued = tuple[np.ndarray, dict[str, Any]] | Future  # a kept fit's (predictions, details), or a queued fit
+
+
+class _NetworkFits:
+    """The network methods' fits of one evaluation: each read back from a kept fit or queued on a
+    :class:`FitPool` of single-threaded processes (queued at the start: they train while the cheap methods run
+    here). ``fits`` maps (method, budget, repeat) to (subset hash, kept fit or Future)."""
+
+    def __init__(self, pool: FitPool, fits: dict[tuple[str, Budget, int], tuple[str, KeptOrQueued]],
+                 inputs: Inputs, kept: _KeptFits) -> None:
+        self.pool, self.fits, self.inputs, self.kept = pool, fits, inputs, kept
+
+    def row(self, method: str, budget: Budget, repeats: int, predictions: dict[str, np.ndarray],
+            tick: Callable[[str, str], None]) -> dict[str, Any]:
+        """The results row of ``method`` at ``budget``, once its fits are done (waits for them)."""
+        row = _new_row(method, budget)
+        for r in range(repeats):
+            digest, fit = self.fits[(method, budget, r)]
+            if isinstance(fit, Future):
+                predicted, details, seconds = fit.result()
+                self.kept.keep(method, self.inputs, digest, r, predicted, details)
+            else:  # kept from an earlier evaluation
+                (predicted, details), seconds = fit, 0.0
+            predictions[prediction_key(method, budget, r)] = predicted
+            _add_fit(row, predicted, details, seconds, digest, self.inputs.test_labels)
+            tick(method, f"{method_label(method)} · {budget_amount(budget)} · repeat {r + 1}/{repeats}")
+        return _finish_row(row)
+
+
+def _network_fits(methods: Sequence[str], inputs: Inputs, data: DatasetSplit,
+                  subsets: dict[tuple[Budget, int], np.ndarray], kept: _KeptFits) -> _NetworkFits | None:
+    """The network methods' fits that are not kept already, queued on a process pool when the device and the
+    thread count call for one (:func:`fit_processes`); else None: they run in this process, one by one."""
+    found = {(m, budget, r): (digest, kept.lookup(m, inputs, digest, r))
+             for m in methods if m in NETWORK_METHODS
+             for (budget, r), idx in subsets.items() for digest in [indices_hash(idx)]}
+    processes = fit_processes(inputs.device, sum(fit is None for _, fit in found.values()))
+    if not processes:
+        return None
+    pool = FitPool(processes, inputs.config, data, inputs.supervised, inputs.seed, inputs.encoder_state)
+    fits: dict[tuple[str, Budget, int], tuple[str, KeptOrQueued]] = {
+        (m, budget, r): (digest, fit if fit is not None else pool.submit(m, subsets[(budget, r)], r))
+        for (m, budget, r), (digest, fit) in found.items()}
+    return _NetworkFits(pool, fits, inputs, kept)
 
 
 def _subset_records(subsets: dict[tuple[Budget, int], np.ndarray], seed: int) -> list[dict[str, Any]]:
@@ -289,11 +367,22 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     network_bf16 = trains_in_bf16(dev)
     kept = _KeptFits(run, protocol, dev, network_bf16, reuse=not force)
     rows: dict[tuple[str, Budget], dict[str, Any]] = {}
-    for m in sorted(methods, key=lambda name: COST[name]):  # stable: equal costs keep the caller's order
-        for b in budgets:
-            rows[(m, b)] = _run_method(m, inputs, subsets, b, repeats, predictions, tick, kept)
-            if on_row is not None:
-                on_row(rows[(m, b)])
+    networks = _network_fits(methods, inputs, data, subsets, kept)  # queued first: they train meanwhile
+    try:
+        for m in sorted(methods, key=lambda name: COST[name]):  # stable: equal costs keep the caller's order
+            for b in budgets:
+                if networks is not None and m in NETWORK_METHODS:
+                    rows[(m, b)] = networks.row(m, b, repeats, predictions, tick)
+                else:
+                    rows[(m, b)] = _run_method(m, inputs, subsets, b, repeats, predictions, tick, kept)
+                if on_row is not None:
+                    on_row(rows[(m, b)])
+    except BaseException:  # a cancel or a failure: no fit may go on computing
+        if networks is not None:
+            networks.pool.terminate()
+        raise
+    if networks is not None:
+        networks.pool.close()
     results = [rows[(m, b)] for b in budgets for m in methods]
     save_predictions(run.path / PREDICTIONS_FILE, predictions)  # first: eval.json vouches for it by hash
     out = {"version": EVAL_VERSION, "run_id": run.id, "created": time.time(), "checkpoint": checkpoint,
