@@ -105,6 +105,10 @@ class FitPool:
         for thread in self._threads:
             thread.start()
 
+    @property
+    def processes(self) -> int:
+        return len(self._workers)
+
     def submit(self, method: str, indices: np.ndarray, repeat: int) -> Future[FitResult]:
         """Queue ``method`` fitted on the subset ``indices`` (repeat ``repeat``)."""
         future: Future[FitResult] = Future()

@@ -62,6 +62,7 @@ def test_fits_in_processes_give_the_numbers_of_single_threaded_fits_here(run, th
     pooled = evaluate_run(run, budgets, repeats=2, methods=methods, supervised=QUICK, force=True)
     threads(1)  # one thread: the fits run here, one by one, single-threaded as in the workers
     here = evaluate_run(run, budgets, repeats=2, methods=methods, supervised=QUICK, force=True)
+    assert pooled["environment"]["network_processes"] == 2 and here["environment"]["network_processes"] == 0
     for a, b in zip(pooled["results"], here["results"], strict=True):
         assert (a["method"], a["labels_per_class"]) == (b["method"], b["labels_per_class"])
         assert a["accuracies"] == b["accuracies"], a["method"]

@@ -29,10 +29,17 @@ eval_worker.CANCEL_GRACE_SECONDS = 0.5
 run = Run(Path(sys.argv[1]))
 eval_worker._install_cancel_handler(run)
 update_job(run, state="running", pid=os.getpid())
-print("running", flush=True)
+said = False
 while True:
+    # Everything the signal can interrupt sits inside the try: Python checks for signals at the backward jump
+    # of a loop too, and an exception raised at the jump of a loop around the try escaped it (the worker then
+    # died of it, exit 1, before the grace timer could record the cancel: a flaky failure, not the product's).
     try:
-        time.sleep(0.01)
+        if not said:
+            said = True
+            print("running", flush=True)
+        while True:
+            time.sleep(0.01)
     except BaseException:
         pass
 """
