@@ -20,6 +20,7 @@ on a shared machine only a ratio measured in one run means anything.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -66,6 +67,12 @@ def find_or_train(store: RunStore, config: RunConfig) -> Run:
     return run
 
 
+def cpu_time() -> float:
+    """CPU seconds of this process and of its ended children (the evaluation's fit processes)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
 def method_seconds(result: dict[str, Any]) -> str:
     """Seconds per method, summed over budgets and repeats."""
     totals: dict[str, float] = {}
@@ -94,7 +101,7 @@ def supervised_without_augmentation(run: Run, budgets: list, repeats: int, seed:
 def timed_evaluation(run: Run, budgets: list, repeats: int, overrides: dict[str, Any], label: str,
                      quiet: bool) -> tuple[float, float]:
     """Run the protocol once (recomputing); print its table and timing; return (wall s, CPU s)."""
-    started, cpu_started = time.perf_counter(), time.process_time()
+    started, cpu_started = time.perf_counter(), cpu_time()
     progress = None if quiet else (lambda f, m: print(f"  [{100 * f:5.1f}%] {m}", flush=True))
     arrived: dict[str, float] = {}  # method -> seconds from the start to its last row (what the page shows)
 
@@ -102,12 +109,13 @@ def timed_evaluation(run: Run, budgets: list, repeats: int, overrides: dict[str,
         arrived[row["method"]] = time.perf_counter() - started
 
     result = evaluate_run(run, budgets, repeats, force=True, supervised=overrides, progress=progress, on_row=on_row)
-    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+    seconds, cpu_seconds = time.perf_counter() - started, cpu_time() - cpu_started
     print(f"--- {label}")
     print(format_results_table(result))
     # CPU seconds next to wall seconds: on a shared machine the wall clock also counts other people's work.
     print(f"evaluate_run ({label}): {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU "
-          f"(features {result['timing']['features_s']:.1f} s; {method_seconds(result)})", flush=True)
+          f"(features {result['timing']['features_s']:.1f} s; fit seconds summed: {method_seconds(result)}; network "
+          f"fits in {result['environment']['network_processes'] or 'this'} process(es))", flush=True)
     print("every row of a method shown after: " + ", ".join(f"{m} {s:.1f} s" for m, s in arrived.items()),
           flush=True)
     return seconds, cpu_seconds
