@@ -265,11 +265,15 @@ def _network_fits(methods: Sequence[str], inputs: Inputs, data: DatasetSplit,
     processes = fit_processes(inputs.device, sum(fit is None for _, fit in found.values()))
     if not processes:
         return None
-    pool = FitPool(processes, inputs.config, data, inputs.supervised, inputs.seed, inputs.encoder_state)
     order = {b: i for i, b in enumerate(_largest_first(list(dict.fromkeys(b for b, _ in subsets)), subsets))}
-    fits: dict[tuple[str, Budget, int], tuple[str, KeptOrQueued]] = {}
-    for (m, budget, r), (digest, fit) in sorted(found.items(), key=lambda item: order[item[0][1]]):
-        fits[(m, budget, r)] = (digest, fit if fit is not None else pool.submit(m, subsets[(budget, r)], r))
+    pool = FitPool(processes, inputs.config, data, inputs.supervised, inputs.seed, inputs.encoder_state)
+    try:
+        fits: dict[tuple[str, Budget, int], tuple[str, KeptOrQueued]] = {}
+        for (m, budget, r), (digest, fit) in sorted(found.items(), key=lambda item: order[item[0][1]]):
+            fits[(m, budget, r)] = (digest, fit if fit is not None else pool.submit(m, subsets[(budget, r)], r))
+    except BaseException:
+        pool.terminate()
+        raise
     return _NetworkFits(pool, fits, inputs, kept)
 
 
@@ -345,7 +349,10 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     ``{"max_steps": 50}``), used by fine-tuning too; on_row(row) is called with each results row as soon as it
     is finished. The methods run cheapest first (every budget of one method, then the next), so the rows of
     the probes on the frozen features and of raw pixels arrive in seconds while the supervised networks still
-    train; the stored rows keep the budget-major order of ``budgets`` x ``methods``.
+    train; the stored rows keep the budget-major order of ``budgets`` x ``methods``. On a CPU with two or more
+    threads the networks (supervised, fine-tuning) train side by side in single-threaded worker processes
+    (:mod:`sslcore.evaluation.parallel_fits`), queued at the start, largest subsets first, and their rows arrive
+    in that order.
 
     The weights are ``checkpoints/last.pt``, or ``checkpoints/encoder.safetensors`` for an imported run.
     The result has ``results``: one row per (method, budget) with ``accuracy_mean``, ``accuracy_std``,
