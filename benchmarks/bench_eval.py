@@ -6,12 +6,14 @@ store (or takes a run folder), then times ``evaluate_run`` with the Evaluate pag
 The target (issue 14) is 60 s on 2 free CPU cores. It also prints when each method's last row arrived (the
 quick methods run first, and the Evaluate page shows each row as it finishes). Then the same protocol once
 more with the baseline fits kept by the first (:mod:`sslcore.evaluation.baseline_fits`): what evaluating
-another run on the same data costs. ``--compare`` also times, in the same process, the protocol with the
-supervised networks trained in the contiguous (NCHW) layout instead of channels_last, and prints the ratio:
-on a shared machine only a ratio measured in one run means anything.
+another run on the same data costs. ``--sequential-too`` also times the protocol with the networks trained
+in this process one by one (as before they trained side by side in worker processes), and prints the ratio;
+``--compare`` times, that way, the supervised networks in the contiguous (NCHW) layout instead of
+channels_last, ``--bf16-too`` in bf16: on a shared machine only a ratio measured in one run means anything.
 
     python benchmarks/bench_eval.py                      # default recipe, trained into runs/ if needed
     python benchmarks/bench_eval.py runs/<run-id>        # an existing run folder
+    python benchmarks/bench_eval.py --sequential-too     # also the networks one by one in this process, and the ratio
     python benchmarks/bench_eval.py --compare            # also the NCHW-layout protocol, and the ratio
     python benchmarks/bench_eval.py --bf16-too           # also the supervised networks in bf16 (native-bf16 CPUs)
     python benchmarks/bench_eval.py --no-augment-too     # also the supervised baseline without augmentation
@@ -139,6 +141,12 @@ def later_evaluation(run: Run, budgets: list, repeats: int, overrides: dict[str,
           f"{first_wall / seconds:.1f}x faster than the first ({method_seconds(result)})", flush=True)
 
 
+def in_this_process() -> Any:
+    """A context in which the protocol trains its networks in this process, one by one (as before session 9),
+    so that patches of this process reach them: fits in worker processes would not see a mock."""
+    return mock.patch("sslcore.evaluation.protocol.fit_processes", lambda *args, **kwargs: 0)
+
+
 def supervised_in_bf16(run: Run, budgets: list, repeats: int, overrides: dict[str, Any]) -> tuple[float, float]:
     """The protocol with the supervised networks in bf16 autocast whatever the device (wall s, CPU s). On CPUs
     they train in fp32 (:func:`sslcore.evaluation.supervised.trains_in_bf16`): this measures, speed and accuracy
@@ -155,6 +163,8 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads; 0 = all cores (default; 1 with --smoke)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sequential-too", action="store_true",
+                        help="also time the protocol with the networks trained in this process, one by one")
     parser.add_argument("--compare", action="store_true",
                         help="also time the protocol with the supervised networks in the NCHW layout")
     parser.add_argument("--bf16-too", action="store_true",
@@ -177,15 +187,26 @@ def main() -> int:
     print(f"{threads} torch thread(s); budgets {budgets}, {repeats} repeats")
     wall, cpu = timed_evaluation(run, budgets, repeats, overrides, "default protocol", quiet=args.compare)
     later_evaluation(run, budgets, repeats, overrides, wall)
+    if args.sequential_too or args.compare or args.bf16_too:
+        # The variants below patch this process only, so they and their reference train the networks here.
+        with in_this_process():
+            seq_wall, seq_cpu = timed_evaluation(run, budgets, repeats, overrides,
+                                                 "networks trained in this process, one by one", quiet=True)
+        print(f"networks side by side / one by one: {seq_wall / wall:.2f}x faster (wall), "
+              f"{cpu / seq_cpu:.2f}x the CPU")
     if args.compare:
         # The layout is an implementation detail, not a protocol parameter: switched off here only.
-        with mock.patch("sslcore.evaluation.supervised.to_conv_layout", lambda model: torch.contiguous_format):
+        with in_this_process(), mock.patch("sslcore.evaluation.supervised.to_conv_layout",
+                                           lambda model: torch.contiguous_format):
             old_wall, old_cpu = timed_evaluation(run, budgets, repeats, overrides, "NCHW layout (before issue 14)",
                                                  quiet=True)
-        print(f"channels_last / NCHW: {wall / old_wall:.2f}x wall, {cpu / old_cpu:.2f}x CPU")
+        print(f"channels_last / NCHW, networks one by one: {seq_wall / old_wall:.2f}x wall, "
+              f"{seq_cpu / old_cpu:.2f}x CPU")
     if args.bf16_too:
-        bf16_wall, bf16_cpu = supervised_in_bf16(run, budgets, repeats, overrides)
-        print(f"supervised networks bf16 / default: {bf16_wall / wall:.2f}x wall, {bf16_cpu / cpu:.2f}x CPU")
+        with in_this_process():
+            bf16_wall, bf16_cpu = supervised_in_bf16(run, budgets, repeats, overrides)
+        print(f"supervised networks bf16 / fp32, one by one: {bf16_wall / seq_wall:.2f}x wall, "
+              f"{bf16_cpu / seq_cpu:.2f}x CPU")
     print(describe_machine())  # the load average again: it moves while the benchmark runs
     if args.no_augment_too:
         supervised_without_augmentation(run, budgets, repeats, 0, overrides)

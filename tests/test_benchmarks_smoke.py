@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_augment.py", "img/s"),
     ("bench_recipe.py", "pixel-mean guess"),
     ("bench_eval.py --compare", "channels_last / NCHW"),  # --compare: the layout switch it patches still exists
-    ("bench_eval.py --bf16-too", "supervised networks bf16 / default"),  # the precision switch it patches exists
+    ("bench_eval.py --bf16-too", "supervised networks bf16 / fp32"),  # the precision switch it patches exists
+    ("bench_eval.py --sequential-too --threads 2", "networks side by side / one by one"),  # both ways of fitting
     ("bench_embeddings.py", "t-SNE"),
     ("bench_runs_table.py", "table, warm"),
     ("bench_data_import.py", "imported 32x32 colour"),
