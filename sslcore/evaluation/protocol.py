@@ -269,7 +269,10 @@ def _network_fits(methods: Sequence[str], inputs: Inputs, data: DatasetSplit,
     pool = FitPool(processes, inputs.config, data, inputs.supervised, inputs.seed, inputs.encoder_state)
     try:
         fits: dict[tuple[str, Budget, int], tuple[str, KeptOrQueued]] = {}
-        for (m, budget, r), (digest, fit) in sorted(found.items(), key=lambda item: order[item[0][1]]):
+        # method by method, in the order their rows are read (equal costs: the caller's), largest subsets first
+        networks = [m for m in sorted(methods, key=lambda name: COST[name]) if m in NETWORK_METHODS]
+        queue_order = sorted(found.items(), key=lambda item: (networks.index(item[0][0]), order[item[0][1]]))
+        for (m, budget, r), (digest, fit) in queue_order:
             fits[(m, budget, r)] = (digest, fit if fit is not None else pool.submit(m, subsets[(budget, r)], r))
     except BaseException:
         pool.terminate()
