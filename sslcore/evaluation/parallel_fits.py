@@ -100,7 +100,9 @@ class FitPool:
                  encoder_state: dict[str, torch.Tensor]) -> None:
         # Pickled once; each feeder thread sends it to its worker (a write that blocks until the worker has
         # imported torch and reads it: seconds, which the evaluation's own methods use meanwhile).
-        setup = _frame((os.getpid(), config, data, supervised, seed, encoder_state))
+        # Dropped once every worker has it: for CIFAR-10 it is 150 MB.
+        self._setup: bytes | None = _frame((os.getpid(), config, data, supervised, seed, encoder_state))
+        self._setup_lock, self._setup_pending = threading.Lock(), processes
         self._queue: queue.Queue[tuple[Future[FitResult], tuple[str, np.ndarray, int]] | None] = queue.Queue()
         self._workers: list[subprocess.Popen[bytes]] = []
         try:
@@ -109,7 +111,7 @@ class FitPool:
         except BaseException:
             self.terminate()
             raise
-        self._threads = [threading.Thread(target=self._serve, args=(w, setup), daemon=True, name="fit-feeder")
+        self._threads = [threading.Thread(target=self._serve, args=(w,), daemon=True, name="fit-feeder")
                          for w in self._workers]
         for thread in self._threads:
             thread.start()
@@ -151,16 +153,22 @@ class FitPool:
         for _ in self._workers:
             self._queue.put(None)  # each feeder thread ends at its sentinel
 
-    def _serve(self, worker: subprocess.Popen[bytes], setup: bytes) -> None:
+    def _serve(self, worker: subprocess.Popen[bytes]) -> None:
         """One worker's feeder: send it the setup, then hand it the next queued fit, wait for the answer, settle
         the fit's Future; and so on until the sentinel."""
         assert worker.stdin is not None and worker.stdout is not None
         dead: BaseException | None = None
         try:
-            worker.stdin.write(setup)
+            assert self._setup is not None
+            worker.stdin.write(self._setup)
             worker.stdin.flush()
         except OSError as e:
             dead = FitProcessError(f"a fit process ended before it started (exit status {worker.poll()}): {e}")
+        finally:
+            with self._setup_lock:
+                self._setup_pending -= 1
+                if self._setup_pending == 0:
+                    self._setup = None
         while (item := self._queue.get()) is not None:
             future, job = item
             if not future.set_running_or_notify_cancel():
