@@ -14,7 +14,7 @@ on GPUs.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import torch
@@ -47,6 +47,13 @@ class Optimizer:
     def step(self) -> None:
         """One update of every parameter that has a gradient."""
         raise NotImplementedError
+
+    def _groups_with_grads(self) -> Iterator[tuple[dict[str, Any], list[torch.Tensor], list[torch.Tensor]]]:
+        """(group, its parameters that have a gradient, those gradients) for each group with any."""
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params:
+                yield group, params, [p.grad for p in params]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
@@ -115,11 +122,7 @@ class AdamW(Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            grads = [p.grad for p in params]
+        for group, params, grads in self._groups_with_grads():
             states = [self._state(p) for p in params]
             lr, weight_decay, eps = group["lr"], group["weight_decay"], group["eps"]
             beta1, beta2 = group["betas"]
@@ -163,11 +166,7 @@ class SGD(Optimizer):
 
     @torch.no_grad()
     def step(self) -> None:
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if not params:
-                continue
-            grads = [p.grad for p in params]
+        for group, params, grads in self._groups_with_grads():
             if group["weight_decay"] != 0:
                 grads = list(torch._foreach_add(grads, params, alpha=group["weight_decay"]))
             momentum, dampening = group["momentum"], group["dampening"]

@@ -26,7 +26,7 @@ from sslcore.config import ConfigError, RunConfig
 from sslcore.data import DatasetSplit, DatasetUnavailableError, load_run_data
 from sslcore.engine.callbacks import Callback, ConsoleProgress, NaNGuard, WaitForMain
 from sslcore.engine.checkpoint import load_checkpoint
-from sslcore.engine.device import DeviceUnavailableError, configure_threads, pick_device, use_bf16
+from sslcore.engine.device import DeviceUnavailableError, configure_threads, pick_device
 from sslcore.engine.monitor import EpochEvaluator
 from sslcore.engine.run_callbacks import Checkpointer, Heartbeat, MetricsWriter, Snapshotter, StopRequest
 from sslcore.engine.trainer import Trainer
@@ -143,12 +143,12 @@ def _train(run: Run, resume: bool, console: TextIO | None, threads: int | None,
             truncate_torn_tail(run.metrics_path)
             step = checkpoint["state"]["step"]
             drop_metrics_after(run, step if step > 0 else -1)  # from step 0 the trainer records epoch 0 again
-        bf16 = use_bf16(device, config.train.precision, task)
-        run.update_status(device=str(device), precision="bf16" if bf16 else "fp32", dataset_size=len(data.train),
-                          image_shape=list(data.sample_shape), dataset=record, world_size=len(ranks),
-                          devices=[r["device"] for r in ranks], ranks=ranks)
     callbacks = [*extra_callbacks, *run_callbacks(run, config, data, console)]
     trainer = Trainer.create(config, task, data, device, callbacks, checkpoint)
+    if distributed.is_main():
+        run.update_status(device=str(device), precision="bf16" if trainer.bf16 else "fp32",
+                          dataset_size=len(data.train), image_shape=list(data.sample_shape), dataset=record,
+                          world_size=len(ranks), devices=[r["device"] for r in ranks], ranks=ranks)
     return trainer.fit()
 
 

@@ -259,18 +259,21 @@ def _network_fits(methods: Sequence[str], inputs: Inputs, data: DatasetSplit,
                   subsets: dict[tuple[Budget, int], np.ndarray], kept: _KeptFits) -> _NetworkFits | None:
     """The network methods' fits that are not kept already, queued on a process pool when the device and the
     thread count call for one (:func:`fit_processes`); else None: they run in this process, one by one."""
+    networks = [m for m in sorted(methods, key=lambda name: COST[name]) if m in NETWORK_METHODS]  # rows' order
+    if not fit_processes(inputs.device, len(networks) * len(subsets)):
+        return None  # a GPU or one thread: no kept fit needs reading here, the rows read them as they go
     found = {(m, budget, r): (digest, kept.lookup(m, inputs, digest, r))
-             for m in methods if m in NETWORK_METHODS
-             for (budget, r), idx in subsets.items() for digest in [indices_hash(idx)]}
+             for m in networks for (budget, r), idx in subsets.items() for digest in [indices_hash(idx)]}
     processes = fit_processes(inputs.device, sum(fit is None for _, fit in found.values()))
     if not processes:
         return None
     order = {b: i for i, b in enumerate(_largest_first(list(dict.fromkeys(b for b, _ in subsets)), subsets))}
-    pool = FitPool(processes, inputs.config, data, inputs.supervised, inputs.seed, inputs.encoder_state)
+    # the SSL encoder's weights go to the workers only when fine-tuning starts from them
+    encoder_state = inputs.encoder_state if "finetune" in networks else {}
+    pool = FitPool(processes, inputs.config, data, inputs.supervised, inputs.seed, encoder_state)
     try:
         fits: dict[tuple[str, Budget, int], tuple[str, KeptOrQueued]] = {}
         # method by method, in the order their rows are read (equal costs: the caller's), largest subsets first
-        networks = [m for m in sorted(methods, key=lambda name: COST[name]) if m in NETWORK_METHODS]
         queue_order = sorted(found.items(), key=lambda item: (networks.index(item[0][0]), order[item[0][1]]))
         for (m, budget, r), (digest, fit) in queue_order:
             fits[(m, budget, r)] = (digest, fit if fit is not None else pool.submit(m, subsets[(budget, r)], r))
@@ -388,10 +391,10 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     networks = _network_fits(methods, inputs, data, subsets, kept)  # queued first: they train meanwhile
     try:
         for m in sorted(methods, key=lambda name: COST[name]):  # stable: equal costs keep the caller's order
-            pooled = networks is not None and m in NETWORK_METHODS
-            for b in _largest_first(budgets, subsets) if pooled else budgets:  # the order the pool fits them in
-                if pooled and networks is not None:
-                    rows[(m, b)] = networks.row(m, b, repeats, predictions, tick)
+            pooled = networks if m in NETWORK_METHODS else None
+            for b in budgets if pooled is None else _largest_first(budgets, subsets):  # as the pool fits them
+                if pooled is not None:
+                    rows[(m, b)] = pooled.row(m, b, repeats, predictions, tick)
                 else:
                     rows[(m, b)] = _run_method(m, inputs, subsets, b, repeats, predictions, tick, kept)
                 if on_row is not None:

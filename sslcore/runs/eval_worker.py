@@ -5,8 +5,8 @@ Cancelling: the manager touches ``<run>/EVAL_STOP`` and sends SIGTERM. The signa
 ``evaluate_run`` before it writes anything; the STOP file covers a cancel that came before the worker
 installed its handler. Either way eval.json keeps its previous contents and the job ends 'cancelled'.
 An exception raised by a signal handler can be lost, though: code that catches everything swallows it (a
-SIGTERM during ``import torch._dynamo``, which the first optimizer step of a process does, was lost in 1 of
-13 tries), and the fit would run on. So the signal also starts a timer: a worker still alive
+SIGTERM during ``import torch._dynamo``, which ``torch.optim``'s first step in a process did, was lost in 1
+of 13 tries), and the fit would run on. So the signal also starts a timer: a worker still alive
 :data:`CANCEL_GRACE_SECONDS` later records the cancel itself and ends at once.
 """
 from __future__ import annotations

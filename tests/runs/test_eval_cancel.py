@@ -1,7 +1,7 @@
 """Cancelling an evaluation ends its worker even when the exception the signal raises is lost.
 
-A SIGTERM that arrives while code catches everything (``import torch._dynamo``, run by the first optimizer
-step of a process, did so in 1 of 13 tries) loses the :class:`EvalCancelled` it raised, and the worker trained
+A SIGTERM that arrives while code catches everything (``import torch._dynamo``, run by ``torch.optim``'s first
+step in a process, did so in 1 of 13 tries) loses the :class:`EvalCancelled` it raised, and the worker trained
 on: a cancelled evaluation kept two cores busy until its fit ended, minutes later, and stayed 'running'.
 """
 from __future__ import annotations
