@@ -9,19 +9,21 @@ more with the baseline fits kept by the first (:mod:`sslcore.evaluation.baseline
 another run on the same data costs. ``--sequential-too`` also times the protocol with the networks trained
 in this process one by one (as before they trained side by side in worker processes), and prints the ratio;
 ``--compare`` times, that way, the supervised networks in the contiguous (NCHW) layout instead of
-channels_last, ``--bf16-too`` in bf16: on a shared machine only a ratio measured in one run means anything.
+channels_last; ``--fp32-too`` times the protocol with the networks forced to fp32 (where they train in bf16 by
+default: GPUs, CPUs with native bf16): on a shared machine only a ratio measured in one run means anything.
 
     python benchmarks/bench_eval.py                      # default recipe, trained into runs/ if needed
     python benchmarks/bench_eval.py runs/<run-id>        # an existing run folder
     python benchmarks/bench_eval.py --sequential-too     # also the networks one by one in this process, and the ratio
     python benchmarks/bench_eval.py --compare            # also the NCHW-layout protocol, and the ratio
-    python benchmarks/bench_eval.py --bf16-too           # also the supervised networks in bf16 (native-bf16 CPUs)
+    python benchmarks/bench_eval.py --fp32-too           # also the networks in fp32 (where bf16 is their default)
     python benchmarks/bench_eval.py --no-augment-too     # also the supervised baseline without augmentation
     python benchmarks/bench_eval.py --smoke              # tiny digits version for CI (a few seconds)
 """
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import sys
 import tempfile
@@ -94,8 +96,8 @@ def supervised_without_augmentation(run: Run, budgets: list, repeats: int, seed:
         for r in range(repeats):
             idx = subsets[(budget, r)]
             model = supervised_baseline(config, data, {**overrides, "augment": False}, seed + r)
-            model.fit(data.train.images[idx], data.train.labels[idx])
-            accuracies.append(model.score(data.test.images, data.test.labels))
+            model.fit(data.train.samples[idx], data.train.labels[idx])
+            accuracies.append(model.score(data.test.samples, data.test.labels))
         print(f"supervised without augmentation, {budget} labels/class: "
               f"{100 * np.mean(accuracies):.1f} ± {100 * np.std(accuracies):.1f}")
 
@@ -117,7 +119,8 @@ def timed_evaluation(run: Run, budgets: list, repeats: int, overrides: dict[str,
     # CPU seconds next to wall seconds: on a shared machine the wall clock also counts other people's work.
     print(f"evaluate_run ({label}): {seconds:.1f} s wall, {cpu_seconds:.1f} s CPU "
           f"(features {result['timing']['features_s']:.1f} s; fit seconds summed: {method_seconds(result)}; network "
-          f"fits in {result['environment']['network_processes'] or 'this'} process(es))", flush=True)
+          f"fits in {result['environment']['network_processes'] or 'this'} process(es), "
+          f"{result['environment']['network_precision']})", flush=True)
     print("every row of a method shown after: " + ", ".join(f"{m} {s:.1f} s" for m, s in arrived.items()),
           flush=True)
     return seconds, cpu_seconds
@@ -147,13 +150,12 @@ def in_this_process() -> Any:
     return mock.patch("sslcore.evaluation.protocol.fit_processes", lambda *args, **kwargs: 0)
 
 
-def supervised_in_bf16(run: Run, budgets: list, repeats: int, overrides: dict[str, Any]) -> tuple[float, float]:
-    """The protocol with the supervised networks in bf16 autocast whatever the device (wall s, CPU s). On CPUs
-    they train in fp32 (:func:`sslcore.evaluation.supervised.trains_in_bf16`): this measures, speed and accuracy
-    in one run, what bf16 would change on a CPU with native bf16 (on one without, it is only slower)."""
-    with mock.patch("sslcore.evaluation.supervised.trains_in_bf16", lambda device: True), \
-            mock.patch("sslcore.evaluation.protocol.trains_in_bf16", lambda device: True):
-        return timed_evaluation(run, budgets, repeats, overrides, "supervised networks in bf16", quiet=True)
+def networks_in_fp32(run: Run, budgets: list, repeats: int, overrides: dict[str, Any]) -> tuple[float, float]:
+    """The protocol with the supervised networks forced to fp32 (``precision="fp32"``), side by side as by
+    default (wall s, CPU s): speed and accuracy against the default run, where the networks train in bf16
+    autocast (:func:`sslcore.evaluation.supervised.trains_in_bf16`); elsewhere both are fp32."""
+    return timed_evaluation(run, budgets, repeats, {**overrides, "precision": "fp32"}, "supervised networks in fp32",
+                            quiet=True)
 
 
 def main() -> int:
@@ -167,8 +169,8 @@ def main() -> int:
                         help="also time the protocol with the networks trained in this process, one by one")
     parser.add_argument("--compare", action="store_true",
                         help="also time the protocol with the supervised networks in the NCHW layout")
-    parser.add_argument("--bf16-too", action="store_true",
-                        help="also time the protocol with the supervised networks in bf16 (for native-bf16 CPUs)")
+    parser.add_argument("--fp32-too", action="store_true",
+                        help="also time the protocol with the networks in fp32 (where they train in bf16 by default)")
     parser.add_argument("--no-augment-too", action="store_true",
                         help="also report the supervised baseline trained without augmentation")
     parser.add_argument("--smoke", action="store_true", help="tiny digits run, budgets 1, 4 and all, 2 repeats")
@@ -186,8 +188,9 @@ def main() -> int:
     print(describe_machine())
     print(f"{threads} torch thread(s); budgets {budgets}, {repeats} repeats")
     wall, cpu = timed_evaluation(run, budgets, repeats, overrides, "default protocol", quiet=args.compare)
+    precision = json.loads((run.path / "eval.json").read_text())["environment"]["network_precision"]
     later_evaluation(run, budgets, repeats, overrides, wall)
-    if args.sequential_too or args.compare or args.bf16_too:
+    if args.sequential_too or args.compare:
         # The variants below patch this process only, so they and their reference train the networks here.
         with in_this_process():
             seq_wall, seq_cpu = timed_evaluation(run, budgets, repeats, overrides,
@@ -202,11 +205,10 @@ def main() -> int:
                                                  quiet=True)
         print(f"channels_last / NCHW, networks one by one: {seq_wall / old_wall:.2f}x wall, "
               f"{seq_cpu / old_cpu:.2f}x CPU")
-    if args.bf16_too:
-        with in_this_process():
-            bf16_wall, bf16_cpu = supervised_in_bf16(run, budgets, repeats, overrides)
-        print(f"supervised networks bf16 / fp32, one by one: {bf16_wall / seq_wall:.2f}x wall, "
-              f"{bf16_cpu / seq_cpu:.2f}x CPU")
+    if args.fp32_too:
+        fp32_wall, fp32_cpu = networks_in_fp32(run, budgets, repeats, overrides)
+        print(f"networks in {precision} (the default here) against fp32, side by side: {fp32_wall / wall:.2f}x "
+              f"faster (wall), {cpu / fp32_cpu:.2f}x the CPU")
     print(describe_machine())  # the load average again: it moves while the benchmark runs
     if args.no_augment_too:
         supervised_without_augmentation(run, budgets, repeats, 0, overrides)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_augment.py", "img/s"),
     ("bench_recipe.py", "pixel-mean guess"),
     ("bench_eval.py --compare", "channels_last / NCHW"),  # --compare: the layout switch it patches still exists
-    ("bench_eval.py --bf16-too", "supervised networks bf16 / fp32"),  # the precision switch it patches exists
+    ("bench_eval.py --fp32-too", "against fp32, side by side"),  # the networks' precision setting still exists
     ("bench_eval.py --sequential-too --threads 2", "networks side by side / one by one"),  # both ways of fitting
     ("bench_embeddings.py", "t-SNE"),
     ("bench_runs_table.py", "table, warm"),
@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_overhead.py", "wall / steps"),
     ("bench_throughput.py", "of the fp32 peak"),
     ("bench_big_datasets.py", "Embeddings page on the"),
+    ("bench_network_precision.py", "paired difference"),
 ])
 def test_benchmark_smoke_run_prints_figures(script: str, expected: str, tmp_path: Path) -> None:
     name, *options = script.split()

@@ -30,12 +30,13 @@ class FineTuned(SupervisedBaseline):
                  norm: str = "batch", patch_size: int = 4, augment: bool = True,
                  max_steps: int = 300, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 5e-4,
                  holdout_fraction: float = 0.2, eval_every: int = 25, patience: int = 4,
-                 steps_without_holdout: int = 100, device: str = "auto", random_state: int = 0) -> None:
+                 steps_without_holdout: int = 100, precision: str = "auto", device: str = "auto",
+                 random_state: int = 0) -> None:
         super().__init__(encoder_name, width, image_shape, depth=depth, norm=norm, patch_size=patch_size,
                          augment=augment, max_steps=max_steps,
                          batch_size=batch_size, lr=lr, weight_decay=weight_decay, holdout_fraction=holdout_fraction,
                          eval_every=eval_every, patience=patience, steps_without_holdout=steps_without_holdout,
-                         device=device, random_state=random_state)
+                         precision=precision, device=device, random_state=random_state)
         self.encoder_state = encoder_state
 
     def _build_model(self, train_images: torch.Tensor) -> nn.Sequential:

@@ -104,7 +104,8 @@ def _fit_network(model: SupervisedBaseline, x: FitInputs, idx: np.ndarray) -> tu
     model.fit(x.data.train.samples[chosen], x.data.train.labels[chosen])
     details = {"early_stopping": model.early_stopping_, "train_size": len(model.train_indices_),
                "holdout_size": len(model.holdout_indices_), "steps": model.n_steps_,
-               "best_step": model.best_step_, "holdout_accuracy": model.holdout_accuracy_}
+               "best_step": model.best_step_, "holdout_accuracy": model.holdout_accuracy_,
+               "precision": "bf16" if model.bf16_ else "fp32"}
     return model.predict(x.data.test.samples), details
 
 

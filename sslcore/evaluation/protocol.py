@@ -145,7 +145,7 @@ class _KeptFits:
     def __init__(self, run: Run, protocol: dict[str, Any], device: torch.device, network_bf16: bool,
                  reuse: bool) -> None:
         self.fits, self.protocol, self.device = BaselineFits(run.path.parent), protocol, device.type
-        # The supervised network trains in bf16 on some devices (trains_in_bf16): other numerics, other fits.
+        # The supervised network trains in bf16 on some machines (trains_in_bf16): other numerics, other fits.
         self.network_numerics = device.type + ("+bf16" if network_bf16 else "")
         self.reuse = reuse  # False: make every fit afresh (and keep the new ones)
 
@@ -385,7 +385,7 @@ def evaluate_run(run: Run, budgets: Sequence[Budget], repeats: int = 3, seed: in
     featured = time.perf_counter()
     tick = _progress_ticker(progress, methods, len(budgets) * repeats)
     predictions: dict[str, np.ndarray] = {"test_labels": inputs.test_labels}
-    network_bf16 = trains_in_bf16(dev)
+    network_bf16 = trains_in_bf16(dev, encoder, protocol["supervised"]["precision"])  # the fits decide alike
     kept = _KeptFits(run, protocol, dev, network_bf16, reuse=not force)
     rows: dict[tuple[str, Budget], dict[str, Any]] = {}
     networks = _network_fits(methods, inputs, data, subsets, kept)  # queued first: they train meanwhile

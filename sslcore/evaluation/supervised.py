@@ -49,15 +49,26 @@ def _as_images(images: Any) -> torch.Tensor:
     return x.cpu()
 
 
-def trains_in_bf16(device: torch.device) -> bool:
-    """Whether the supervised networks (and fine-tuning) train in bf16 autocast on ``device``: on GPUs with bf16.
+#: The networks' ``precision`` settings: "auto" trains in bf16 autocast exactly where the SSL trainer does
+#: (:func:`sslcore.engine.device.use_bf16`: GPUs with bf16, convolutional models on CPUs with native bf16).
+PRECISIONS = ("auto", "bf16", "fp32")
 
-    Not on CPUs, even those with native bf16 where the SSL trainer uses it: there the default protocol's
-    networks ran 1.3x faster in bf16 but learned less from few labels (10 per class 83.7 +- 1.6 against
-    88.0 +- 2.0 in fp32, 100 per class 94.6 +- 1.6 against 96.1 +- 0.6; 2-core AMD EPYC with avx512_bf16,
-    ``benchmarks/bench_eval.py --bf16-too``), and a weakened baseline would flatter the SSL features.
+
+def trains_in_bf16(device: torch.device, model: nn.Module, precision: str = "auto") -> bool:
+    """Whether a supervised network (or fine-tuning) of ``model``'s architecture trains in bf16 autocast on
+    ``device`` with ``precision`` ("auto": where the SSL trainer does; "bf16"; "fp32").
+
+    On CPUs with native bf16 "auto" means bf16 for convolutional networks: the networks learn as much in it as in
+    fp32. Paired fits on mnist5k (same labelled subset and seed each way, one thread each, 2-core AMD EPYC with
+    avx512_bf16), fp32 against bf16 test accuracy: 1 label per class 44.1 against 44.3 (12 pairs), 4 per class 69.5
+    against 68.7 (36 pairs; the mean paired difference -0.8 with a standard error of 0.65), 10 per class 87.0
+    against 87.8 (12), 100 per class 96.0 against 95.9 (12), all 96.3 against 96.4 (6); each fit 1.4-1.7x faster
+    (`benchmarks/bench_network_precision.py`).
+    (An earlier reading of 3 repeats, 10 per class 83.7 against 88.0, was within the spread of so few fits.)
     """
-    return device.type == "cuda" and use_bf16(device, "auto")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    return use_bf16(device, precision, model)
 
 
 def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -117,8 +128,9 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
     (the cosine schedule spans it; early stopping may end sooner), fixed whatever the subset size, so the
     cost of a fit is bounded: ~ max_steps * min(batch_size, N) images; ``holdout_fraction`` of the
     subset (stratified, >= 1 per class) is held out for early stopping, evaluated every ``eval_every``
-    steps with ``patience`` evaluations without improvement; ``device`` "auto" picks cuda > mps > cpu.
-    The defaults were sized on mnist5k (4,000 training images, 2 shared CPU cores, one thread): 300 steps
+    steps with ``patience`` evaluations without improvement; ``precision`` "auto" trains in bf16 autocast where
+    the SSL trainer would (:func:`trains_in_bf16`), "bf16" or "fp32" force it; ``device`` "auto" picks cuda > mps
+    > cpu. The defaults were sized on mnist5k (4,000 training images, 2 shared CPU cores, one thread): 300 steps
     of 64 images (about 6 epochs of the 3,200 non-held-out images) reach 96.5% on the test split in
     ~20 s of CPU per fit; 200 steps of 128 cost ~20% more for ~0.4 points, 150 steps of 128 lose ~0.5.
     A cap on epochs for small subsets was tried and not kept: 4 labels per class (30 training images) capped
@@ -126,17 +138,18 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
     already ends those fits at 175-225 steps), 50 epochs gave 63.1; the saving is a small share of the protocol.
 
     Learned attributes: ``classes_``, ``image_shape_``, ``model_`` (encoder + head, on ``device_``),
-    ``train_indices_`` / ``holdout_indices_`` (positions in the fitted data), ``early_stopping_``,
-    ``n_steps_`` (steps run), ``best_step_`` (the step whose weights are kept), ``holdout_accuracy_``
-    (None without a held-out part), ``history_`` (held-out accuracy/loss per evaluation), ``fit_seconds_``.
+    ``train_indices_`` / ``holdout_indices_`` (positions in the fitted data), ``early_stopping_``, ``bf16_``
+    (trained in bf16 autocast), ``n_steps_`` (steps run), ``best_step_`` (the step whose weights are kept),
+    ``holdout_accuracy_`` (None without a held-out part), ``history_`` (held-out accuracy/loss per evaluation),
+    ``fit_seconds_``.
     """
 
     def __init__(self, encoder_name: str = "convnet", width: int = 32,
                  image_shape: tuple[int, ...] | None = None, *, depth: int = 2, norm: str = "batch",
                  patch_size: int = 4, augment: bool = True, max_steps: int = 300, batch_size: int = 64,
                  lr: float = 2e-3, weight_decay: float = 5e-4, holdout_fraction: float = 0.2, eval_every: int = 25,
-                 patience: int = 4, steps_without_holdout: int = 100, device: str = "auto",
-                 random_state: int = 0) -> None:
+                 patience: int = 4, steps_without_holdout: int = 100, precision: str = "auto",
+                 device: str = "auto", random_state: int = 0) -> None:
         self.encoder_name = encoder_name
         self.width = width
         self.image_shape = image_shape
@@ -152,6 +165,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
         self.eval_every = eval_every
         self.patience = patience
         self.steps_without_holdout = steps_without_holdout
+        self.precision = precision
         self.device = device
         self.random_state = random_state
 
@@ -213,7 +227,8 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
         aug_gen = torch.Generator(device=dev).manual_seed(self.random_state)
         batches = _epoch_batches(len(train_y), batch, torch.Generator().manual_seed(self.random_state + 1))
         self.history_: list[dict[str, float]] = []
-        stopper, bf16, step = _EarlyStopping(self.patience), trains_in_bf16(dev), 0
+        self.bf16_ = trains_in_bf16(dev, self.model_, self.precision)
+        stopper, step = _EarlyStopping(self.patience), 0
         self.model_.train()
         while step < total:
             index = next(batches).to(dev)
@@ -221,7 +236,7 @@ class SupervisedBaseline(ClassifierMixin, BaseEstimator):
             images = view(images, aug_gen) if view is not None else images
             images = images.contiguous(memory_format=layout)
             lr = warmup_cosine(step, total, self.lr, max(1, total // 20), self.lr * 0.01)
-            _optimizer_step(self.model_, optimizer, lr, images, train_y[index], bf16)
+            _optimizer_step(self.model_, optimizer, lr, images, train_y[index], self.bf16_)
             step += 1
             if self.early_stopping_ and (step % self.eval_every == 0 or step == total):
                 if stopper.update(self._evaluate_holdout(x, y, step), step, self.model_):

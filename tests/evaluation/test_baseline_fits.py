@@ -130,11 +130,11 @@ def test_networks_trained_in_another_precision_are_other_fits(tmp_path: Path, mo
 
     store = RunStore(tmp_path)  # a store of its own: no fits kept yet, in either precision
     first, second = trained(store, "autoencoder"), trained(store, "rotation")
-    monkeypatch.setattr("sslcore.evaluation.protocol.trains_in_bf16", lambda device: False)  # as on CPUs
+    monkeypatch.setattr("sslcore.evaluation.protocol.trains_in_bf16", lambda *args: False)  # as on CPUs
     before = evaluate_run(first, BUDGETS, REPEATS, methods=("supervised", "raw_pixels"), supervised=FAST_SUPERVISED)
     assert before["environment"]["network_precision"] == "fp32" and "bf16" not in protocol_paragraph(before)
     # As on a GPU with bf16, where the supervised networks train in bf16 autocast:
-    monkeypatch.setattr("sslcore.evaluation.protocol.trains_in_bf16", lambda device: True)
+    monkeypatch.setattr("sslcore.evaluation.protocol.trains_in_bf16", lambda *args: True)
     calls = counting_fits(monkeypatch)
     result = evaluate_run(second, BUDGETS, REPEATS, methods=("supervised", "raw_pixels"), supervised=FAST_SUPERVISED)
     assert len(calls) == len(BUDGETS) * REPEATS, "an fp32 network's fit is not read back as a bf16 one"

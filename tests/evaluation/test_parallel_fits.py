@@ -68,6 +68,19 @@ def test_fits_in_processes_give_the_numbers_of_single_threaded_fits_here(run, th
         assert a["accuracies"] == b["accuracies"], a["method"]
         assert [d["best_step"] for d in a["details"]] == [d["best_step"] for d in b["details"]]
         assert all(s > 0 for s in a["seconds"])  # each fit's own time, measured in its worker
+    for result in (pooled, here):  # what eval.json says the networks trained in is what every fit did
+        precisions = {d["precision"] for r in result["results"] for d in r["details"]}
+        assert precisions == {result["environment"]["network_precision"]}
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_the_networks_precision_setting_reaches_the_worker_processes(run, threads, precision: str) -> None:
+    threads(2)
+    result = evaluate_run(run, [2], repeats=2, methods=["supervised", "finetune"],
+                          supervised={**QUICK, "precision": precision}, force=True)
+    assert result["environment"]["network_processes"] == 2
+    assert result["environment"]["network_precision"] == precision
+    assert {d["precision"] for r in result["results"] for d in r["details"]} == {precision}
 
 
 def test_an_error_in_a_fit_reaches_the_caller_whole_and_the_workers_end(run, threads, monkeypatch) -> None:

@@ -168,18 +168,32 @@ def test_supervised_conv_net_trained_channels_last_predicts_like_a_contiguous_co
     np.testing.assert_allclose(model.decision_function(digits.test.images[:40]), scores, rtol=1e-4, atol=1e-4)
 
 
-def test_the_supervised_baseline_trains_in_fp32_on_cpus_even_with_native_bf16(digits, monkeypatch) -> None:
+@pytest.mark.parametrize("fast_bf16", [True, False])
+def test_the_supervised_networks_train_in_bf16_exactly_where_the_ssl_trainer_does(digits, monkeypatch,
+                                                                                  fast_bf16: bool) -> None:
     from sslcore.engine import device as device_module
     from sslcore.evaluation import supervised
 
-    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: True)  # as on avx512_bf16 / AMX CPUs
+    monkeypatch.setattr(device_module, "cpu_has_fast_bf16", lambda: fast_bf16)  # as on avx512_bf16 / AMX CPUs, or not
     cpu = torch.device("cpu")
-    conv_net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3))
-    assert device_module.use_bf16(cpu, "auto", conv_net)  # the SSL trainer uses bf16 there ...
-    assert not supervised.trains_in_bf16(cpu)  # ... the baseline does not: bf16 learned less from few labels
+    conv_net, mlp = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3)), torch.nn.Sequential(torch.nn.Linear(4, 2))
+    for model in (conv_net, mlp):
+        assert supervised.trains_in_bf16(cpu, model) == device_module.use_bf16(cpu, "auto", model)
+    assert supervised.trains_in_bf16(cpu, conv_net) == fast_bf16 and not supervised.trains_in_bf16(cpu, mlp)
+    assert supervised.trains_in_bf16(cpu, mlp, "bf16") and not supervised.trains_in_bf16(cpu, conv_net, "fp32")
     autocasts: list[bool] = []
     step = supervised._optimizer_step
     monkeypatch.setattr(supervised, "_optimizer_step", lambda *a: autocasts.append(a[-1]) or step(*a))
-    SupervisedBaseline("mlp", 4, max_steps=3, eval_every=3, device="cpu").fit(
-        digits.train.images[:40], digits.train.labels[:40])
-    assert autocasts == [False] * 3
+    idx = stratified_subset(digits.train.labels, 4, seed=0)
+    for name, precision, expected in (("convnet", "auto", fast_bf16), ("mlp", "auto", False),
+                                      ("convnet", "fp32", False)):
+        autocasts.clear()
+        model = SupervisedBaseline(name, 4, max_steps=3, eval_every=3, precision=precision, device="cpu").fit(
+            digits.train.images[idx], digits.train.labels[idx])
+        assert autocasts == [expected] * 3 and model.bf16_ == expected
+
+
+def test_a_wrong_network_precision_is_refused_with_the_choices(digits) -> None:
+    with pytest.raises(ValueError, match="precision must be one of auto, bf16, fp32, got 'fp16'"):
+        SupervisedBaseline("mlp", 4, max_steps=3, precision="fp16", device="cpu").fit(
+            digits.train.images[:40], digits.train.labels[:40])
