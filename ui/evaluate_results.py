@@ -170,7 +170,8 @@ def protocol_paragraph(results: dict[str, Any]) -> str:
 
 
 def _bf16_clause(results: dict[str, Any]) -> str:
-    """Says that the networks trained in bf16 autocast, where the evaluation recorded it (GPUs with bf16, CPUs with native bf16)."""
+    """Says that the networks trained in bf16 autocast, where the evaluation recorded it (GPUs with bf16, CPUs with
+    native bf16)."""
     if results.get("environment", {}).get("network_precision") != "bf16":
         return ""
     return ", in bf16 autocast"
