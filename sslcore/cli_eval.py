@@ -42,12 +42,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from sslcore.evaluation.encoder_source import weights_path
     from sslcore.evaluation.protocol import evaluate_run, format_results_table
     from sslcore.evaluation.results import budget_amount, method_label, score_text
+    from sslcore.evaluation.supervised import PRECISIONS
 
     run = RunStore(args.runs_dir).get(args.run)
     budgets = parse_budgets(args.labels_per_class)
     methods = parse_methods(args.methods)
     if args.repeats < 1:
         raise CLIError(f"--repeats {args.repeats} is not allowed: expected at least 1")
+    if args.network_precision not in PRECISIONS:
+        raise CLIError(f"--network-precision {args.network_precision!r} is not allowed: expected one of "
+                       f"{', '.join(PRECISIONS)}")
     try:
         weights_path(run)  # a training checkpoint, or an imported run's encoder weights
     except FileNotFoundError:
@@ -63,7 +67,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     configure_threads(0)
     try:
         result = evaluate_run(run, budgets, repeats=args.repeats, seed=args.seed, methods=methods, progress=progress,
-                              force=args.force, on_row=finished)
+                              force=args.force, on_row=finished, supervised={"precision": args.network_precision})
     except ValueError as e:  # a budget larger than a class, a checkpoint that no longer fits its config
         raise CLIError(str(e)) from None
     print(file=sys.stderr)
@@ -81,6 +85,9 @@ def add_eval_commands(sub: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--methods", help="comma-separated subset of linear_probe,knn,supervised,raw_pixels,finetune "
                           "(default: all but finetune)")
+    evaluate.add_argument("--network-precision", default="auto",
+                          help="what the supervised baseline and fine-tuning train in: auto = bf16 autocast where "
+                          "the SSL trainer uses it (GPUs, convolutional networks on CPUs with native bf16), else fp32")
     evaluate.add_argument("--force", action="store_true", help="recompute even if eval.json is up to date, and fit the "
                           "baselines again instead of reading those kept from an earlier evaluation on the same data")
     evaluate.set_defaults(func=cmd_eval)

@@ -1,6 +1,7 @@
 """The command line: listings, a real training run, and one clear line for bad input."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -68,6 +69,31 @@ def test_eval_of_a_run_that_is_still_training_is_refused(capsys, tmp_path: Path)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"run {run.id} is still running; evaluate it when training has ended" in err
     assert not (run.path / "eval.json").exists()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_eval_trains_the_networks_in_the_precision_asked(precision: str, capsys, tmp_path: Path) -> None:
+    from sslcore.engine.training_run import execute_run
+    from sslcore.runs import RunStore
+    from tests.conftest import tiny_config
+
+    run = RunStore(tmp_path).create(tiny_config("autoencoder", **{"train.epochs": 1}))
+    assert execute_run(run) == "completed"
+    assert main(["eval", run.id, "--runs-dir", str(tmp_path), "--labels-per-class", "1", "--repeats", "1",
+                 "--methods", "supervised", "--network-precision", precision]) == 0
+    result = json.loads((run.path / "eval.json").read_text())
+    assert result["environment"]["network_precision"] == precision
+    assert [d["precision"] for r in result["results"] for d in r["details"]] == [precision]
+
+
+def test_an_unknown_network_precision_is_refused_with_the_choices(capsys, tmp_path: Path) -> None:
+    from sslcore.runs import RunStore
+    from tests.conftest import tiny_config
+
+    run = RunStore(tmp_path).create(tiny_config())
+    assert main(["eval", run.id, "--runs-dir", str(tmp_path), "--network-precision", "fp16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: --network-precision 'fp16' is not allowed: expected one of auto, bf16, fp32"
 
 
 def test_missing_dataset_files_say_where_to_put_them(tmp_path: Path) -> None:
