@@ -10,11 +10,12 @@ images/s). So on a CPU each fit runs in its own process with one thread.
 The workers are plain ``python -m sslcore.evaluation.parallel_fits`` processes fed over their stdin/stdout
 pipes (length-prefixed pickles between this process and its own children), not ``multiprocessing``: its
 ``spawn`` start re-imports the caller's main script in every child, and a script without the
-``if __name__ == "__main__"`` guard would then start evaluations recursively (tried: it did). Each worker
-gets the labelled split by value, so a fit trains on exactly the samples its subset indexes even if the
-user's dataset changes meanwhile; it exits by itself when the evaluation's process ends (a cancelled
-evaluation worker is killed, and must leave no fit computing), and the pool is killed when the evaluation
-stops early (an exception, a cancel).
+``if __name__ == "__main__"`` guard would then start evaluations recursively (tried: it did). The workers get
+a snapshot of the labelled split, so a fit trains on exactly the samples its subset indexes even if the user's
+dataset changes meanwhile: on Linux its big tensors are written once into shared memory that every worker maps
+(:mod:`sslcore.evaluation.shared_tensors`), elsewhere each worker gets a copy. A worker exits by itself when
+the evaluation's process ends (a cancelled evaluation worker is killed, and must leave no fit computing), and
+the pool is killed when the evaluation stops early (an exception, a cancel).
 
 On a GPU, or with a single thread to spend, the fits run in the evaluation's own process, one by one.
 """
@@ -39,11 +40,12 @@ import sslcore
 from sslcore.config import RunConfig
 from sslcore.data import DatasetSplit
 from sslcore.evaluation.methods import NETWORK_RUNNERS, FitInputs
+from sslcore.evaluation.shared_tensors import close_all, dumps_sharing, loads_sharing
 from sslcore.process_exit import exit_without_teardown
 
 #: The methods whose fits run here: those that train a network per labelled subset.
 NETWORK_METHODS = frozenset(NETWORK_RUNNERS)
-#: At most this many fit processes (each holds the labelled split and a copy of torch: ~0.3 GB).
+#: At most this many fit processes (each holds a copy of torch, ~0.3 GB, and, without shared memory, the split).
 MAX_PROCESSES = 8
 #: Added to a fit process's niceness: the evaluation's own quick methods (probes, k-NN, raw pixels: their rows
 #: show within seconds) and the dashboard come first; the fits take every cycle left. At the same priority
@@ -80,8 +82,8 @@ def _send(stream: IO[bytes], message: Any) -> None:
     stream.flush()
 
 
-def _receive(stream: IO[bytes]) -> Any:
-    """The next message; EOFError when the other end has closed (or died)."""
+def _read_frame(stream: IO[bytes]) -> bytes:
+    """The next message's pickle; EOFError when the other end has closed (or died)."""
     header = stream.read(8)
     if len(header) < 8:
         raise EOFError("the pipe closed")
@@ -89,7 +91,12 @@ def _receive(stream: IO[bytes]) -> Any:
     data = stream.read(size)
     if len(data) < size:
         raise EOFError("the pipe closed mid-message")
-    return pickle.loads(data)  # noqa: S301 - our own child process's answer over its private pipe
+    return data
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    """The next message; EOFError when the other end has closed (or died)."""
+    return pickle.loads(_read_frame(stream))  # noqa: S301 - our own parent's or child's message over a private pipe
 
 
 class FitPool:
@@ -98,19 +105,22 @@ class FitPool:
 
     def __init__(self, processes: int, config: RunConfig, data: DatasetSplit, supervised: dict[str, Any], seed: int,
                  encoder_state: dict[str, torch.Tensor]) -> None:
-        # Pickled once; each feeder thread sends it to its worker (a write that blocks until the worker has
-        # imported torch and reads it: seconds, which the evaluation's own methods use meanwhile).
-        # Dropped once every worker has it: for CIFAR-10 it is 150 MB.
-        self._setup: bytes | None = _frame((os.getpid(), config, data, supervised, seed, encoder_state))
+        # Pickled once, the big tensors into shared memory the workers inherit; each feeder thread sends it to its
+        # worker (a write that blocks until the worker has imported torch and reads it: seconds, which the
+        # evaluation's own methods use meanwhile). Dropped once every worker has it.
+        payload, shared = dumps_sharing((os.getpid(), config, data, supervised, seed, encoder_state))
+        self._setup: bytes | None = len(payload).to_bytes(8, "big") + payload
         self._setup_lock, self._setup_pending = threading.Lock(), processes
         self._queue: queue.Queue[tuple[Future[FitResult], tuple[str, np.ndarray, int]] | None] = queue.Queue()
         self._workers: list[subprocess.Popen[bytes]] = []
         try:
             for _ in range(processes):
-                self._workers.append(_start_worker())
+                self._workers.append(_start_worker(shared))
         except BaseException:
             self.terminate()
             raise
+        finally:
+            close_all(shared)  # the workers hold the shared memory now; it goes when the last of them has exited
         self._threads = [threading.Thread(target=self._serve, args=(w,), daemon=True, name="fit-feeder")
                          for w in self._workers]
         for thread in self._threads:
@@ -189,13 +199,14 @@ class FitPool:
                 future.set_exception(error)
 
 
-def _start_worker() -> subprocess.Popen[bytes]:
-    """``python -m sslcore.evaluation.parallel_fits`` importing this very copy of sslcore (installed or not);
-    its stderr is the evaluation's, so a fit's warnings land in the evaluation's log."""
+def _start_worker(inherited: list[int]) -> subprocess.Popen[bytes]:
+    """``python -m sslcore.evaluation.parallel_fits`` importing this very copy of sslcore (installed or not), with
+    the ``inherited`` descriptors (the setup's shared memory); its stderr is the evaluation's, so a fit's warnings
+    land in the evaluation's log."""
     package_root = str(Path(sslcore.__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     return subprocess.Popen([sys.executable, "-m", WORKER_MODULE], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            env=env)
+                            env=env, pass_fds=inherited)
 
 
 def _exit_without_parent(parent_pid: int) -> None:
@@ -225,7 +236,7 @@ def serve() -> int:
     answers = os.fdopen(os.dup(1), "wb")  # the answers' own channel...
     os.dup2(2, 1)  # ...and anything a fit prints goes to stderr, never into it
     os.nice(FIT_NICENESS)
-    parent_pid, config, data, supervised, seed, encoder_state = _receive(requests)
+    parent_pid, config, data, supervised, seed, encoder_state = loads_sharing(_read_frame(requests))
     threading.Thread(target=_exit_without_parent, args=(parent_pid,), daemon=True, name="parent-watch").start()
     torch.set_num_threads(1)
     inputs = FitInputs(config, data, torch.device("cpu"), supervised, seed, encoder_state)

@@ -16,7 +16,7 @@ import torch
 from sslcore.config import default_config
 from sslcore.data import load_run_data
 from sslcore.engine.training_run import execute_run
-from sslcore.evaluation import evaluate_run
+from sslcore.evaluation import evaluate_run, parallel_fits, shared_tensors
 from sslcore.evaluation import protocol as protocol_module
 from sslcore.evaluation.parallel_fits import FitPool, FitTraceback, fit_processes
 from sslcore.evaluation.protocol import label_subsets, labelled_data
@@ -71,6 +71,27 @@ def test_fits_in_processes_give_the_numbers_of_single_threaded_fits_here(run, th
     for result in (pooled, here):  # what eval.json says the networks trained in is what every fit did
         precisions = {d["precision"] for r in result["results"] for d in r["details"]}
         assert precisions == {result["environment"]["network_precision"]}
+
+
+@pytest.mark.skipif(not shared_tensors.sharing_available(), reason="no memfd_create on this platform")
+def test_fits_on_a_split_in_shared_memory_give_the_numbers_of_fits_here(run, threads, monkeypatch) -> None:
+    shared: list[int] = []
+    dumps = parallel_fits.dumps_sharing
+
+    def recording(obj):  # noqa: ANN001, ANN202
+        payload, fds = dumps(obj)
+        shared.extend(fds)
+        return payload, fds
+
+    monkeypatch.setattr(shared_tensors, "SHARE_BYTES", 1024)  # digits' images (92 KB) are shared as CIFAR-10's are
+    monkeypatch.setattr(parallel_fits, "dumps_sharing", recording)
+    threads(2)
+    pooled = evaluate_run(run, [2, "all"], repeats=2, methods=["supervised"], supervised=QUICK, force=True)
+    threads(1)
+    here = evaluate_run(run, [2, "all"], repeats=2, methods=["supervised"], supervised=QUICK, force=True)
+    assert len(shared) >= 2, "the training and test images went through shared memory"
+    assert pooled["environment"]["network_processes"] == 2
+    assert [r["accuracies"] for r in pooled["results"]] == [r["accuracies"] for r in here["results"]]
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp32"])
