@@ -45,13 +45,20 @@ class _SharingPickler(pickle.Pickler):
             array = obj.detach().contiguous().numpy()
         except TypeError:  # a dtype numpy lacks (bf16): by value
             return None
-        fd = os.memfd_create(_TAG)
+        try:
+            fd = os.memfd_create(_TAG)
+        except OSError:  # out of descriptors, or a sandbox that forbids it: this one travels by value
+            return None
         self.fds.append(fd)
-        os.ftruncate(fd, array.nbytes)
-        with mmap.mmap(fd, array.nbytes) as view:
-            target = np.frombuffer(view, dtype=np.uint8)
-            target[:] = array.reshape(-1).view(np.uint8)
-            del target  # the mapping closes only once nothing points into it
+        try:
+            os.ftruncate(fd, array.nbytes)
+            with mmap.mmap(fd, array.nbytes) as view:
+                target = np.frombuffer(view, dtype=np.uint8)
+                target[:] = array.reshape(-1).view(np.uint8)
+                del target  # the mapping closes only once nothing points into it
+        except OSError:  # no memory for it (a limit on shared memory): by value, as without memory files
+            os.close(self.fds.pop())
+            return None
         return (_TAG, fd, array.dtype.str, array.shape)
 
 

@@ -74,3 +74,14 @@ def test_without_memory_files_everything_is_pickled_by_value(monkeypatch: pytest
     data, fds = dumps_sharing(obj)
     assert fds == [] and len(data) > obj["big"].numel()
     assert torch.equal(loads_sharing(data)["big"], obj["big"])
+
+
+def test_when_a_memory_file_cannot_be_made_the_tensor_travels_by_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(name: str, flags: int = 0) -> int:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(os, "memfd_create", refused, raising=False)
+    monkeypatch.setattr(shared_tensors, "sharing_available", lambda: True)
+    obj = payload()
+    data, fds = dumps_sharing(obj)
+    assert fds == [] and torch.equal(loads_sharing(data)["big"], obj["big"])
