@@ -36,8 +36,12 @@ class _SharingPickler(pickle.Pickler):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.share = share
         self.fds: list[int] = []
+        self._shared: dict[int, tuple[torch.Tensor, tuple[Any, ...]]] = {}  # id -> (the tensor, its reference)
 
     def persistent_id(self, obj: Any) -> tuple[Any, ...] | None:
+        # Called before pickle's own memo: a tensor met twice is written once (and loaded once, below).
+        if id(obj) in self._shared:
+            return self._shared[id(obj)][1]
         if not (self.share and isinstance(obj, torch.Tensor) and obj.device.type == "cpu" and not obj.requires_grad
                 and obj.numel() * obj.element_size() >= SHARE_BYTES):
             return None
@@ -59,7 +63,9 @@ class _SharingPickler(pickle.Pickler):
         except OSError:  # no memory for it (a limit on shared memory): by value, as without memory files
             os.close(self.fds.pop())
             return None
-        return (_TAG, fd, array.dtype.str, array.shape)
+        reference = (_TAG, fd, array.dtype.str, array.shape)
+        self._shared[id(obj)] = (obj, reference)  # the tensor is kept, so its id is not reused meanwhile
+        return reference
 
 
 def dumps_sharing(obj: Any) -> tuple[bytes, list[int]]:
@@ -84,15 +90,22 @@ def close_all(fds: list[int]) -> None:
 
 
 class _SharingUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO) -> None:
+        super().__init__(file)
+        self._loaded: dict[int, torch.Tensor] = {}  # descriptor -> its tensor (one tensor met twice is one tensor)
+
     def persistent_load(self, pid: Any) -> torch.Tensor:
         tag, fd, dtype, shape = pid
+        if tag == _TAG and fd in self._loaded:
+            return self._loaded[fd]
         if tag != _TAG:
             raise pickle.UnpicklingError(f"unknown persistent reference {tag!r}")
         size = int(np.prod(shape)) * np.dtype(dtype).itemsize
         # Private and writable: pages are read from the shared file until written to (nothing here writes them).
         view = mmap.mmap(fd, size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE)
         os.close(fd)  # the mapping stays valid
-        return torch.from_numpy(np.frombuffer(view, dtype=np.dtype(dtype)).reshape(shape))
+        tensor = self._loaded[fd] = torch.from_numpy(np.frombuffer(view, dtype=np.dtype(dtype)).reshape(shape))
+        return tensor
 
 
 def loads_sharing(data: bytes) -> Any:

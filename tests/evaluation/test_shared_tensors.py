@@ -85,3 +85,12 @@ def test_when_a_memory_file_cannot_be_made_the_tensor_travels_by_value(monkeypat
     obj = payload()
     data, fds = dumps_sharing(obj)
     assert fds == [] and torch.equal(loads_sharing(data)["big"], obj["big"])
+
+
+@needs_memfd
+def test_a_tensor_met_twice_is_shared_once_and_loads_as_one_tensor() -> None:
+    big = payload()["big"]
+    data, fds = dumps_sharing({"a": big, "b": big, "view": [big]})
+    assert len(fds) == 1
+    loaded = loads_sharing(data)
+    assert loaded["a"] is loaded["b"] is loaded["view"][0] and torch.equal(loaded["a"], big)
