@@ -45,7 +45,7 @@ from sslcore.process_exit import exit_without_teardown
 
 #: The methods whose fits run here: those that train a network per labelled subset.
 NETWORK_METHODS = frozenset(NETWORK_RUNNERS)
-#: At most this many fit processes (each holds a copy of torch, ~0.3 GB, and, without shared memory, the split).
+#: At most this many fit processes (each takes ~0.5 GB for torch and its fit, plus the split without shared memory).
 MAX_PROCESSES = 8
 #: Added to a fit process's niceness: the evaluation's own quick methods (probes, k-NN, raw pixels: their rows
 #: show within seconds) and the dashboard come first; the fits take every cycle left. At the same priority
