@@ -71,10 +71,14 @@ def fit_processes(device: torch.device, fits: int, threads: int | None = None) -
     return processes if device.type == "cpu" and processes >= 2 else 0
 
 
-def _frame(message: Any) -> bytes:
-    """``message`` pickled, behind its length (8 bytes, big-endian)."""
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+def _framed(data: bytes) -> bytes:
+    """``data`` behind its length (8 bytes, big-endian): one message on a pipe."""
     return len(data).to_bytes(8, "big") + data
+
+
+def _frame(message: Any) -> bytes:
+    """``message`` pickled, as one message."""
+    return _framed(pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 def _send(stream: IO[bytes], message: Any) -> None:
@@ -109,7 +113,7 @@ class FitPool:
         # worker (a write that blocks until the worker has imported torch and reads it: seconds, which the
         # evaluation's own methods use meanwhile). Dropped once every worker has it.
         payload, shared = dumps_sharing((os.getpid(), config, data, supervised, seed, encoder_state))
-        self._setup: bytes | None = len(payload).to_bytes(8, "big") + payload
+        self._setup: bytes | None = _framed(payload)
         self._setup_lock, self._setup_pending = threading.Lock(), processes
         self._queue: queue.Queue[tuple[Future[FitResult], tuple[str, np.ndarray, int]] | None] = queue.Queue()
         self._workers: list[subprocess.Popen[bytes]] = []
