@@ -21,6 +21,7 @@ What a task declares besides its methods (class attributes):
 Optional methods for joint-embedding methods (BYOL, SimSiam, MoCo, ...), used by the collapse diagnostics
 (:mod:`sslcore.evaluation.collapse`): ``two_views`` (two augmented views of a batch) and ``projection``
 (the head's output that the loss compares, from encoder features). Both return None by default.
+``view_metrics`` scores the monitor's embeddings of those views (SimCLR's test pair accuracy).
 """
 from __future__ import annotations
 
@@ -125,6 +126,12 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
     @torch.no_grad()
     def evaluate(self, images: torch.Tensor, generator: torch.Generator) -> dict[str, float]:
         """Pretext metrics on held-out images (e.g. test reconstruction error); empty by default."""
+        return {}
+
+    def view_metrics(self, view1: torch.Tensor, view2: torch.Tensor) -> dict[str, float]:
+        """Pretext metrics of two views' fp32 embeddings (N, D'), as :meth:`projection` gives them, of N held-out
+        images; empty by default. The monitor embeds these views every epoch for the alignment and uniformity
+        figures anyway, so a metric of view pairs (SimCLR's test pair accuracy) costs no second pass."""
         return {}
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
