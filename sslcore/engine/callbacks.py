@@ -104,15 +104,18 @@ class ConsoleProgress(Callback):
         if state.epoch == 0:
             return
         extras = "  ".join(f"{k} {v:.4g}" for k, v in state.epoch_metrics.items())
-        self.stream.write(("\r" if self.interactive else "") + self.line(state) + f"  {extras}\n")
+        self.stream.write(("\r" if self.interactive else "") + self.line(state, state.epoch) + f"  {extras}\n")
         self.stream.flush()
 
-    def line(self, state: TrainState) -> str:
+    def line(self, state: TrainState, epoch: int | None = None) -> str:
+        """The progress line of epoch ``epoch`` (1-based); by default the epoch in progress (``state.epoch``
+        counts the epochs done, so the one at an epoch end is ``state.epoch`` itself)."""
         done = state.step / max(1, state.total_steps)
         bar = "#" * int(24 * done) + "." * (24 - int(24 * done))
         ips = state.epoch_images_per_second()
         eta = state.eta_seconds()
-        return (f"epoch {min(state.epoch + 1, state.epochs)}/{state.epochs} [{bar}] loss {state.loss:.4f}  "
+        epoch = min(state.epoch + 1, state.epochs) if epoch is None else epoch
+        return (f"epoch {epoch}/{state.epochs} [{bar}] loss {state.loss:.4f}  "
                 f"{(ips or 0):,.0f} img/s  ETA {format_duration(eta)}")
 
 

@@ -106,12 +106,15 @@ def test_missing_dataset_files_say_where_to_put_them(tmp_path: Path) -> None:
 def test_train_then_list(tmp_path: Path) -> None:
     config = tmp_path / "c.json"
     config.write_text('{"data": {"dataset": "digits"}, "encoder": {"width": 8}, "train": {"threads": 1}}')
-    result = sslcore("train", "--config", str(config), "--task", "rotation", "--epochs", "1", "--set",
+    result = sslcore("train", "--config", str(config), "--task", "rotation", "--epochs", "2", "--set",
                      "train.batch_size=128", "--runs-dir", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stderr
     run_dir = Path(result.stdout.strip().splitlines()[-1])
     assert run_dir.parent == tmp_path / "runs" and (run_dir / "metrics.jsonl").exists()
-    assert "epoch 1/1" in result.stderr and "img/s" in result.stderr
+    # One line per finished epoch (not a terminal: no in-place updates), each naming that epoch
+    epoch_lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epoch_lines] == ["1/2", "2/2"], result.stderr
+    assert all("img/s" in line and "test_rotation_acc" in line for line in epoch_lines)
     listing = sslcore("list", "--runs-dir", str(tmp_path / "runs"))
     assert run_dir.name in listing.stdout and "completed" in listing.stdout
 
