@@ -6,6 +6,7 @@ from sslcore.runs import ACTIVE_STATES
 from sslcore.runs.history import last_duration
 from ui import runs_table
 from ui.live import format_seconds
+from ui.plain_text import counted
 from ui.runs import RUN_PARAM
 from ui.runs_damaged import damaged_notice
 from ui.server import job_manager, submit_or_explain
@@ -67,7 +68,7 @@ else:
     recent_runs = runs[:RECENT_RUNS]
     recent = runs_table.runs_frame(recent_runs, columns=runs_table.RECENT_COLUMNS)
     active = sum(r.state in ACTIVE_STATES for r in runs)
-    st.caption(f"{len(runs)} runs in `{manager.store.root}` · {active} queued or running "
+    st.caption(f"{counted(len(runs), 'run')} in `{manager.store.root}` · {active} queued or running "
                f"(at most {manager.max_concurrent} train at once)")
     st.dataframe(recent, hide_index=True, width="stretch",
                  column_config=runs_table.column_config(r.id for r in recent_runs))

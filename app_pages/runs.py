@@ -13,6 +13,7 @@ import streamlit as st
 
 from sslcore.runs import Run, RunStore
 from ui import runs_table as table
+from ui.plain_text import counted
 from ui.polling import polling_fragment
 from ui.runs import selected_run_id, show_run
 from ui.runs_actions import CHOSEN_KEY, actions_panel, show_flash
@@ -113,7 +114,7 @@ frame = table.runs_frame(runs)
 by_id: dict[str, Run] = {run.id: run for run in runs}
 active = table.active_count(frame)
 caption, refresh = st.columns([6, 1], vertical_alignment="center")
-caption.caption(f"{len(runs)} runs in `{store.root}` · {active} queued or running · click a header to sort; "
+caption.caption(f"{counted(len(runs), 'run')} in `{store.root}` · {active} queued or running · click a header to sort; "
                 "tick rows to compare them or to act on one")
 refresh.button("Refresh", icon=":material/refresh:", key="runs.refresh", width="stretch",
                help="Read every run folder's latest state (a training run changes while you look)")

@@ -18,3 +18,8 @@ def escape_markdown(text: object) -> str:
     """``text`` with every ASCII punctuation character backslash-escaped and line breaks as spaces."""
     return _PUNCTUATION.sub(r"\\\1", " ".join(str(text).split()))
 
+
+
+def counted(n: int, noun: str) -> str:
+    """``n`` and ``noun``, plural unless ``n`` is 1: "1 run", "0 runs", "12 runs" (regular plurals only)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
