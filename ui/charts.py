@@ -20,7 +20,13 @@ Figure = dict[str, Any]
 MAX_POINTS = 1500
 LOSS_COLOR = "#3b5bdb"
 ACCENT_COLOR = "#e8590c"
-FONT = "Source Sans Pro, Source Sans 3, Helvetica Neue, Arial, sans-serif"
+MUTED_COLOR = "#808495"  # Streamlit's caption grey: readable on its light and dark themes
+#: Height of the live panel's small charts: room for a title, a subtitle and a legend over a ~130 px plot.
+SMALL_HEIGHT = 250
+#: A CSS font-family list: names quoted, since an unquoted "Source Sans 3" (a word that is a number) makes the
+#: whole list invalid CSS; the browser then draws in its default font while plotly measured the text in another,
+#: and a legend entry ("supervised from scratch") came out clipped.
+FONT = '"Source Sans Pro", "Source Sans 3", "Helvetica Neue", Arial, sans-serif'
 #: A y axis of accuracies (fractions): 0% to 100%, never plotly's automatic padding past 100%.
 PERCENT_AXIS: dict[str, Any] = {"tickformat": ".0%", "range": [0.0, 1.0], "autorange": False}
 
@@ -77,16 +83,25 @@ def line(x: Sequence[Any], y: Sequence[float], *, name: str, color: str, width: 
 
 
 def figure(traces: list[dict[str, Any]], *, title: str, x_title: str, y_title: str, revision: str, height: int,
-           x_axis: dict[str, Any] | None = None, y_axis: dict[str, Any] | None = None) -> Figure:
-    """Traces plus the shared look: bold title at the left, legend centred above, light grid, no template.
+           x_axis: dict[str, Any] | None = None, y_axis: dict[str, Any] | None = None, subtitle: str = "") -> Figure:
+    """Traces plus the shared look: bold title at the top left, an optional smaller grey ``subtitle`` under it
+    (what a number means, the sample it is on), the legend centred between them and the plot, light grid,
+    no template.
 
+    Plotly does not wrap titles, and the live panel's small charts are ~250 px wide: keep ``title`` to a few
+    words and say the rest in ``subtitle``. The title is pinned to the top of the figure and pushes the plot
+    down (automargin), as the legend does, so neither can overlap the other however the legend wraps.
     No template: plotly's default one adds ~6 kB of JSON to every update.
     """
     grid = {"showgrid": True, "gridcolor": "rgba(128,128,128,0.18)", "zeroline": False, "automargin": True}
+    heading: dict[str, Any] = {"text": f"<b>{title}</b>", "x": 0.0, "xanchor": "left", "font": {"size": 14},
+                               "yref": "container", "y": 1.0, "yanchor": "top", "pad": {"t": 4}, "automargin": True}
+    if subtitle:
+        heading["subtitle"] = {"text": subtitle, "font": {"size": 11, "color": MUTED_COLOR}}
     return {
         "data": traces,
         "layout": {
-            "title": {"text": f"<b>{title}</b>", "x": 0.0, "xanchor": "left", "font": {"size": 14}},
+            "title": heading,
             "height": height,
             "margin": {"l": 8, "r": 8, "t": 36, "b": 8},
             "font": {"family": FONT, "size": 12},
@@ -112,7 +127,7 @@ def loss_figure(steps: Sequence[int], losses: Sequence[float], *, revision: str,
                   title="Loss", x_title="step", y_title="loss", revision=revision, height=height)
 
 
-def lr_figure(steps: Sequence[int], lrs: Sequence[float], *, revision: str, height: int = 220) -> Figure:
+def lr_figure(steps: Sequence[int], lrs: Sequence[float], *, revision: str, height: int = SMALL_HEIGHT) -> Figure:
     """Learning rate per step, as the optimiser used it."""
     x, y = thin(steps, lrs)
     return figure([line(x, y, name="lr", color=ACCENT_COLOR, width=2)], title="Learning rate", x_title="step",
@@ -120,7 +135,7 @@ def lr_figure(steps: Sequence[int], lrs: Sequence[float], *, revision: str, heig
 
 
 def epoch_figure(epochs: Sequence[int], values: Sequence[float], *, title: str, y_title: str, revision: str,
-                 percent: bool = False, height: int = 220) -> Figure:
+                 percent: bool = False, height: int = SMALL_HEIGHT, subtitle: str = "") -> Figure:
     """One value per epoch (k-NN accuracy, images/s), as markers joined by a line."""
     x_axis: dict[str, Any] = {"rangemode": "tozero"}
     if len(epochs) <= 12:
@@ -129,7 +144,7 @@ def epoch_figure(epochs: Sequence[int], values: Sequence[float], *, title: str, 
     if percent:
         trace["cliponaxis"] = False  # a marker at exactly 100% is drawn whole on the capped axis
     return figure([trace], title=title, x_title="epoch", y_title=y_title, revision=revision, height=height,
-                  x_axis=x_axis, y_axis=PERCENT_AXIS if percent else None)
+                  x_axis=x_axis, y_axis=PERCENT_AXIS if percent else None, subtitle=subtitle)
 
 
 def schedule_figure(steps: Sequence[int], lrs: Sequence[float], steps_per_epoch: int, *, height: int = 200) -> Figure:

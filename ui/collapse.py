@@ -39,23 +39,25 @@ def collapse_charts(run_id: str, epochs: pd.DataFrame) -> list[Chart]:
     """Effective rank and relative spread of the encoder's features (and of the projection head's outputs,
     where the task has a head), and alignment/uniformity for two-view methods, per epoch; nothing for runs
     recorded before these figures existed."""
-    ranks, spreads = [], []
+    ranks, spreads, dims = [], [], []
     for rank_key, std_key, dim_key, name, color in SPACES:
         frame = _series(_series(epochs, std_key), dim_key)
         if frame.empty:
             continue
-        x, d = frame["epoch"].tolist(), int(frame[dim_key].iloc[-1])
-        label = f"{name} (of {d})"
-        ranks.append(charts.line(x, frame[rank_key].tolist(), name=label, color=color, width=2, markers=True))
+        x = frame["epoch"].tolist()
+        dims.append(f"{int(frame[dim_key].iloc[-1])} ({name.split()[0]})")  # "512 (features)", "128 (head)"
+        ranks.append(charts.line(x, frame[rank_key].tolist(), name=name, color=color, width=2, markers=True))
         spreads.append(charts.line(x, relative_spread(frame, std_key, dim_key), name=name, color=color, width=2,
                                    markers=True))
     if not ranks:
         return []
     x_axis = {"dtick": 1} if len(epochs) <= 12 else None
-    rank = charts.figure(ranks, title="Effective rank", x_title="epoch", y_title="rank", revision=run_id,
-                         height=220, x_axis=x_axis, y_axis={"rangemode": "tozero"})
-    spread = charts.figure(spreads, title="Spread (1 = evenly spread, 0 = collapsed)", x_title="epoch", y_title="",
-                           revision=run_id, height=220, x_axis=x_axis, y_axis={"rangemode": "tozero"})
+    rank = charts.figure(ranks, title="Effective rank", subtitle="of " + ", ".join(dims),
+                         x_title="epoch", y_title="rank", revision=run_id, height=charts.SMALL_HEIGHT, x_axis=x_axis,
+                         y_axis={"rangemode": "tozero"})
+    spread = charts.figure(spreads, title="Spread", subtitle="1 = evenly spread, 0 = collapsed", x_title="epoch",
+                           y_title="", revision=run_id, height=charts.SMALL_HEIGHT, x_axis=x_axis,
+                           y_axis={"rangemode": "tozero"})
     spread["layout"]["shapes"] = [_level(1.0)]
     found = [Chart("eff_rank", rank), Chart("emb_std", spread)]
     pairs = _series(epochs, "alignment")
@@ -74,8 +76,9 @@ def _alignment_figure(run_id: str, pairs: pd.DataFrame) -> charts.Figure:
     traces = [charts.line(x, pairs["alignment"].tolist(), name="alignment", color=ALIGN_COLOR, width=2, markers=True),
               charts.line(x, pairs["uniformity"].tolist(), name="uniformity", color=UNIFORM_COLOR, width=2,
                           markers=True)]
-    return charts.figure(traces, title="Alignment and uniformity (lower is better)", x_title="epoch", y_title="",
-                         revision=run_id, height=220, x_axis={"dtick": 1} if len(x) <= 12 else None)
+    return charts.figure(traces, title="Alignment and uniformity", subtitle="lower is better", x_title="epoch",
+                         y_title="", revision=run_id, height=charts.SMALL_HEIGHT,
+                         x_axis={"dtick": 1} if len(x) <= 12 else None)
 
 
 def collapse_notice(epochs: pd.DataFrame) -> None:

@@ -102,7 +102,7 @@ def stored_datasets(root: Path, runs_dir: Path) -> None:
     """Every dataset in the store, by name; a note when there is none."""
     folders = store.dataset_folders(root)
     if not folders:
-        st.info("No datasets of your own yet: add a zip or a folder of images above.")
+        st.info("No datasets of your own yet: add a zip or a folder of images, or a CSV table, above.")
         return
     for folder in folders:
         dataset_card(folder, root, runs_dir)

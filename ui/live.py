@@ -201,12 +201,12 @@ def _tiles(metrics: RunMetrics, progress: dict[str, Any]) -> None:
 
 
 def knn_sample_note(epochs: pd.DataFrame) -> str:
-    """', 1,000 train -> 512 test images' where the epoch records say the monitor's sample sizes (runs trained
-    before the monitor used fixed samples do not: their figure was on whole splits, capped at 10,000)."""
+    """'per epoch · 1,000 train → 512 test images' where the epoch records say the monitor's sample sizes (runs
+    trained before the monitor used fixed samples do not: their figure was on whole splits, capped at 10,000)."""
     if "knn_bank" not in epochs or epochs["knn_bank"].dropna().empty:
-        return ""
+        return "per epoch"
     last = epochs.dropna(subset=["knn_bank"]).iloc[-1]
-    return f", {int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test images"
+    return f"per epoch · {int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test images"
 
 
 def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
@@ -226,7 +226,7 @@ def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
     if "knn_acc" in epochs and epochs["knn_acc"].notna().any():
         knn = epochs.dropna(subset=["knn_acc"])
         found.append(Chart("knn", charts.epoch_figure(knn["epoch"].tolist(), knn["knn_acc"].tolist(),
-                                                      title="Online k-NN accuracy (per epoch)" + knn_sample_note(knn),
+                                                      title="Online k-NN accuracy", subtitle=knn_sample_note(knn),
                                                       y_title="test accuracy", revision=run_id, percent=True)))
     return found + collapse_charts(run_id, epochs)
 

@@ -54,7 +54,9 @@ def test_a_collapsing_run_is_called_out_in_plain_words(jobs: JobManager) -> None
     assert "Effective rank 2.1 of 512" in warning and "predictor" in warning
     charts = live_charts(at)
     rank = charts["eff_rank"]["data"][0]
-    assert rank["name"] == "features (of 512)" and rank["y"] == [r for r, _ in COLLAPSING]
+    assert rank["name"] == "features" and rank["y"] == [r for r, _ in COLLAPSING]
+    subtitle = charts["eff_rank"]["layout"]["title"]["subtitle"]["text"]
+    assert subtitle == "of 512 (features), 128 (head)"
     spread = charts["emb_std"]["data"][0]  # std * sqrt(D): 1 = evenly spread, whatever the dimension
     assert spread["y"] == pytest.approx([s * 512 ** 0.5 for _, s in COLLAPSING])
     assert charts["emb_std"]["layout"]["shapes"][0]["y0"] == 1.0
@@ -69,7 +71,7 @@ def test_a_healthy_run_gets_no_warning_and_shows_its_two_view_figures(jobs: JobM
     assert list(charts)[:2] == ["loss", "lr"]
     assert {"eff_rank", "emb_std", "align_uniform"} <= set(charts)
     assert [t["name"] for t in charts["align_uniform"]["data"]] == ["alignment", "uniformity"]
-    assert [t["name"] for t in charts["eff_rank"]["data"]] == ["features (of 512)", "head output (of 128)"]
+    assert [t["name"] for t in charts["eff_rank"]["data"]] == ["features", "head output"]
     assert charts["emb_std"]["data"][1]["y"] == pytest.approx([0.08 * 128 ** 0.5] * len(HEALTHY))
 
 

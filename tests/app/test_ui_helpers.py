@@ -42,6 +42,20 @@ def test_figures_are_valid_plotly_with_a_ui_revision_and_svg_traces(name: str) -
     json.dumps(fig, allow_nan=False)
 
 
+def test_figures_name_their_fonts_in_valid_css_and_keep_titles_above_the_legend() -> None:
+    # Each family quoted, or plain words none of which starts with a digit: one invalid name voids the list
+    valid = re.compile(r'"[^"]+"|[A-Za-z][\w-]*( [A-Za-z][\w-]*)*')
+    assert all(valid.fullmatch(name.strip()) for name in charts.FONT.split(",")), charts.FONT
+    fig = charts.figure([charts.line([0, 1], [1.0, 2.0], name=n, color="#000", width=1) for n in ("a", "b")],
+                        title="Spread", subtitle="1 = evenly spread", x_title="epoch", y_title="", revision="r",
+                        height=charts.SMALL_HEIGHT)
+    title = fig["layout"]["title"]
+    # pinned to the figure's top and pushing the plot (and the legend above it) down: never drawn over each other
+    assert (title["yref"], title["y"], title["yanchor"], title["automargin"]) == ("container", 1.0, "top", True)
+    assert title["subtitle"]["text"] == "1 = evenly spread" and fig["layout"]["legend"]["yanchor"] == "bottom"
+    go.Figure(fig)
+
+
 @pytest.mark.parametrize("scores", [[0.95], [0.3, 0.99, 1.0], [0.1, 0.12]])
 def test_accuracy_axes_run_from_0_to_100_percent_never_past(scores: list[float]) -> None:
     # With plotly's automatic range a single score near 95% drew an axis up to 150%.
