@@ -22,6 +22,7 @@ from ui.collapse import collapse_charts, collapse_notice
 from ui.live_charts import Chart, chart_args, live_charts
 from ui.plain_text import escape_markdown
 from ui.polling import polling_fragment
+from ui.pretext_charts import pretext_charts
 from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
 from ui.runs_damaged import damaged_panel
 from ui.server import job_manager
@@ -72,7 +73,7 @@ def _live_view(run_path: str, polling: bool) -> None:
     if state == "failed":
         _failure(run, status)
     metrics = run_metrics(run)
-    _tiles(metrics, progress)
+    _tiles(metrics, progress, sample_unit(status))
     collapse_notice(metrics.epochs)
     _charts(run, metrics)
 
@@ -101,9 +102,13 @@ def _header(run: Run, status: dict[str, Any]) -> None:
         st.badge(state, color=STATE_COLORS.get(state, "gray"))
     details = [run.id] + ([where_trained(status)] if status.get("device") else [])
     if status.get("dataset_size"):
-        unit = "rows" if len(status.get("image_shape") or ()) == 1 else "images"  # a table's shape is (F,)
-        details.append(f"{status['dataset_size']:,} training {unit}")
+        details.append(f"{status['dataset_size']:,} training {sample_unit(status)}")
     st.caption(" · ".join(details))
+
+
+def sample_unit(status: dict[str, Any]) -> str:
+    """What the run's samples are called: "rows" for a table (its sample shape is (F,)), else "images"."""
+    return "rows" if len(status.get("image_shape") or ()) == 1 else "images"
 
 
 def where_trained(status: dict[str, Any]) -> str:
@@ -183,7 +188,7 @@ def _last(frame: pd.DataFrame, column: str) -> float | None:
     return float(frame[column].dropna().iloc[-1])
 
 
-def _tiles(metrics: RunMetrics, progress: dict[str, Any]) -> None:
+def _tiles(metrics: RunMetrics, progress: dict[str, Any], unit: str) -> None:
     steps, epochs = metrics.steps, metrics.epochs
     loss = _last(steps, "loss")
     lr = progress.get("lr") or _last(steps, "lr")
@@ -195,7 +200,8 @@ def _tiles(metrics: RunMetrics, progress: dict[str, Any]) -> None:
     cells = st.columns(4)
     cells[0].metric("Loss", "–" if loss is None else f"{loss:.3f}", help="last logged training step")
     cells[1].metric("Learning rate", "–" if not lr else f"{lr:.2g}")
-    cells[2].metric("Images / s", "–" if not speed else f"{speed:,.0f}", help="training throughput, this epoch")
+    cells[2].metric(f"{unit.capitalize()} / s", "–" if not speed else f"{speed:,.0f}",
+                    help="training throughput, this epoch")
     cells[3].metric(KNN_LAST_LABEL, "–" if knn is None else f"{knn:.1%}", delta=knn_delta,
                     help=f"{KNN_LAST_HELP}; the change is since the untrained encoder (epoch 0)")
 
@@ -209,9 +215,9 @@ def knn_sample_note(epochs: pd.DataFrame) -> str:
     return f"per epoch · {int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test images"
 
 
-def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
-    """The run's curves: loss per step (wide), learning rate, throughput, k-NN accuracy and the collapse
-    diagnostics per epoch."""
+def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images") -> list[Chart]:
+    """The run's curves: loss per step (wide), learning rate, throughput, k-NN accuracy, the pretext task's
+    held-out scores and the collapse diagnostics per epoch; ``unit`` names the samples ("images" or "rows")."""
     steps, epochs = metrics.steps, metrics.epochs
     found: list[Chart] = []
     if not steps.empty:
@@ -222,20 +228,21 @@ def live_figures(run_id: str, metrics: RunMetrics) -> list[Chart]:
     if "images_per_s" in epochs and epochs["images_per_s"].notna().any():
         speed = epochs.dropna(subset=["images_per_s"])
         found.append(Chart("throughput", charts.epoch_figure(speed["epoch"].tolist(), speed["images_per_s"].tolist(),
-                                                             title="Throughput", y_title="images/s", revision=run_id)))
+                                                             title="Throughput", y_title=f"{unit}/s",
+                                                             revision=run_id)))
     if "knn_acc" in epochs and epochs["knn_acc"].notna().any():
         knn = epochs.dropna(subset=["knn_acc"])
         found.append(Chart("knn", charts.epoch_figure(knn["epoch"].tolist(), knn["knn_acc"].tolist(),
                                                       title="Online k-NN accuracy", subtitle=knn_sample_note(knn),
                                                       y_title="test accuracy", revision=run_id, percent=True)))
-    return found + collapse_charts(run_id, epochs)
+    return found + pretext_charts(run_id, steps, epochs, unit) + collapse_charts(run_id, epochs)
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def _chart_args(run_path: str, mtime_ns: int, size: int) -> list[dict[str, object]]:
     # Keyed by the metrics file's stamp: a poll that finds no new line re-sends the cached JSON.
     run = Run(Path(run_path))
-    return chart_args(live_figures(run.id, run_metrics(run)))
+    return chart_args(live_figures(run.id, run_metrics(run), sample_unit(run.status())))
 
 
 def _charts(run: Run, metrics: RunMetrics) -> None:

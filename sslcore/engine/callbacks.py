@@ -89,10 +89,12 @@ def epoch_record(state: TrainState) -> dict[str, Any]:
 
 
 class ConsoleProgress(Callback):
-    """A one-line progress display for the terminal: epoch, loss, images/s, ETA (rewritten in place)."""
+    """A one-line progress display for the terminal: epoch, loss, samples/s, ETA (rewritten in place).
 
-    def __init__(self, stream: Any, interactive: bool) -> None:
-        self.stream, self.interactive, self._last = stream, interactive, 0.0
+    ``per_second``: how the speed is labelled ("img/s", or "rows/s" for a table)."""
+
+    def __init__(self, stream: Any, interactive: bool, per_second: str = "img/s") -> None:
+        self.stream, self.interactive, self.per_second, self._last = stream, interactive, per_second, 0.0
 
     def on_step_end(self, state: TrainState) -> None:
         if self.interactive and time.monotonic() - self._last > 0.2:
@@ -116,7 +118,7 @@ class ConsoleProgress(Callback):
         eta = state.eta_seconds()
         epoch = min(state.epoch + 1, state.epochs) if epoch is None else epoch
         return (f"epoch {epoch}/{state.epochs} [{bar}] loss {state.loss:.4f}  "
-                f"{(ips or 0):,.0f} img/s  ETA {format_duration(eta)}")
+                f"{(ips or 0):,.0f} {self.per_second}  ETA {format_duration(eta)}")
 
 
 def format_duration(seconds: float | None) -> str:

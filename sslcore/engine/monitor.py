@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 KNN_BANK_IMAGES = 1000
 TEST_IMAGES = 512
 #: Test images whose two views are encoded, once an epoch, for alignment/uniformity and the task's view metrics
-#: (SimCLR's test pair accuracy: each of the 2 x 512 views picks its partner among 1023).
+#: (SimCLR's test pair accuracy, scored on chunks of the training batch's size).
 VIEW_IMAGES = 512
 
 
@@ -58,6 +58,7 @@ class EpochEvaluator(Callback):
         self.task = trainer.task
         device = self.device = trainer.device
         self.bf16 = trainer.bf16  # the networks run as they train: bf16 where training uses it
+        self.batch_size = state.batch_size  # the global batch a step's loss sees
         labelled = self.data.labelled()  # the whole split for built-in data
         g = torch.Generator().manual_seed(self.seed)
         train_idx = torch.randperm(len(labelled.train), generator=g)[: self.bank_images]
@@ -94,13 +95,24 @@ class EpochEvaluator(Callback):
                 head = task.projection(test_f)
                 state.epoch_metrics.update(collapse_metrics(test_f, views, head=head))
                 if views is not None and all(bool(torch.isfinite(v).all()) for v in views):
-                    state.epoch_metrics.update(task.view_metrics(*views))
+                    state.epoch_metrics.update(self._view_scores(task, views))
                 # The task's own metric on the images themselves stays fp32: a reconstruction error must compare
                 # across runs whatever precision they trained in.
                 generator = torch.Generator(device=self.device).manual_seed(self.seed)
                 state.epoch_metrics.update(task.evaluate(images, generator))
         finally:
             task.train(was_training)
+
+    def _view_scores(self, task: PretextTask, views: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        """The task's view metrics, on chunks of the training batch's size, averaged: a score that depends on the
+        batch (SimCLR's pair accuracy: each view picks its partner among the batch's 2B - 1 others) then reads
+        like the one the steps log, so the Train page can chart the two side by side. A short last chunk is left
+        out; a batch larger than the views is one chunk of them all."""
+        size = min(self.batch_size, views[0].shape[0])
+        chunks = [pair for pair in zip(views[0].split(size), views[1].split(size), strict=True)
+                  if pair[0].shape[0] == size]
+        scores = [task.view_metrics(*pair) for pair in chunks]
+        return {key: sum(score[key] for score in scores) / len(scores) for key in scores[0]} if scores else {}
 
     def _view_embeddings(self, task: PretextTask, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
         """fp32 embeddings (M, D') of two views of ``images`` (M, C, H, W): the projection head's outputs where the

@@ -76,7 +76,8 @@ def run_callbacks(run: Run, config: RunConfig, data: DatasetSplit, console: Text
                       MetricsWriter(run, log_every=t.log_every),
                       Snapshotter(run, data.test, t.snapshot_images, seed=t.seed), Checkpointer(run)]
         if console is not None:
-            callbacks.append(ConsoleProgress(console, interactive=console.isatty()))
+            per_second = "rows/s" if len(data.sample_shape) == 1 else "img/s"  # a table's sample shape is (F,)
+            callbacks.append(ConsoleProgress(console, interactive=console.isatty(), per_second=per_second))
     if distributed.active():
         callbacks.append(WaitForMain())
     return callbacks

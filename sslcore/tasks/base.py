@@ -131,7 +131,12 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
     def view_metrics(self, view1: torch.Tensor, view2: torch.Tensor) -> dict[str, float]:
         """Pretext metrics of two views' fp32 embeddings (N, D'), as :meth:`projection` gives them, of N held-out
         images; empty by default. The monitor embeds these views every epoch for the alignment and uniformity
-        figures anyway, so a metric of view pairs (SimCLR's test pair accuracy) costs no second pass."""
+        figures anyway, so a metric of view pairs (SimCLR's test pair accuracy) costs no second pass; it calls
+        this on chunks of the training batch's size, so N is the batch a training step sees.
+
+        Held-out scores are named ``test_<what>_acc`` (a fraction, higher is better) or ``test_<what>_mse`` (an
+        error), here and in :meth:`evaluate`; a step metric ``<what>_acc`` is the same score on training batches.
+        The Train page charts them by these names."""
         return {}
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:

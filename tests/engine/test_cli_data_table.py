@@ -44,6 +44,8 @@ def test_a_csv_is_stored_and_trains_and_evaluates_as_a_table(root: Path, capsys:
     runs = root / "runs"
     assert main(["train", "--dataset", "mine", "--task", "vime", "--epochs", "1", "--batch-size", "32",
                  "--data-root", str(root), "--runs-dir", str(runs), "--set", "train.threads=1"]) == 0
+    progress = capsys.readouterr().err
+    assert "rows/s" in progress and "img/s" not in progress  # a table's speed is counted in rows
     [run] = RunStore(runs).list()
     assert run.state == "completed" and run.config().encoder.name == "table_mlp"
     assert run.status()["dataset"]["content_hash"].startswith("sha256:")

@@ -70,3 +70,25 @@ def test_a_real_collapsing_run_is_recognised_and_a_healthy_one_is_not(tmp_path: 
                                               for r in spread]
     # SimCLR's own held-out figure, scored on the monitor's view embeddings: the pairs are found more often
     assert spread[-1]["test_pair_acc"] > spread[0]["test_pair_acc"] + 0.02, [r["test_pair_acc"] for r in spread]
+
+
+@pytest.mark.parametrize("batch_size, chunk", [(32, 32), (100, 100), (1024, 128)])
+def test_view_scores_are_taken_on_chunks_of_the_training_batch(batch_size: int, chunk: int) -> None:
+    # A contrastive pair accuracy depends on how many candidates a view has: scored on chunks the size of a
+    # training batch, the held-out figure reads like the training one (a batch larger than the views: one chunk).
+    from sslcore.data import load_run_data
+    from sslcore.engine.monitor import EpochEvaluator
+    from sslcore.engine.state import TrainState
+    from sslcore.engine.trainer import Trainer, build_task
+
+    config = tiny_config("simclr")
+    data = load_run_data(config.data)
+    trainer = Trainer.create(config, build_task(config, data), data, torch.device("cpu"))
+    sizes: list[int] = []
+    trainer.task.view_metrics = lambda v1, v2: sizes.append(v1.shape[0]) or {"test_rows": float(v1.shape[0])}
+    monitor = EpochEvaluator(data, knn_k=0, seed=0, test_images=128)
+    monitor.on_fit_start(TrainState(epochs=1, steps_per_epoch=1, batch_size=batch_size), trainer)
+    state = TrainState(epochs=1, steps_per_epoch=1, batch_size=batch_size)
+    monitor.on_epoch_end(state)
+    assert set(sizes) == {chunk} and len(sizes) == 128 // chunk  # 100: one chunk, the short rest left out
+    assert state.epoch_metrics["test_rows"] == chunk
