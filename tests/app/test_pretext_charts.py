@@ -70,3 +70,15 @@ def test_a_table_run_counts_rows_and_charts_its_reconstruction_error(jobs: JobMa
     assert error["layout"]["title"]["text"] == "<b>Reconstruction error (MSE)</b>"
     assert "lower is better" in error["layout"]["title"]["subtitle"]["text"]
     assert error["data"][0]["y"][-1] < error["data"][0]["y"][0]  # the held-out error falls as it trains
+
+
+def test_scarf_scores_its_held_out_pairs_like_its_training_batches(jobs: JobManager) -> None:
+    run = jobs.store.create(tiny_config("scarf", **{"train.epochs": 2, "train.batch_size": 32}))
+    assert execute_run(run) == "completed"
+    records = run.metrics("epoch")
+    assert all(0.0 <= r["test_pair_acc"] <= 1.0 and "alignment" in r for r in records)
+    at = open_page(TRAIN, run.id)
+    assert not at.exception
+    held_out, training = live_charts(at)["test_pair_acc"]["data"]
+    assert held_out["name"] == "held-out rows" and held_out["x"] == [0, 1, 2]
+    assert training["name"] == "training batches" and training["x"] == [1, 2]
