@@ -21,7 +21,7 @@ from ui import charts
 from ui.collapse import collapse_charts, collapse_notice
 from ui.live_charts import Chart, chart_args, live_charts
 from ui.plain_text import escape_markdown
-from ui.polling import polling_fragment
+from ui.polling import FIRST_POINT_POLL_SECONDS, polling_fragment
 from ui.pretext_charts import pretext_charts
 from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
 from ui.runs_damaged import damaged_panel
@@ -33,15 +33,24 @@ STATE_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "canc
 def run_panel(run: Run) -> None:
     """Draw ``run``; while it is queued or running, redraw it every POLL_SECONDS seconds.
 
-    Whether to poll is decided at each full page run. When a polling fragment sees the run end, it asks
-    for one full rerun, which registers the fragment again without ``run_every`` (Streamlit drops the old
-    timers on a full run): an ended run costs nothing to keep on screen.
+    Whether and how often to poll is decided at each full page run. When a polling fragment sees the run end,
+    it asks for one full rerun, which registers the fragment again without ``run_every`` (Streamlit drops the
+    old timers on a full run): an ended run costs nothing to keep on screen. Until the run's first step is on
+    disk it polls every FIRST_POINT_POLL_SECONDS, and asks for one full rerun when that step arrives, to go
+    on at the usual pace.
     """
     if damaged_panel(run, key="live"):
         return
     polling = run.state in ACTIVE_STATES
-    polling_fragment(_live_view, str(run.path), polling, active=polling)
+    waiting = polling and not _has_steps(run)
+    polling_fragment(_live_view, str(run.path), polling, waiting, active=polling,
+                     every=FIRST_POINT_POLL_SECONDS if waiting else None)
     _inspect_links(run)
+
+
+def _has_steps(run: Run) -> bool:
+    """Whether the run has logged a training step (its metrics.jsonl holds a step record)."""
+    return not run_metrics(run).steps.empty
 
 
 #: Pages that look inside a run: (page file, link label, icon). They read the run from ``?run=``.
@@ -58,7 +67,7 @@ def _inspect_links(run: Run) -> None:
         column.page_link(page, label=label, icon=icon, query_params={RUN_PARAM: run.id})
 
 
-def _live_view(run_path: str, polling: bool) -> None:
+def _live_view(run_path: str, polling: bool, waiting_for_steps: bool = False) -> None:
     run = Run(Path(run_path))
     status = run.status()
     state = status.get("state", "unknown")
@@ -76,6 +85,8 @@ def _live_view(run_path: str, polling: bool) -> None:
     _tiles(metrics, progress, sample_unit(status))
     collapse_notice(metrics.epochs)
     _charts(run, metrics)
+    if waiting_for_steps and not metrics.steps.empty:
+        st.rerun()  # the first point is drawn: poll at the usual pace from now on (a full run registers it)
 
 
 def _worker_vanished(run: Run, status: dict[str, Any]) -> bool:
@@ -249,5 +260,6 @@ def _charts(run: Run, metrics: RunMetrics) -> None:
     if metrics.steps.empty:
         st.info("The loss curve appears with the first training steps.")
     stamp = metrics_stamp(run)
-    if stamp is not None:
-        live_charts(_chart_args(str(run.path), *stamp), key=f"charts-{run.id}")
+    # Mounted at once, with no charts yet: its frame loads plotly.js while the worker starts, so the first
+    # point is drawn the moment it is read.
+    live_charts([] if stamp is None else _chart_args(str(run.path), *stamp), key=f"charts-{run.id}")

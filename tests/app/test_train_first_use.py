@@ -56,3 +56,35 @@ def test_the_train_click_is_confirmed_where_it_happened_with_a_way_to_the_run(jo
     assert f"Started run `{run.id}`" in confirmation and "(#run)" in confirmation
     at.run()  # any later rerun: the confirmation was for the click, it does not stay
     assert not at.success
+
+
+def test_until_the_first_step_the_run_is_watched_closely_and_its_chart_frame_is_already_there(
+        jobs: JobManager, live_process: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import time
+
+    import ui.live
+    from ui.polling import FIRST_POINT_POLL_SECONDS
+
+    intervals: list[float | None] = []
+    original = ui.live.polling_fragment
+
+    def spy(draw, *args, active: bool, every: float | None = None) -> None:  # noqa: ANN001
+        intervals.append(every)
+        original(draw, *args, active=active, every=every)
+
+    monkeypatch.setattr(ui.live, "polling_fragment", spy)
+    run = jobs.store.create(tiny_config(), name="starting")
+    run.update_status(state="running", pid=live_process, queued_at=1.0)
+    at = open_page(TRAIN, run.id)
+    assert not at.exception
+    assert intervals[-1] == FIRST_POINT_POLL_SECONDS  # the first loss point is looked for every 0.4 s
+    [component] = at.get("component_instance")  # mounted before any data: its frame loads plotly.js meanwhile
+    assert json.loads(component.proto.json_args)["charts"] == []
+
+    run.append_metrics({"kind": "step", "step": 1, "epoch": 0, "loss": 2.0, "lr": 1e-3, "time": time.time()})
+    at.run()
+    assert not at.exception
+    assert intervals[-1] is None  # then the usual pace (POLL_SECONDS): watching costs the server little
+    [component] = at.get("component_instance")
+    assert [c["name"] for c in json.loads(component.proto.json_args)["charts"]][:1] == ["loss"]
