@@ -57,12 +57,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except FileNotFoundError:
         raise CLIError(f"run {run.id} has no checkpoint yet; evaluate it after its first epoch") from None
 
+    # On a terminal, a progress line rewritten in place; in a log file or a pipe, only the finished rows (a
+    # carriage return there glues every progress message onto one line).
+    interactive = sys.stderr.isatty()
+
     def progress(fraction: float, message: str) -> None:
-        print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+        if interactive:
+            print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
 
     def finished(row: dict) -> None:  # the quick methods' figures, while the networks still train
         line = f"{method_label(row['method'])} · {budget_amount(row['labels_per_class'])}: {score_text(row)} %"
-        print(f"\r{line:<77}", file=sys.stderr, flush=True)
+        print(f"\r{line:<77}" if interactive else line, file=sys.stderr, flush=True)
 
     configure_threads(0)
     try:
@@ -70,7 +75,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
                               force=args.force, on_row=finished, supervised={"precision": args.network_precision})
     except ValueError as e:  # a budget larger than a class, a checkpoint that no longer fits its config
         raise CLIError(str(e)) from None
-    print(file=sys.stderr)
+    if interactive:
+        print(file=sys.stderr)  # end the progress line
     print(format_results_table(result))
     print(run.path / "eval.json")
     return 0

@@ -53,6 +53,7 @@ def test_a_csv_is_stored_and_trains_and_evaluates_as_a_table(root: Path, capsys:
     out, err = capsys.readouterr()
     assert "gradient_boosting" in out
     # each row is printed as it finishes, the quick methods first
+    assert "\r" not in err and "repeat 1/1" not in err  # not a terminal: the finished rows only, one a line
     finished = [line.strip() for line in err.splitlines() if " · " in line and line.strip().endswith("%")]
     assert [line.split(":")[0] for line in finished][:2] == ["linear probe · 4 labels per class",
                                                              "linear probe · all labels"]
