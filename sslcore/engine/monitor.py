@@ -110,6 +110,8 @@ class EpochEvaluator(Callback):
         like the one the steps log, so the Train page can chart the two side by side. A short last chunk is left
         out; a batch larger than the views is one chunk of them all."""
         size = min(self.batch_size, views[0].shape[0])
+        if size == 0:
+            return {}
         chunks = [pair for pair in zip(views[0].split(size), views[1].split(size), strict=True)
                   if pair[0].shape[0] == size]
         scores = [task.view_metrics(*pair) for pair in chunks]
