@@ -15,6 +15,7 @@ around each optimisation step). Printed, from that one run:
 
     .venv/bin/python benchmarks/bench_overhead.py             # the README figure (about 2 minutes on 2 cores)
     .venv/bin/python benchmarks/bench_overhead.py --smoke     # seconds, on digits; run by the test suite
+    .venv/bin/python benchmarks/bench_overhead.py --monitor-every 2   # the monitor on every other epoch
 
 The machine is printed with the figures (CPU, cores, ISA flags, load average): on a shared machine the ratio is
 what carries over, not the seconds.
@@ -122,16 +123,22 @@ def manager_first_point(runs: Path, warm: bool, overrides: dict[str, object]) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="digits, 1 epoch: seconds, for the test suite")
+    parser.add_argument("--monitor-every", type=int, default=1,
+                        help="train.monitor_every of the timed run (epochs between the monitor's passes)")
+    parser.add_argument("--skip-app", action="store_true", help="time `sslcore train` only, not the job manager")
     args = parser.parse_args()
     print(describe_machine())
     import_s = torch_import_seconds()
     with tempfile.TemporaryDirectory() as tmp:
         launch_epoch = time.time()
-        wall, first_point, run = train_and_watch(Path(tmp), SMOKE_ARGS if args.smoke else [])
+        extra = [*(SMOKE_ARGS if args.smoke else []), "--set", f"train.monitor_every={args.monitor_every}"]
+        wall, first_point, run = train_and_watch(Path(tmp), extra)
         steps, first_step_time, last_epoch_time = step_seconds(run)
     startup = first_step_time - launch_epoch  # launch -> end of the first step (one step of training inside)
     shutdown = launch_epoch + wall - last_epoch_time  # last epoch record -> process exit (snapshot, checkpoint, exit)
     recipe = "digits, 1 epoch (smoke)" if args.smoke else "default recipe (mnist5k + SimCLR + convnet, 10 epochs)"
+    if args.monitor_every != 1:
+        recipe += f", monitor every {args.monitor_every} epochs"
     print(f"sslcore train, {recipe}")
     print(f"  wall time, launch to exit        {wall:7.1f} s")
     print(f"  in training steps                {steps:7.1f} s")
@@ -143,6 +150,9 @@ def main() -> None:
     if first_point is not None:
         print(f"  first loss point on disk         {first_point:7.1f} s after launch, "
               f"{first_point - import_s:.1f} s after `import torch` ({import_s:.1f} s in a fresh interpreter)")
+    if args.skip_app:
+        print(describe_machine())
+        return
     overrides = SMOKE_OVERRIDES if args.smoke else {}
     print("job manager (what a click on Train calls): submit -> first loss point on disk (target <= 3 s)")
     for warm in (True,) if args.smoke else (False, True):  # the smoke run skips the cold worker (tested elsewhere)

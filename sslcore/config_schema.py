@@ -218,6 +218,10 @@ class TrainConfig:
                            choices=("auto", "bf16", "fp32"), advanced=True)
     threads: int = param(0, "CPU threads for this run; 0 = all cores.", min=0, max=256, advanced=True)
     knn_k: int = param(20, "Neighbours of the online k-NN monitor (0 turns it off).", min=0, max=200, advanced=True)
+    monitor_every: int = param(1, "Epochs between the monitor's passes (online k-NN, collapse figures, the task's "
+                               "held-out scores); the untrained start and the last epoch are always measured. "
+                               "Raise it when epochs are short and the monitor's time shows.", min=1, max=10000,
+                               advanced=True)
     snapshot_images: int = param(8, "Test images shown in the per-epoch snapshots.", min=0, max=64, advanced=True)
     log_every: int = param(1, "Read the step loss back and write it every N steps (on a GPU each read waits for "
                            "the device: raise this for speed).", min=1, max=10000, advanced=True)

@@ -72,7 +72,7 @@ def run_callbacks(run: Run, config: RunConfig, data: DatasetSplit, console: Text
     t = config.train
     callbacks: list[Callback] = [StopRequest(run), NaNGuard()]
     if distributed.is_main():
-        callbacks += [Heartbeat(run), EpochEvaluator(data, knn_k=t.knn_k, seed=t.seed),
+        callbacks += [Heartbeat(run), EpochEvaluator(data, knn_k=t.knn_k, seed=t.seed, every=t.monitor_every),
                       MetricsWriter(run, log_every=t.log_every),
                       Snapshotter(run, data.test, t.snapshot_images, seed=t.seed), Checkpointer(run)]
         if console is not None:

@@ -92,3 +92,15 @@ def test_view_scores_are_taken_on_chunks_of_the_training_batch(batch_size: int, 
     monitor.on_epoch_end(state)
     assert set(sizes) == {chunk} and len(sizes) == 128 // chunk  # 100: one chunk, the short rest left out
     assert state.epoch_metrics["test_rows"] == chunk
+
+
+def test_with_monitor_every_the_monitor_measures_the_start_every_nth_epoch_and_the_last(tmp_path: Path) -> None:
+    run = RunStore(tmp_path).create(tiny_config("simclr", **{"train.epochs": 5, "train.monitor_every": 2}))
+    assert execute_run(run) == "completed"
+    records = run.metrics("epoch")
+    assert [r["epoch"] for r in records] == [0, 1, 2, 3, 4, 5]  # every epoch still has its record (loss, speed)
+    measured = [r["epoch"] for r in records if "knn_acc" in r]
+    assert measured == [0, 2, 4, 5]
+    assert [r["epoch"] for r in records if "eff_rank" in r] == measured
+    assert [r["epoch"] for r in records if "test_pair_acc" in r] == measured
+    assert all("loss" in r for r in records[1:])
