@@ -160,9 +160,11 @@ def _summary_tiles(snapshot: Snapshot, first: Snapshot, n_epochs: int) -> None:
         delta = (f"{change * 100:+.0f} pts" if summary.percent else f"{change:+.4f}") + f" vs epoch {first.epoch}"
     unit = "rows" if panels.rows else "images"
     cells = st.columns(3)
-    # The colour says better or worse for THIS number: a falling error is green, a falling similarity red.
+    # The colour says better or worse for THIS number (a falling error is green, a falling accuracy red), and
+    # nothing for a number a healthy run may move either way (the view similarity of two-view methods).
+    color = "off" if not summary.judged else "normal" if panels.higher_is_better() else "inverse"
     cells[0].metric(f"{summary.label} · epoch {snapshot.epoch}", summary.fmt.format(value), delta=delta,
-                    delta_color="normal" if panels.higher_is_better() else "inverse",
+                    delta_color=color,
                     help=f"over the {len(snapshot)} test {unit} shown below")
     cells[1].metric(f"Test {unit} shown", len(snapshot), help=f"fixed test {unit}, cycling through the classes "
                     "(train.snapshot_images); the same ones at every epoch")

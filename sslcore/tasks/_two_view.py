@@ -64,7 +64,7 @@ def two_view_panels(method: str) -> SnapshotPanels:
         values=(Value("pair_similarity", "similarity", "{:.2f}", higher_is_better=True),),
         caption="similarity {pair_similarity:.2f}",
         worst_first="pair_similarity", worst_label="Least similar pairs first",
-        summary=Summary("pair_similarity", "Mean view similarity", axis="similarity", fmt="{:.3f}"),
+        summary=Summary("pair_similarity", "Mean view similarity", axis="similarity", fmt="{:.3f}", judged=False),
         explanation="Two random augmentations (crop, small rotation, brightness and contrast jitter) of the same "
                     f"test image. {method} {_SIMILARITY}{_COLLAPSE}")
 

@@ -69,6 +69,10 @@ class Summary:
 
     ``label`` titles it ('Mean reconstruction error'), ``axis`` is its short chart axis title, ``fmt``
     writes it; ``percent``: a share in [0, 1], so changes are written in points and the axis in %.
+    ``judged``: whether a change says better or worse (its value's ``higher_is_better`` colours it); False for
+    a number a healthy run may move either way, shown without colour (the encoder's similarity of two views:
+    training also spreads different images apart, and on the default SimCLR run it fell from 0.88 to 0.83 while
+    the k-NN accuracy rose from 79% to 94%).
     """
 
     value: str
@@ -76,6 +80,7 @@ class Summary:
     axis: str
     fmt: str = "{:.4f}"
     percent: bool = False
+    judged: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -43,7 +43,7 @@ class SCARF(TableTask):
         values=(Value("pair_similarity", "similarity", "{:.2f}", higher_is_better=True),),
         caption="similarity {pair_similarity:.2f}",
         worst_first="pair_similarity", worst_label="Least similar pairs first",
-        summary=Summary("pair_similarity", "Mean pair similarity", axis="similarity", fmt="{:.3f}"),
+        summary=Summary("pair_similarity", "Mean pair similarity", axis="similarity", fmt="{:.3f}", judged=False),
         explanation="Each heat-map row is one test row in standard deviations from the train mean, and below it "
                     "the copy the model is shown as its partner: a share of its cells (outlined) replaced by the "
                     "same column's value in random other rows. The model is trained to give a row and its copy the "

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from streamlit.proto.Metric_pb2 import Metric
 from streamlit.testing.v1 import AppTest
 
 from sslcore.engine.callbacks import Callback
@@ -81,6 +82,7 @@ def test_reconstructions_show_each_image_with_its_class_and_error(runs: dict[str
     assert image_captions(at) == [f"{label} · error {e:.4f}"
                                   for label, e in zip(last["labels"], last["error"], strict=True)]
     assert summary(at) == ("Mean reconstruction error · epoch 2", f"{last['error'].mean():.4f}")
+    assert at.metric[0].proto.color in (Metric.MetricColor.GREEN, Metric.MetricColor.RED)  # an error is judged
     assert at.select_slider[0].value == 2 and len(at.select_slider[0].options) == 3
 
 
@@ -104,6 +106,8 @@ def test_simclr_shows_pairs_of_views_with_their_similarity(runs: dict[str, Run])
     assert image_captions(at) == [f"{label} · similarity {s:.2f}"
                                   for label, s in zip(last["labels"], last["pair_similarity"], strict=True)]
     assert any("*the same thing*" in m.value for m in at.markdown)
+    # a change of the view similarity is shown uncoloured: a healthy run may lower it (see panels.Summary.judged)
+    assert "vs epoch 0" in at.metric[0].proto.delta and at.metric[0].proto.color == Metric.MetricColor.GRAY
 
 
 @pytest.mark.parametrize("task", REGISTRY.names())
