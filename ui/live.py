@@ -21,7 +21,7 @@ from ui import charts
 from ui.collapse import collapse_charts, collapse_notice
 from ui.live_charts import Chart, chart_args, live_charts
 from ui.plain_text import escape_markdown
-from ui.polling import FIRST_POINT_POLL_SECONDS, polling_fragment
+from ui.polling import FIRST_POINT_POLL_SECONDS, FIRST_POINT_WINDOW_SECONDS, polling_fragment
 from ui.pretext_charts import pretext_charts
 from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
 from ui.runs_damaged import damaged_panel
@@ -36,21 +36,22 @@ def run_panel(run: Run) -> None:
     Whether and how often to poll is decided at each full page run. When a polling fragment sees the run end,
     it asks for one full rerun, which registers the fragment again without ``run_every`` (Streamlit drops the
     old timers on a full run): an ended run costs nothing to keep on screen. Until the run's first step is on
-    disk it polls every FIRST_POINT_POLL_SECONDS, and asks for one full rerun when that step arrives, to go
-    on at the usual pace.
+    disk (for FIRST_POINT_WINDOW_SECONDS after it was created at most) it polls every FIRST_POINT_POLL_SECONDS,
+    and asks for one full rerun when that step arrives or that window closes, to go on at the usual pace.
     """
     if damaged_panel(run, key="live"):
         return
     polling = run.state in ACTIVE_STATES
-    waiting = polling and not _has_steps(run)
+    waiting = polling and _awaits_first_point(run)
     polling_fragment(_live_view, str(run.path), polling, waiting, active=polling,
                      every=FIRST_POINT_POLL_SECONDS if waiting else None)
     _inspect_links(run)
 
 
-def _has_steps(run: Run) -> bool:
-    """Whether the run has logged a training step (its metrics.jsonl holds a step record)."""
-    return not run_metrics(run).steps.empty
+def _awaits_first_point(run: Run) -> bool:
+    """Whether the run was created less than FIRST_POINT_WINDOW_SECONDS ago and has logged no training step."""
+    young = time.time() - (run.status().get("created") or 0.0) < FIRST_POINT_WINDOW_SECONDS
+    return young and run_metrics(run).steps.empty
 
 
 #: Pages that look inside a run: (page file, link label, icon). They read the run from ``?run=``.
@@ -85,8 +86,8 @@ def _live_view(run_path: str, polling: bool, waiting_for_steps: bool = False) ->
     _tiles(metrics, progress, sample_unit(status))
     collapse_notice(metrics.epochs)
     _charts(run, metrics)
-    if waiting_for_steps and not metrics.steps.empty:
-        st.rerun()  # the first point is drawn: poll at the usual pace from now on (a full run registers it)
+    if waiting_for_steps and not _awaits_first_point(run):
+        st.rerun()  # the first point is drawn (or it is late): the usual pace from now on (a full run sets it)
 
 
 def _worker_vanished(run: Run, status: dict[str, Any]) -> bool:

@@ -16,6 +16,8 @@ POLL_SECONDS = 1.5
 #: ... while a just-started run has not logged its first step: the first loss point is the click's first
 #: feedback, so it is looked for more often (for a few seconds; then the page goes back to POLL_SECONDS).
 FIRST_POINT_POLL_SECONDS = 0.4
+#: For at most this long after the run was created: a run queued behind others is watched at the usual pace.
+FIRST_POINT_WINDOW_SECONDS = 30.0
 
 
 def polling_fragment(draw: Callable[..., None], *args: Any, active: bool, every: float | None = None) -> None:

@@ -1,8 +1,10 @@
 """AppTest: what a first-time user sees on the Train page: runs in progress, and where a started run went."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from sslcore.runs.process_manager import JobManager
 from tests.app.conftest import open_page
 from tests.conftest import tiny_config
+from ui.polling import FIRST_POINT_POLL_SECONDS
 
 TRAIN = "app_pages/train.py"
 
@@ -58,33 +61,45 @@ def test_the_train_click_is_confirmed_where_it_happened_with_a_way_to_the_run(jo
     assert not at.success
 
 
-def test_until_the_first_step_the_run_is_watched_closely_and_its_chart_frame_is_already_there(
-        jobs: JobManager, live_process: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    import json
-    import time
 
+@pytest.fixture
+def poll_intervals(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
+    """The ``every`` of each run panel's polling fragment as pages register it (None: POLL_SECONDS)."""
     import ui.live
-    from ui.polling import FIRST_POINT_POLL_SECONDS
 
     intervals: list[float | None] = []
     original = ui.live.polling_fragment
 
-    def spy(draw, *args, active: bool, every: float | None = None) -> None:  # noqa: ANN001
+    def spy(draw, *args, active: bool, every: float | None = None) -> None:  # noqa: ANN001 - a callable
         intervals.append(every)
         original(draw, *args, active=active, every=every)
 
     monkeypatch.setattr(ui.live, "polling_fragment", spy)
+    return intervals
+
+
+def test_until_the_first_step_the_run_is_watched_closely_and_its_chart_frame_is_already_there(
+        jobs: JobManager, live_process: int, poll_intervals: list[float | None]) -> None:
     run = jobs.store.create(tiny_config(), name="starting")
     run.update_status(state="running", pid=live_process, queued_at=1.0)
     at = open_page(TRAIN, run.id)
     assert not at.exception
-    assert intervals[-1] == FIRST_POINT_POLL_SECONDS  # the first loss point is looked for every 0.4 s
+    assert poll_intervals[-1] == FIRST_POINT_POLL_SECONDS  # the first loss point is looked for every 0.4 s
     [component] = at.get("component_instance")  # mounted before any data: its frame loads plotly.js meanwhile
     assert json.loads(component.proto.json_args)["charts"] == []
 
     run.append_metrics({"kind": "step", "step": 1, "epoch": 0, "loss": 2.0, "lr": 1e-3, "time": time.time()})
     at.run()
     assert not at.exception
-    assert intervals[-1] is None  # then the usual pace (POLL_SECONDS): watching costs the server little
+    assert poll_intervals[-1] is None  # then the usual pace (POLL_SECONDS): watching costs the server little
     [component] = at.get("component_instance")
     assert [c["name"] for c in json.loads(component.proto.json_args)["charts"]][:1] == ["loss"]
+
+
+def test_a_run_queued_for_long_is_watched_at_the_usual_pace(jobs: JobManager, live_process: int,
+                                                             poll_intervals: list[float | None]) -> None:
+    run = jobs.store.create(tiny_config(), name="waiting for a slot")
+    run.update_status(state="running", pid=live_process, created=time.time() - 120.0)
+    at = open_page(TRAIN, run.id)
+    assert not at.exception
+    assert poll_intervals[-1] is None  # no first point in its first 30 s: no faster polling for the rest of the wait
