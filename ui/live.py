@@ -219,12 +219,12 @@ def _tiles(metrics: RunMetrics, progress: dict[str, Any], unit: str) -> None:
 
 
 def knn_sample_note(epochs: pd.DataFrame) -> str:
-    """'per epoch · 1,000 train → 512 test images' where the epoch records say the monitor's sample sizes (runs
-    trained before the monitor used fixed samples do not: their figure was on whole splits, capped at 10,000)."""
+    """'1,000 train → 512 test images' where the epoch records say the monitor's sample sizes (runs trained before
+    the monitor used fixed samples do not: their figure was on whole splits, capped at 10,000), else ''."""
     if "knn_bank" not in epochs or epochs["knn_bank"].dropna().empty:
-        return "per epoch"
+        return ""
     last = epochs.dropna(subset=["knn_bank"]).iloc[-1]
-    return f"per epoch · {int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test images"
+    return f"{int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test images"
 
 
 def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images") -> list[Chart]:

@@ -67,8 +67,7 @@ def pretext_charts(run_id: str, steps: pd.DataFrame, epochs: pd.DataFrame, unit:
         if not train.empty:
             traces.append(charts.line(train.index.tolist(), train.tolist(), name="training batches",
                                       color=TRAIN_COLOR, width=2, markers=True))
-        better = {True: "higher is better", False: "lower is better", None: ""}[reading.higher_is_better]
-        subtitle = " · ".join(part for part in ("each epoch", better) if part)
+        subtitle = {True: "higher is better", False: "lower is better", None: ""}[reading.higher_is_better]
         x_axis = {"dtick": 1, "rangemode": "tozero"} if len(held_out) <= 12 else {"rangemode": "tozero"}
         y_axis = charts.PERCENT_AXIS if reading.percent else {"rangemode": "tozero"}
         figure = charts.figure(traces, title=reading.title, subtitle=subtitle, x_title="epoch", y_title="",
