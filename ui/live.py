@@ -42,16 +42,17 @@ def run_panel(run: Run) -> None:
     if damaged_panel(run, key="live"):
         return
     polling = run.state in ACTIVE_STATES
-    waiting = polling and _awaits_first_point(run)
+    waiting = polling and _awaits_first_point(run.status(), run_metrics(run))
     polling_fragment(_live_view, str(run.path), polling, waiting, active=polling,
                      every=FIRST_POINT_POLL_SECONDS if waiting else None)
     _inspect_links(run)
 
 
-def _awaits_first_point(run: Run) -> bool:
-    """Whether the run was created less than FIRST_POINT_WINDOW_SECONDS ago and has logged no training step."""
-    young = time.time() - (run.status().get("created") or 0.0) < FIRST_POINT_WINDOW_SECONDS
-    return young and run_metrics(run).steps.empty
+def _awaits_first_point(status: dict[str, Any], metrics: RunMetrics) -> bool:
+    """Whether the run (its status.json, its metrics) was created less than FIRST_POINT_WINDOW_SECONDS ago and
+    has logged no training step."""
+    young = time.time() - (status.get("created") or 0.0) < FIRST_POINT_WINDOW_SECONDS
+    return young and metrics.steps.empty
 
 
 #: Pages that look inside a run: (page file, link label, icon). They read the run from ``?run=``.
@@ -86,7 +87,7 @@ def _live_view(run_path: str, polling: bool, waiting_for_steps: bool = False) ->
     _tiles(metrics, progress, sample_unit(status))
     collapse_notice(metrics.epochs)
     _charts(run, metrics)
-    if waiting_for_steps and not _awaits_first_point(run):
+    if waiting_for_steps and not _awaits_first_point(status, metrics):
         st.rerun()  # the first point is drawn (or it is late): the usual pace from now on (a full run sets it)
 
 

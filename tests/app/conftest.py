@@ -1,6 +1,7 @@
 """AppTest fixtures: the app on an isolated runs folder, and a job manager to wait on and clean up runs."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,3 +50,9 @@ def open_page(page: str, run_id: str | None = None) -> AppTest:
 def shown(markdown: str) -> str:
     """The text a Markdown element shows: its backslash escapes undone (``ui.plain_text.plain`` adds them)."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+
+
+def live_charts(at: AppTest) -> dict[str, dict]:
+    """The Train page's live charts (the chart component's arguments), as plotly figures by chart name."""
+    [component] = at.get("component_instance")
+    return {c["name"]: json.loads(c["figure"]) for c in json.loads(component.proto.json_args)["charts"]}

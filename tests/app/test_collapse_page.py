@@ -7,11 +7,10 @@ import json
 import time
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from sslcore.runs import Run
 from sslcore.runs.process_manager import JobManager
-from tests.app.conftest import open_page
+from tests.app.conftest import live_charts, open_page
 from tests.conftest import tiny_config
 
 TRAIN = "app_pages/train.py"
@@ -39,10 +38,6 @@ def finished_run(jobs: JobManager, name: str, figures: list[tuple[float, float]]
     run.update_status(state="completed", started=now, ended=now + len(figures))
     return run
 
-
-def live_charts(at: AppTest) -> dict[str, dict]:
-    [component] = at.get("component_instance")
-    return {c["name"]: json.loads(c["figure"]) for c in json.loads(component.proto.json_args)["charts"]}
 
 
 def test_a_collapsing_run_is_called_out_in_plain_words(jobs: JobManager) -> None:

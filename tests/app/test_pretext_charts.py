@@ -2,24 +2,18 @@
 table run's speed counted in rows. Real (tiny) runs: the charts show what the trainer's monitor recorded."""
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
 from sslcore.engine.training_run import execute_run
 from sslcore.runs.process_manager import JobManager
-from tests.app.conftest import open_page
+from tests.app.conftest import live_charts, open_page
 from tests.conftest import tiny_config
 from ui.pretext_charts import MetricReading, metric_reading, training_means
 
 TRAIN = "app_pages/train.py"
 
-
-def live_charts(at) -> dict[str, dict]:
-    [component] = at.get("component_instance")
-    return {c["name"]: json.loads(c["figure"]) for c in json.loads(component.proto.json_args)["charts"]}
 
 
 @pytest.mark.parametrize("key, reading", [

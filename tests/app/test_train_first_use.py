@@ -1,7 +1,6 @@
 """AppTest: what a first-time user sees on the Train page: runs in progress, and where a started run went."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from sslcore.runs.process_manager import JobManager
-from tests.app.conftest import open_page
+from tests.app.conftest import live_charts, open_page
 from tests.conftest import tiny_config
 from ui.polling import FIRST_POINT_POLL_SECONDS
 
@@ -85,15 +84,13 @@ def test_until_the_first_step_the_run_is_watched_closely_and_its_chart_frame_is_
     at = open_page(TRAIN, run.id)
     assert not at.exception
     assert poll_intervals[-1] == FIRST_POINT_POLL_SECONDS  # the first loss point is looked for every 0.4 s
-    [component] = at.get("component_instance")  # mounted before any data: its frame loads plotly.js meanwhile
-    assert json.loads(component.proto.json_args)["charts"] == []
+    assert live_charts(at) == {}  # mounted before any data: its frame loads plotly.js meanwhile
 
     run.append_metrics({"kind": "step", "step": 1, "epoch": 0, "loss": 2.0, "lr": 1e-3, "time": time.time()})
     at.run()
     assert not at.exception
     assert poll_intervals[-1] is None  # then the usual pace (POLL_SECONDS): watching costs the server little
-    [component] = at.get("component_instance")
-    assert [c["name"] for c in json.loads(component.proto.json_args)["charts"]][:1] == ["loss"]
+    assert list(live_charts(at))[:1] == ["loss"]
 
 
 def test_a_run_queued_for_long_is_watched_at_the_usual_pace(jobs: JobManager, live_process: int,
