@@ -70,7 +70,7 @@ else:
     active = sum(r.state in ACTIVE_STATES for r in runs)
     st.caption(f"{counted(len(runs), 'run')} in `{manager.store.root}` · {active} queued or running "
                f"(at most {manager.max_concurrent} train at once)")
-    st.dataframe(recent, hide_index=True, width="stretch",
+    st.dataframe(recent, hide_index=True, width="stretch", placeholder=runs_table.MISSING,
                  column_config=runs_table.column_config(r.id for r in recent_runs))
 
 warm_up_in_background()  # last: the page above is already drawn

@@ -59,7 +59,7 @@ def runs_table(shown: pd.DataFrame) -> None:
     # A new key whenever the rows change: a tick must never move to another run when a filter changes.
     key = "runs.table." + hashlib.sha1("\n".join(ids).encode()).hexdigest()[:12]
     event = st.dataframe(shown, key=key, on_select="rerun", selection_mode="multi-row", hide_index=True,
-                         width="stretch", column_config=table.column_config(ids))
+                         width="stretch", column_config=table.column_config(ids), placeholder=table.MISSING)
     ticked = [ids[i] for i in event.selection.rows if 0 <= i < len(ids)]
     seen_key, seen = st.session_state.get(_SEEN_KEY, (None, []))
     if seen_key == key and ticked != seen:  # the person ticked or unticked rows since the last page run

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -113,11 +114,20 @@ def main() -> int:
     parser.add_argument("--smoke", action="store_true", help="short CPU samples (a quick check that it all works)")
     parser.add_argument("--screenshot", type=Path, help="save the Train page here once the run is 2 epochs in")
     args = parser.parse_args()
-    sample_s = 10.0 if args.smoke else 20.0
+    tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
+    try:
+        measure(tmp, sample_s=10.0 if args.smoke else 20.0, screenshot=args.screenshot)
+    except BaseException:
+        print(f"the app's log and runs folder are kept for a look: {tmp}", file=sys.stderr)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)  # each run leaves 10-20 MB of runs and log otherwise
+    return 0
 
+
+def measure(tmp: Path, sample_s: float, screenshot: Path | None) -> None:
+    """Start the app in ``tmp``, open it in Chromium, click Train and print the figures."""
     from playwright.sync_api import sync_playwright
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench-app-"))
     runs_dir, port = tmp / "runs", free_port()
     url = f"http://127.0.0.1:{port}"
     with sync_playwright() as p:
@@ -154,13 +164,13 @@ def main() -> int:
             print(f"app server CPU while a browser watches the run: {watching:.1f}% of one core over {sample_s:g} s "
                   f"(nobody watching: {unwatched:.1f}%); the training worker: {worker_cpu:.0f}%")
 
-            if args.screenshot:
+            if screenshot:
                 page.goto(f"{url}/train?run={run.id}")
                 wait_for(page, KNN_POINTS_JS, 3, timeout=600)  # epochs 0, 1 and 2 on the k-NN chart
                 time.sleep(2.0)  # one more poll, so every panel shows the same moment
-                args.screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(args.screenshot))
-                print(f"screenshot of the Train page mid-run: {args.screenshot}")
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot))
+                print(f"screenshot of the Train page mid-run: {screenshot}")
         finally:
             manager = JobManager(runs_dir)
             for run in manager.store.list():
@@ -170,7 +180,6 @@ def main() -> int:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=30)
             browser.close()
-    return 0
 
 
 if __name__ == "__main__":

@@ -39,6 +39,9 @@ FILTER_COLUMNS = ("dataset", "task", "encoder", "status")
 #: view on a 1280-pixel screen beside the sidebar; the details (the whole run id among them) follow to the right.
 COLUMNS = ["open", "name", "status", "epochs", KNN_LAST_LABEL, KNN_BEST_LABEL, "probe acc", "imported", "final loss",
            "task", "dataset", "id", "encoder", "tags", "progress", "duration", "created", "problem"]
+#: What an empty cell reads (a run not evaluated has no probe accuracy; a failed one, no final loss): Streamlit
+#: would print "None".
+MISSING = "—"
 #: Home's recent runs: the same figures under the same labels, fewer columns.
 RECENT_COLUMNS = ["open", "name", "status", "epochs", KNN_LAST_LABEL, KNN_BEST_LABEL, "final loss", "task",
                   "dataset", "created"]

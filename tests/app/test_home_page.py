@@ -27,6 +27,7 @@ def test_home_explains_the_three_steps_and_lists_recent_runs(jobs: JobManager) -
     row = table[table["name"] == "finished tiny run"].iloc[0]
     assert (row["status"], row["dataset"], row["task"], row["epochs"]) == ("completed", "digits", "simclr", "1/1")
     assert row["open"] == f"train?run={run.id}"
+    assert at.dataframe[0].proto.placeholder == "—"  # an empty cell reads a dash, not "None"
     assert 0.0 < row[KNN_LAST_LABEL] <= 1.0 and row[KNN_BEST_LABEL] == row[KNN_LAST_LABEL]  # one trained epoch
     assert any(c.value.startswith("1 run in ") for c in at.caption), [c.value for c in at.caption]
 

@@ -91,6 +91,7 @@ def test_the_table_lists_every_run_with_its_summary(runs: dict[str, Run]) -> Non
     assert rows["duration"].dt.total_seconds().gt(0).all()
     [probe] = [r["accuracy_mean"] for r in runs["alpha"].eval_results()["results"] if r["method"] == "linear_probe"]
     assert rows.loc["alpha", "probe acc"] == probe and rows["probe acc"].isna().sum() == 2
+    assert at.dataframe[0].proto.placeholder == "—"  # the two runs never evaluated read a dash there, not "None"
 
 
 def test_runs_page_home_and_sslcore_list_show_the_same_figures_under_the_same_labels(
