@@ -28,7 +28,10 @@ class TrainState:
     session_start_step: int = 0
     stop_reason: str | None = None  # set by a callback to end the run early ("cancelled")
     # The pace the ETA is made of, measured in this session (not checkpointed: a resumed run may be elsewhere).
-    epoch_end_seconds: float | None = None  # wall time of the last epoch's end work: evaluation, snapshot, checkpoint
+    # Mean wall time of this session's epoch ends (evaluation, snapshot, checkpoint): a mean, not the last one,
+    # because with train.monitor_every > 1 measured and unmeasured epochs alternate (0.2 s against 0.02 s).
+    epoch_end_seconds: float | None = None
+    epoch_ends_timed: int = 0
     last_step_seconds: float | None = None  # seconds per step over the previous epoch
 
     @property
@@ -63,7 +66,7 @@ class TrainState:
 
     def eta_seconds(self) -> float | None:
         """Remaining wall time: the steps left at the measured pace, plus the end-of-epoch work still to come
-        (one per epoch left) at its last measured duration; None before the first step.
+        (one per epoch left) at its mean measured duration; None before the first step.
 
         Start-up (imports, data, the untrained epoch-0 evaluation) is left out of the pace, so the first
         estimate is not inflated by it; and the pace is this epoch's, so it follows the machine's load.
@@ -75,17 +78,20 @@ class TrainState:
         return per_step * (self.total_steps - self.step) + epoch_ends * (self.epoch_end_seconds or 0.0)
 
     def close_epoch_pace(self, epoch_end_seconds: float) -> None:
-        """Remember the finished epoch's pace and how long its end work took (called once that work is done)."""
+        """Remember the finished epoch's pace and fold how long its end work took into the mean (called once
+        that work is done)."""
         if self.epoch_train_seconds > 0:
             self.last_step_seconds = self.seconds_per_step()
-        self.epoch_end_seconds = epoch_end_seconds
+        total = (self.epoch_end_seconds or 0.0) * self.epoch_ends_timed + epoch_end_seconds
+        self.epoch_ends_timed += 1
+        self.epoch_end_seconds = total / self.epoch_ends_timed
 
     def to_checkpoint(self) -> dict[str, Any]:
         """Plain values only, so checkpoints load with ``torch.load(weights_only=True)``."""
         saved = asdict(self)
         saved["elapsed_before"] = self.elapsed
         for transient in ("session_start", "session_start_step", "stop_reason", "step_metrics", "epoch_metrics",
-                          "epoch_end_seconds", "last_step_seconds"):
+                          "epoch_end_seconds", "epoch_ends_timed", "last_step_seconds"):
             saved.pop(transient)
         return saved
 

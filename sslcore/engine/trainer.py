@@ -175,6 +175,7 @@ class Trainer:
         with self._rewound_to(start):
             self.end_epoch()
         self.state.epoch_end_seconds = start.state.epoch_end_seconds
+        self.state.epoch_ends_timed = start.state.epoch_ends_timed
 
     @contextlib.contextmanager
     def _rewound_to(self, start: StartPoint) -> Iterator[None]:

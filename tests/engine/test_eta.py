@@ -35,6 +35,21 @@ def test_the_estimate_follows_the_current_pace() -> None:
     assert state.eta_seconds() == pytest.approx(2.0 * 8 + 1 * 2.0)
 
 
+def test_epoch_ends_of_unequal_cost_count_at_their_mean() -> None:
+    """With train.monitor_every > 1, measured and unmeasured epoch ends alternate: the estimate must not jump
+    between the two costs at each epoch."""
+    state = TrainState(epochs=6, steps_per_epoch=10, batch_size=32)
+    etas = []
+    for epoch, end_seconds in enumerate([2.0, 0.2, 2.0, 0.2], start=1):
+        state.epoch, state.step, state.batch_in_epoch, state.epoch_train_seconds = epoch, epoch * 10, 0, 5.0
+        state.close_epoch_pace(epoch_end_seconds=end_seconds)
+        state.reset_epoch()
+        etas.append(state.eta_seconds())
+    steps_left = [50, 40, 30, 20]
+    assert etas == pytest.approx([0.5 * n + (6 - e) * mean for n, e, mean in
+                                  zip(steps_left, [1, 2, 3, 4], [2.0, 1.1, 1.4, 1.1], strict=True)])
+
+
 class Etas(Callback):
     def __init__(self) -> None:
         self.at_epoch_end: list[float | None] = []
