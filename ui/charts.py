@@ -118,13 +118,26 @@ def figure(traces: list[dict[str, Any]], *, title: str, x_title: str, y_title: s
     }
 
 
-def loss_figure(steps: Sequence[int], losses: Sequence[float], *, revision: str, height: int = 320) -> Figure:
-    """Training loss per step: the raw values faint, their smoothed trend bold."""
-    trend = smooth(losses, smoothing_weight(len(losses)))
-    x, raw, smoothed = thin(steps, losses, trend)
+def loss_figure(steps: Sequence[int], losses: Sequence[float], *, revision: str, height: int = 320,
+                smoothing: float | None = None, log_y: bool = False) -> Figure:
+    """Training loss per step: the raw values faint, their smoothed trend bold.
+
+    ``smoothing``: the moving average's weight (TensorBoard's slider, 0 = none: the raw values alone, drawn
+    bold), None for :func:`smoothing_weight`'s choice; ``log_y``: a log-scale y axis (for a positive loss: plotly
+    leaves out values <= 0 there). A change of scale starts the chart's zoom afresh: a range zoomed on one
+    scale means nothing on the other.
+    """
+    weight = smoothing_weight(len(losses)) if smoothing is None else smoothing
+    y_axis = {"type": "log"} if log_y else None
+    revision = f"{revision}:log" if log_y else revision
+    if weight == 0.0:
+        x, raw = thin(steps, losses)
+        return figure([line(x, raw, name="per step", color=LOSS_COLOR, width=2)], title="Loss", x_title="step",
+                      y_title="loss", revision=revision, height=height, y_axis=y_axis)
+    x, raw, smoothed = thin(steps, losses, smooth(losses, weight))
     return figure([line(x, raw, name="per step", color=LOSS_COLOR, width=1, opacity=0.3),
                    line(x, smoothed, name="smoothed", color=LOSS_COLOR, width=3)],
-                  title="Loss", x_title="step", y_title="loss", revision=revision, height=height)
+                  title="Loss", x_title="step", y_title="loss", revision=revision, height=height, y_axis=y_axis)
 
 
 def lr_figure(steps: Sequence[int], lrs: Sequence[float], *, revision: str, height: int = SMALL_HEIGHT) -> Figure:

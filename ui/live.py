@@ -7,6 +7,7 @@ Training itself never runs here: the buttons only ask the job manager to stop or
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -228,14 +229,31 @@ def knn_sample_note(epochs: pd.DataFrame) -> str:
     return f"{int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test images"
 
 
-def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images") -> list[Chart]:
-    """The run's curves: loss per step (wide), learning rate, throughput, k-NN accuracy, the pretext task's
-    held-out scores and the collapse diagnostics per epoch; ``unit`` names the samples ("images" or "rows")."""
+@dataclass(frozen=True)
+class LossView:
+    """How the loss chart is drawn: the moving average's weight (None: chosen from the curve's length) and the
+    y axis's scale."""
+
+    smoothing: float | None = None
+    log_y: bool = False
+
+
+#: The loss chart's smoothing stops (TensorBoard's slider, in a few steps): "auto" averages ~5% of the curve.
+SMOOTHING_CHOICES: dict[str, float | None] = {"auto": None, "off": 0.0, "0.6": 0.6, "0.9": 0.9, "0.99": 0.99}
+
+
+def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images", loss_view: LossView = LossView()
+                 ) -> list[Chart]:
+    """The run's curves: loss per step (wide, drawn as ``loss_view`` says), learning rate, throughput, k-NN
+    accuracy, the pretext task's held-out scores and the collapse diagnostics per epoch; ``unit`` names the
+    samples ("images" or "rows")."""
     steps, epochs = metrics.steps, metrics.epochs
     found: list[Chart] = []
     if not steps.empty:
         x = steps["step"].tolist()
-        found.append(Chart("loss", charts.loss_figure(x, steps["loss"].tolist(), revision=run_id), wide=True))
+        loss = charts.loss_figure(x, steps["loss"].tolist(), revision=run_id, smoothing=loss_view.smoothing,
+                                  log_y=loss_view.log_y)
+        found.append(Chart("loss", loss, wide=True))
         if "lr" in steps:
             found.append(Chart("lr", charts.lr_figure(x, steps["lr"].tolist(), revision=run_id)))
     if "images_per_s" in epochs and epochs["images_per_s"].notna().any():
@@ -252,16 +270,34 @@ def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images") -> list
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def _chart_args(run_path: str, mtime_ns: int, size: int) -> list[dict[str, object]]:
+def _chart_args(run_path: str, mtime_ns: int, size: int, loss_view: LossView) -> list[dict[str, object]]:
     # Keyed by the metrics file's stamp: a poll that finds no new line re-sends the cached JSON.
     run = Run(Path(run_path))
-    return chart_args(live_figures(run.id, run_metrics(run), sample_unit(run.status())))
+    return chart_args(live_figures(run.id, run_metrics(run), sample_unit(run.status()), loss_view))
+
+
+def _loss_controls(losses: pd.Series) -> LossView:
+    """Smoothing and scale of the loss chart, chosen above it (kept for every run this session shows).
+    A log scale is offered only for a loss that stays above 0 (SimSiam's and BYOL's can reach 0 or below)."""
+    smoothing_cell, scale_cell = st.columns([5, 3], vertical_alignment="bottom")
+    choice = smoothing_cell.segmented_control(
+        "Loss smoothing", list(SMOOTHING_CHOICES), default="auto", required=True, key="live.loss.smoothing",
+        help="Weight of the moving average through the per-step losses, as in TensorBoard (0.99: long memory, "
+             "off: the raw values). Auto averages about 5% of the curve.")
+    positive = bool((losses.dropna() > 0).all())
+    log_y = scale_cell.toggle("Log scale", key="live.loss.log", disabled=not positive,
+                              help="A log y axis shows the late, slow part of a falling loss." if positive else
+                              "This loss reaches 0 or below, which a log axis cannot show.")
+    return LossView(SMOOTHING_CHOICES[choice or "auto"], bool(log_y) and positive)
 
 
 def _charts(run: Run, metrics: RunMetrics) -> None:
     if metrics.steps.empty:
         st.info("The loss curve appears with the first training steps.")
+        loss_view = LossView()
+    else:
+        loss_view = _loss_controls(metrics.steps["loss"])
     stamp = metrics_stamp(run)
     # Mounted at once, with no charts yet: its frame loads plotly.js while the worker starts, so the first
     # point is drawn the moment it is read.
-    live_charts([] if stamp is None else _chart_args(str(run.path), *stamp), key=f"charts-{run.id}")
+    live_charts([] if stamp is None else _chart_args(str(run.path), *stamp, loss_view), key=f"charts-{run.id}")

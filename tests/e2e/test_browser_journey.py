@@ -53,6 +53,8 @@ LOSS_PLOT_AREA_JS = """() => {
 }"""
 LOSS_X_RANGE_JS = """() => document.querySelector('iframe[src*="live_charts"]').contentDocument
   .getElementById('chart-loss')._fullLayout.xaxis.range"""
+LOSS_Y_TYPE_JS = """() => document.querySelector('iframe[src*="live_charts"]').contentDocument
+  .getElementById('chart-loss')._fullLayout.yaxis.type"""
 
 
 def loss_points(page: Page) -> int:
@@ -147,6 +149,7 @@ def test_quick_demo_trains_live_survives_reload_and_stops(app: AppServer, chromi
     assert len(requests_sent) == before
 
     resume_on_runs_page(page, app, run)
+    switch_the_loss_chart_to_a_log_scale(page)
     see_reconstructions_or_views(page, run_id)
     see_embedding_maps_and_hover_a_point(page, run_id)
     evaluate_from_the_page(page, app, run)
@@ -170,6 +173,13 @@ def resume_on_runs_page(page: Page, app: AppServer, run) -> None:  # noqa: ANN00
     assert run.state == "completed"
     epochs = [record["epoch"] for record in run.metrics("epoch")]
     assert epochs == list(range(run.config().train.epochs + 1))  # epoch 0 = untrained; no gap, no repeat
+
+
+def switch_the_loss_chart_to_a_log_scale(page: Page) -> None:
+    """The toggle above the finished run's loss chart redraws that chart on a log y axis."""
+    assert page.evaluate(LOSS_Y_TYPE_JS) == "linear"
+    page.get_by_text("Log scale", exact=True).click()
+    page.wait_for_function(f"({LOSS_Y_TYPE_JS})() === 'log'", timeout=30_000)
 
 
 def see_reconstructions_or_views(page: Page, run_id: str) -> None:
