@@ -56,7 +56,8 @@ def cmd_encoders(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sslcore", description="Self-supervised learning you can watch.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    # A metavar, so the usage line does not list the job manager's internal commands (worker, rank, eval-worker)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     datasets = sub.add_parser("datasets", help="list datasets (built in, and yours under the data root)")
     datasets.add_argument("--data-root", default=default_data_root(),
                           help="data root (default: $SSL_DATA_ROOT or data)")

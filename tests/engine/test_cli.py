@@ -27,6 +27,17 @@ def test_listings_show_one_line_each(what: str, expected: str, capsys) -> None:
     assert all(len(line.split(maxsplit=1)) == 2 for line in lines), "name and description on every line"
 
 
+def test_help_lists_the_users_commands_not_the_job_managers(capsys) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: sslcore [-h] COMMAND ...")
+    listed = {line.split()[0] for line in out.splitlines() if line.startswith("    ") and line.split()}
+    assert {"train", "eval", "list", "data", "export"} <= listed
+    assert not listed & {"worker", "rank", "eval-worker"} and "eval-worker" not in out
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--epochs", "-1"], "train.epochs = '-1' is not allowed"),
     (["--lr", "abc"], "train.lr = 'abc' is not allowed: expected a number"),
