@@ -30,7 +30,7 @@ st.title("Data")
 st.caption("Your own pictures, as a zip or a folder: sub-folders are classes (cats/…, dogs/…), a flat folder is "
            "an unlabelled set. PNG, JPEG, WebP, BMP and GIF; every image is resized to one square size. Or a CSV "
            "table: one row per sample, numeric and categorical columns, and a target column for the classes.")
-data_list.show_flash()
+data_list.FLASH.show()
 
 
 def pick_upload(label: str, kind: str, key: str) -> tuple[bytes | None, str]:
@@ -57,7 +57,7 @@ def choose_source(kind: str) -> tuple[Path | None, bytes | None, str]:
         st.info(f"No folders in the data root ({root.resolve()}): copy a folder of images there, or upload a zip.")
         return None, None, ""
     folder = st.selectbox("Folder", folders, key="data.folder", help=f"Folders inside {root.resolve()}")
-    return root / folder, None, folder
+    return (root / folder, None, folder) if folder is not None else (None, None, "")
 
 
 def preview(folder: Path | None, upload: bytes | None, source: str, options: ImportOptions | None,
@@ -72,7 +72,7 @@ def preview(folder: Path | None, upload: bytes | None, source: str, options: Imp
     finally:
         if folder is None:
             path.unlink(missing_ok=True)
-    if error:
+    if error or staging is None:  # the import gives a staging folder or the reason it refused
         st.error(escape_markdown(f"Nothing was stored: {error}"), icon=":material/block:")
         return
     st.session_state[data_import.STAGED_KEY] = data_import.Staged(staging, source)
@@ -91,7 +91,7 @@ def store_staged(staged: data_import.Staged, name: str) -> None:
 
 
 st.subheader("Add images or a table")
-kind = st.radio("From", [UPLOAD, FOLDER, TABLE], horizontal=True, key="data.source")
+kind = st.radio("From", [UPLOAD, FOLDER, TABLE], horizontal=True, key="data.source") or UPLOAD
 folder, upload, source = choose_source(kind)
 options, table, ready = None, None, folder is not None or upload is not None
 if kind == TABLE:

@@ -57,6 +57,8 @@ def controls(run: Run, epochs: list[int]) -> tuple[int, Split, str]:
     method = method_box.radio("Map", list(METHOD_NAMES), format_func=METHOD_NAMES.get, horizontal=True,
                               key="emb.method", help="PCA is drawn at once. t-SNE keeps neighbours together "
                                                      "(better clusters) and is computed in the background.")
+    # Never None: each widget has options and a default (Streamlit's types allow None for an empty one)
+    assert epoch is not None and split in ("test", "train") and method is not None
     return epoch, split, method
 
 
@@ -214,7 +216,7 @@ elif table:
         frame, same = neighbour_rows(space, points.images, points.labels, names, columns, points.ids, query)
         st.markdown(f"**{title}**" + (f" · {same} of {K} share its label" if labelled else ""))
         st.dataframe(frame.style.format(precision=3, subset=list(frame.columns[2:])), hide_index=True)
-else:
+elif strip is not None:  # always, for images: drawn above where the query is known
     note.caption(f"The query image, then its {K} nearest neighbours by cosine distance (d = 1 − cosine "
                  "similarity): in the encoder's feature space, and, for comparison, in raw pixel space.")
     draw_strip("In the encoder's feature space", strip, labelled)

@@ -16,7 +16,7 @@ from ui import runs_table as table
 from ui.plain_text import counted
 from ui.polling import polling_fragment
 from ui.runs import selected_run_id, show_run
-from ui.runs_actions import CHOSEN_KEY, actions_panel, show_flash
+from ui.runs_actions import CHOSEN_KEY, FLASH, actions_panel
 from ui.runs_compare import compare
 from ui.runs_damaged import damaged_notice
 from ui.runs_import import import_box
@@ -98,7 +98,7 @@ def follow_active_runs(active_paths: list[str]) -> None:
 
 
 st.title("Runs")
-show_flash()
+FLASH.show()
 with st.expander("Import a run (.zip)", icon=":material/upload:", expanded=not has_runs(store)):
     imported = import_box(store)
 if imported:
@@ -143,6 +143,6 @@ if chosen:
     if len(chosen) > 1:
         if st.session_state.get("runs.act_on") not in chosen:
             st.session_state.pop("runs.act_on", None)
-        target = st.selectbox("Act on", chosen, key="runs.act_on", format_func=labels.__getitem__)
+        target = st.selectbox("Act on", chosen, key="runs.act_on", format_func=labels.__getitem__) or chosen[0]
     known_tags = sorted({tag for tags in frame["tags"] for tag in tags})
     actions_panel(manager, by_id[target], known_tags)

@@ -82,7 +82,9 @@ def pick(label: str, names: list[str], default: str, key: str, describe: Callabl
     if st.session_state.get(key) not in names:
         st.session_state.pop(key, None)
     index = names.index(default) if default in names else 0
-    return st.selectbox(label, names, index=index, key=key, format_func=lambda name: f"{name} — {describe(name)}")
+    chosen = st.selectbox(label, names, index=index, key=key, format_func=lambda name: f"{name} — {describe(name)}")
+    assert chosen is not None  # every data kind has tasks and encoders that fit it, so ``names`` is never empty
+    return chosen
 
 
 def other_datasets_options(name: str) -> set[str]:
@@ -161,7 +163,7 @@ def draw_preview(slot: DeltaGenerator, config: RunConfig, split: DatasetSplit) -
         if split.kind == "table":
             indices, rows = table_preview.task_rows(config.to_json(), PREVIEW_IMAGES, seed)
             st.markdown("**What the model sees** (the same test rows in every table; changed cells highlighted)")
-            table_preview.draw_task_rows(split.test, indices, rows)
+            table_preview.draw_task_rows(split.as_tables()[1], indices, rows)
         else:
             views = datasets.task_views(config.to_json(), PREVIEW_IMAGES, seed)
             st.markdown("**What the model sees** (the same test images in every row)")

@@ -100,7 +100,8 @@ def write_cifar10(root: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]) 
 def write_dataset(layout: Layout, root: Path, train: int, test: int, seed: int = 0) -> int:
     """Writes ``layout``'s files with ``train`` + ``test`` images under ``root``; returns their uint8 bytes."""
     source = load_dataset(layout.source)
-    images = np.concatenate([source.train.images.numpy(), source.test.images.numpy()])
+    source_train, source_test = source.as_images()
+    images = np.concatenate([source_train.images.numpy(), source_test.images.numpy()])
     labels = np.concatenate([source.train.labels.numpy(), source.test.labels.numpy()])
     rng = np.random.default_rng(seed)
     splits = {"train": tiled(images, labels, train, rng), "test": tiled(images, labels, test, rng)}
@@ -119,7 +120,7 @@ def read_records(path: Path) -> list[dict]:
     return out
 
 
-def train_until(runs: Path, args: list[str], steps: int, timeout: float = 900) -> tuple[int, Path, float]:
+def train_until(runs: Path, args: list[str], steps: int, timeout: float = 900) -> tuple[int, Path | None, float]:
     """`sslcore train` with ``args``, stopped once the epoch-0 baseline and ``steps`` steps are on disk.
 
     Returns (peak resident bytes of that process, its run folder, wall seconds)."""

@@ -16,6 +16,7 @@ t-SNE and ours run in the same process, one after the other, under the same Open
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -37,6 +38,7 @@ from sslcore.engine.device import configure_threads  # noqa: E402
 from sslcore.engine.training_run import execute_run  # noqa: E402
 from sslcore.evaluation.embedding_quality import embedding_quality, nearest_neighbours, run_quality  # noqa: E402
 from sslcore.evaluation.embeddings import (  # noqa: E402
+    Split,
     available_epochs,
     embeddings_dir,
     pca_2d,
@@ -143,7 +145,7 @@ def bench_tsne(features: np.ndarray, labels: np.ndarray) -> None:
           f"default {map_knn(default, labels):.3f}")
 
 
-def bench_background(run: Run, split: str, max_points: int, params: dict[str, Any]) -> None:
+def bench_background(run: Run, split: Split, max_points: int, params: dict[str, Any]) -> None:
     """A background t-SNE as the page starts it: time to 'ready', and how long the page's status polls take."""
     epoch = available_epochs(run)[-1]
     for old in embeddings_dir(run).glob(f"proj_tsne_e{epoch:04d}_{split}_*"):
@@ -160,7 +162,8 @@ def bench_background(run: Run, split: str, max_points: int, params: dict[str, An
         if status != "running":
             break
         time.sleep(0.1)
-    worker.wait()
+    if worker is not None:  # None: the map was already cached (the loop above deleted it, so not here)
+        worker.wait()
     total = time.perf_counter() - started
     print(f"background t-SNE of the {split} split ({n} points) in a worker process: {status} after {total:.1f} s "
           f"(start {1000 * start_s:.0f} ms, {len(polls)} status polls, slowest {1000 * max(polls):.1f} ms)")
@@ -181,22 +184,26 @@ def bench_rest(features: np.ndarray, labels: np.ndarray, pixels: np.ndarray, ima
           f"{np.mean([len(u) for u in uris]):.0f} B each")
 
 
+def features_and_pixel_quality(run: Run, epoch: int, split: Split, max_points: int) -> list[Any]:
+    """The quality figures of the encoder's features at ``epoch`` and of the raw pixels (the page shows both)."""
+    return [run_quality(run, source, split, max_points) for source in (epoch, "pixels")]
+
+
 def bench_run_cached(run: Run, max_points: int) -> None:
     """What the page reads per split besides the maps: hover thumbnails (at the page's scale 1: the browser
     enlarges them) and the quality figures, each made once and then read from the run folder."""
     epoch = available_epochs(run)[-1]
-    for split in ("test", "train"):
+    splits: tuple[Split, ...] = ("test", "train")
+    for split in splits:
         for old in [*embeddings_dir(run).glob(f"thumbs_{split}_n{max_points}_*"),
                     *embeddings_dir(run).glob(f"quality_*_{split}_n{max_points}_*")]:
             old.unlink()
-        uris, _ = timed(f"run_thumbnails({split}, scale 1): made and cached",
-                        lambda split=split: run_thumbnails(run, split, max_points, scale=1))
-        timed(f"run_thumbnails({split}): {len(uris)} read back ({sum(map(len, uris)) / 1e6:.2f} MB)",
-              lambda split=split: run_thumbnails(run, split, max_points, scale=1))
-        timed(f"run_quality({split}, features+pixels): made, cached",
-              lambda split=split: [run_quality(run, s, split, max_points) for s in (epoch, "pixels")])
-        timed(f"run_quality({split}, features+pixels): read back",
-              lambda split=split: [run_quality(run, s, split, max_points) for s in (epoch, "pixels")])
+        thumbnails = functools.partial(run_thumbnails, run, split, max_points, scale=1)
+        qualities = functools.partial(features_and_pixel_quality, run, epoch, split, max_points)
+        uris, _ = timed(f"run_thumbnails({split}, scale 1): made and cached", thumbnails)
+        timed(f"run_thumbnails({split}): {len(uris)} read back ({sum(map(len, uris)) / 1e6:.2f} MB)", thumbnails)
+        timed(f"run_quality({split}, features+pixels): made, cached", qualities)
+        timed(f"run_quality({split}, features+pixels): read back", qualities)
 
 
 def main() -> int:
@@ -223,7 +230,8 @@ def main() -> int:
         bench_tsne(features, labels)
         bench_rest(features, labels, pixels, images)
         if run is not None:
-            for split in ("test",) if args.smoke else ("test", "train"):
+            splits: tuple[Split, ...] = ("test",) if args.smoke else ("test", "train")
+            for split in splits:
                 bench_background(run, split, n, {})
             bench_run_cached(run, n)
     print(f"load average {load_average()}")

@@ -242,7 +242,8 @@ def concurrent_resume_case(tmp: Path) -> Row:
     cmd = [sys.executable, "-m", "sslcore", "resume", run.id, "--runs-dir", str(store.root)]
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
-    deadline, codes = time.monotonic() + 120, [None, None]
+    deadline = time.monotonic() + 120
+    codes: list[int | None] = [None, None]
     while time.monotonic() < deadline and all(c is None for c in codes):
         codes = [p.poll() for p in procs]
         time.sleep(0.2)
@@ -327,7 +328,7 @@ def sweep(smoke: bool) -> list[Row]:
 
 
 def print_table(rows: list[Row]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    widths = [max(len(str(r[i])) for r in rows) for i in range(3)]
     widths = [min(w, cap) for w, cap in zip(widths, (44, 56, 110), strict=True)]
     header = ("case", "expected", "observed")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + "  result")
@@ -335,7 +336,7 @@ def print_table(rows: list[Row]) -> None:
         result = "skip" if r.passed is None else "PASS" if r.passed else "FAIL"
         print("  ".join(str(v)[:w].ljust(w) for v, w in zip(r[:3], widths, strict=True)) + f"  {result}")
     ran = [r for r in rows if r.passed is not None]
-    print(f"\nfault sweep: {sum(r.passed for r in ran)} of {len(ran)} cases pass"
+    print(f"\nfault sweep: {sum(bool(r.passed) for r in ran)} of {len(ran)} cases pass"
           + (f", {len(rows) - len(ran)} not run" if len(ran) < len(rows) else ""))
 
 

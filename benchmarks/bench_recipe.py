@@ -79,9 +79,9 @@ def data_for(task: str, smoke: bool) -> dict[str, Any]:
 def position_mean_error(run: Run) -> float:
     """Test MSE of guessing every pixel as the training images' mean at that pixel: what a model that
     ignores the visible context reaches (a masked model's error below this uses the context)."""
-    data = load_run_data(run.config().data)
-    mean = data.train.images.float().div(255).mean(dim=0)
-    return float(((data.test.images.float().div(255) - mean) ** 2).mean())
+    train, test = load_run_data(run.config().data).as_images()
+    mean = train.images.float().div(255).mean(dim=0)
+    return float(((test.images.float().div(255) - mean) ** 2).mean())
 
 
 def test_split_rank(run: Run) -> tuple[float, int]:

@@ -37,7 +37,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "breast_cancer": {"train.epochs": 100, "train.batch_size": 64},
     "wine": {"train.epochs": 200, "train.batch_size": 32},
 }
-BUDGETS = (4, 10, 100, "all")
+BUDGETS: tuple[int | str, ...] = (4, 10, 100, "all")
 
 
 def train(store: RunStore, overrides: dict[str, Any]) -> tuple[Run, float]:

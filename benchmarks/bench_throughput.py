@@ -109,13 +109,14 @@ def dataloader_images_per_s(trainer: Trainer, steps: int, workers: int, bf16: bo
     images = trainer.train_images[: batch * (steps + 1)].cpu()
     loader = torch.utils.data.DataLoader(ViewPairs(images, images.shape[1] == 3), batch_size=batch, shuffle=True,
                                          drop_last=True, num_workers=workers)
-    task, counted, started = trainer.task, 0, None
+    task, counted, started = trainer.task, 0, time.perf_counter()
     for i, (v1, v2) in enumerate(loader):
         if i == 1:  # the first batch warms up (and starts the workers)
             started = time.perf_counter()
         x = torch.cat([v1, v2]).to(trainer.device)
         with autocast(trainer.device, bf16):
             z = task.projection(task.encoder(x))
+        assert z is not None  # SimCLR has a projection head
         loss, _ = nt_xent_loss(z[:batch].float(), z[batch:].float(), temperature=0.2)
         trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -67,14 +67,14 @@ def thin(xs: Sequence[Any], *series: Sequence[Any], max_points: int = MAX_POINTS
     return ([xs[i] for i in keep], *([s[i] for i in keep] for s in series))
 
 
-def _finite(values: Sequence[float]) -> list[float | None]:
-    """NaN and infinities become None: a gap in the line, and valid JSON (NaN is not)."""
+def _finite(values: Sequence[float | None]) -> list[float | None]:
+    """NaN and infinities become None (and None stays): a gap in the line, and valid JSON (NaN is not)."""
     return [float(v) if v is not None and math.isfinite(v) else None for v in values]
 
 
-def line(x: Sequence[Any], y: Sequence[float], *, name: str, color: str, width: float, opacity: float = 1.0,
+def line(x: Sequence[Any], y: Sequence[float | None], *, name: str, color: str, width: float, opacity: float = 1.0,
          markers: bool = False) -> dict[str, Any]:
-    """One SVG scatter trace."""
+    """One SVG scatter trace; a None (or non-finite) value in ``y`` is a gap."""
     trace: dict[str, Any] = {"type": "scatter", "x": list(x), "y": _finite(y), "name": name,
                              "mode": "lines+markers" if markers else "lines", "line": {"color": color, "width": width}}
     if opacity < 1.0:

@@ -14,22 +14,17 @@ from sslcore.userdata import store, summary
 from sslcore.userdata.labels import apply_labels, read_label_csv
 from sslcore.userdata.sources import ImportRefused
 from sslcore.userdata.usage import DatasetInUseError, remove_dataset, runs_using
+from ui.flash import Flash, Kind
 from ui.plain_text import escape_markdown
 
 CONFIRM_KEY = "data.confirm_remove"
-FLASH_KEY = "data.flash"
+#: What the last Remove, Label or Store did, shown at the top of the next page run.
+FLASH = Flash("data.flash")
 
 
-def flash(kind: str, text: str) -> None:
-    """A message ('success' or 'error', plain text) for the top of the next page run."""
-    st.session_state[FLASH_KEY] = (kind, text)
-
-
-def show_flash() -> None:
-    message = st.session_state.pop(FLASH_KEY, None)
-    if message:
-        kind, text = message
-        (st.success if kind == "success" else st.error)(escape_markdown(text))
+def flash(kind: Kind, text: str) -> None:
+    """A plain-text message (names and errors as they are) for the top of the next page run."""
+    FLASH.set(kind, escape_markdown(text))
 
 
 def _remove(name: str, root: Path, runs_dir: Path) -> None:

@@ -58,7 +58,7 @@ def dataset_options(data: Any) -> tuple[tuple[str, Any], ...]:
     """The options dataset ``data.dataset`` takes, with their values in ``data`` (a DataConfig or a mapping)."""
     get = data.get if isinstance(data, dict) else lambda k: getattr(data, k)
     try:
-        names = find_dataset(get("dataset"), get("root")).options
+        names = find_dataset(str(get("dataset")), str(get("root"))).options
     except ValueError:  # not here: loading it raises the message that says so
         return ()
     return tuple((k, get(k)) for k in names)
@@ -93,7 +93,7 @@ def sample_grid(name: str, root: str) -> np.ndarray:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _sample_grid(name: str, root: str, version: str) -> np.ndarray:
-    test = load_split(name, root).test
+    test = load_split(name, root).as_images()[1]
     if not test.has_labels:
         count = min(len(test), SAMPLES_PER_CLASS * MAX_SAMPLE_CLASSES)
         return image_grid(test.images[:count].numpy(), columns=min(count, MAX_SAMPLE_CLASSES))

@@ -90,7 +90,7 @@ def row_texts(run: Run, split: Split) -> list[str]:
 
 def column_names(run: Run) -> tuple[str, ...]:
     """A table run's column names."""
-    return run_data(run).train.columns.names
+    return run_data(run).as_tables()[0].columns.names
 
 
 def class_names(run: Run) -> tuple[str, ...]:
@@ -181,12 +181,13 @@ def tsne_statuses(run: Run, sources: Sequence[Source], split: Split) -> list[Sta
     return [projection_status(run, s, split, "tsne", None, MAX_POINTS) for s in sources]
 
 
-def job_ended(seen: Sequence[Status], now: Sequence[Status]) -> bool:
-    """Whether a t-SNE job that was running when the page was drawn (``seen``) has since ended (``now``)."""
+def job_ended(seen: Sequence[Status | None], now: Sequence[Status]) -> bool:
+    """Whether a t-SNE job that was running when the page was drawn (``seen``; None: not asked for) has since
+    ended (``now``)."""
     return any(before == "running" and after != "running" for before, after in zip(seen, now, strict=True))
 
 
-def tsne_watch(run: Run, sources: Sequence[Source], split: Split, seen: list[Status]) -> None:
+def tsne_watch(run: Run, sources: Sequence[Source], split: Split, seen: list[Status | None]) -> None:
     """A note while t-SNE maps compute; when one finishes (or fails) the whole page reruns to swap it in.
 
     An ``st.fragment`` polling every POLL_SECONDS while a job runs, and only then: each poll costs a few
@@ -196,7 +197,7 @@ def tsne_watch(run: Run, sources: Sequence[Source], split: Split, seen: list[Sta
     polling_fragment(_watch, str(run.path), list(sources), split, seen, active=polling)
 
 
-def _watch(run_path: str, sources: list[Source], split: Split, seen: list[Status]) -> None:
+def _watch(run_path: str, sources: list[Source], split: Split, seen: list[Status | None]) -> None:
     run = Run(Path(run_path))
     now = tsne_statuses(run, sources, split)
     if job_ended(seen, now):

@@ -125,7 +125,7 @@ class MapPanel:
     figure: Figure
 
 
-def map_args(panels: Sequence[MapPanel], thumbs: Sequence[str], ids: Sequence[int], split: str,
+def map_args(panels: Sequence[MapPanel], thumbs: Sequence[str], ids: Sequence[int] | np.ndarray, split: str,
              names: Sequence[str] | None = None, texts: Sequence[str] = ()) -> dict[str, Any]:
     """The component's arguments: figures as strict JSON strings (NaN refused), one thumbnail and id per position,
     and optionally one file name per position (the user's own images; shown as text, never as HTML).

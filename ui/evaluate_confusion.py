@@ -64,8 +64,9 @@ def confusion_section(run: Run, e: Evaluated) -> None:
                             index=methods.index("linear_probe") if "linear_probe" in methods else 0)
     budget = right.selectbox("Labels per class", budgets, key="evaluate.confusion.budget", format_func=budget_amount,
                              index=_default_budget(budgets))
-    runs = [predictions.get(prediction_key(method, budget, r)) for r in range(p["repeats"])]
-    if any(r is None for r in runs) or "test_labels" not in predictions:
+    stored = [predictions.get(prediction_key(method, budget, r)) for r in range(p["repeats"])]
+    runs = [r for r in stored if r is not None]
+    if len(runs) != len(stored) or "test_labels" not in predictions:
         st.warning("The stored predictions do not match these results; evaluate again.")
         return
     truth = predictions["test_labels"]

@@ -51,6 +51,7 @@ def field_widget(section: str, spec: FieldSpec, key: str) -> Any:
         return st.selectbox(label, options, index=options.index(spec.default), key=key, help=help_text)
     if spec.type is bool:
         return st.checkbox(label, value=bool(spec.default), key=key, help=help_text)
+    value: int | float | str
     if spec.type is int:
         value = st.number_input(label, value=int(spec.default), step=1, key=key, help=help_text)
     elif spec.type is float:

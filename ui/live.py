@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import streamlit as st
@@ -28,7 +28,9 @@ from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
 from ui.runs_damaged import damaged_panel
 from ui.server import job_manager
 
-STATE_COLORS = {"queued": "gray", "running": "blue", "completed": "green", "cancelled": "orange", "failed": "red"}
+BadgeColor = Literal["gray", "blue", "green", "orange", "red"]
+STATE_COLORS: dict[str, BadgeColor] = {"queued": "gray", "running": "blue", "completed": "green", "cancelled": "orange",
+                                       "failed": "red"}
 
 
 def run_panel(run: Run) -> None:

@@ -22,6 +22,7 @@ from sslcore.runs.process_manager import JobManager
 from sslcore.runs.store import MAX_NAME_CHARS, clean_run_name
 from sslcore.runs.summary import summary_stamps
 from sslcore.runs.weights import ENCODER_FILE
+from ui.flash import Flash
 from ui.forms import PREFILLED_KEY
 from ui.plain_text import escape_markdown
 from ui.runs import FROM_PARAM, RUN_PARAM, find_run, forget_run, selected_run_id
@@ -33,21 +34,10 @@ TRAIN_PAGE = "app_pages/train.py"
 #: Session keys: the runs chosen on the page, a delete awaiting confirmation, a message for the next run.
 CHOSEN_KEY = "runs.chosen"
 CONFIRM_KEY = "runs.confirm_delete"
-FLASH_KEY = "runs.flash"
+#: What the last action on a run did (Markdown: names and errors escaped where the text is made).
+FLASH = Flash("runs.flash")
+flash = FLASH.set
 _AGAIN = " (again)"
-
-
-def flash(kind: str, text: str) -> None:
-    """Keep a message ('success' or 'error') to show at the top of the next page run."""
-    st.session_state[FLASH_KEY] = (kind, text)
-
-
-def show_flash() -> None:
-    """Show (once) the message an action left for this page run."""
-    message = st.session_state.pop(FLASH_KEY, None)
-    if message:
-        kind, text = message
-        (st.success if kind == "success" else st.error)(text)
 
 
 def again_name(name: str) -> str:

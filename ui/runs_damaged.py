@@ -14,13 +14,14 @@ import streamlit as st
 from sslcore.runs import DAMAGED, Run, RunNotFoundError, RunStore
 from sslcore.runs.actions import RunBusyError, delete_run
 from sslcore.runs.summary import RunSummary
+from ui.flash import Flash
 from ui.plain_text import escape_markdown
 from ui.runs import find_run, forget_run, selected_run_id
 from ui.runs_table import cached_summary
 from ui.server import job_manager
 
 _CONFIRM_KEY = "runs.damaged.confirm"  # the id of the damaged run whose deletion awaits a confirmation
-_FLASH_KEY = "runs.damaged.flash"  # (kind, text) of the last delete, shown once
+_FLASH = Flash("runs.damaged.flash")  # what the last delete did, shown once
 
 
 def damaged_runs(runs: Iterable[Run]) -> list[RunSummary]:
@@ -42,11 +43,11 @@ def _delete(run_id: str) -> None:
     try:
         delete_run(store, find_run(store, run_id))
     except (RunNotFoundError, RunBusyError, ValueError, OSError) as error:
-        st.session_state[_FLASH_KEY] = ("error", f"Nothing was deleted: {escape_markdown(error)}")
+        _FLASH.set("error", f"Nothing was deleted: {escape_markdown(error)}")
         return
     if selected_run_id() == run_id:
         forget_run()
-    st.session_state[_FLASH_KEY] = ("success", f"Deleted the damaged run {escape_markdown(run_id)}.")
+    _FLASH.set("success", f"Deleted the damaged run {escape_markdown(run_id)}.")
 
 
 def delete_controls(summary: RunSummary, key: str) -> None:
@@ -77,9 +78,7 @@ def damaged_notice(store: RunStore, key: str, runs: Sequence[Run] | None = None)
 
     key: a prefix for the widgets, unique on the page; runs: ``store.list()`` if the page has it already.
     """
-    flash = st.session_state.pop(_FLASH_KEY, None)
-    if flash:
-        (st.success if flash[0] == "success" else st.error)(flash[1])
+    _FLASH.show()
     damaged = damaged_runs(store.list() if runs is None else runs)
     if not damaged:
         return

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import streamlit as st
@@ -162,7 +163,8 @@ def _summary_tiles(snapshot: Snapshot, first: Snapshot, n_epochs: int) -> None:
     cells = st.columns(3)
     # The colour says better or worse for THIS number (a falling error is green, a falling accuracy red), and
     # nothing for a number a healthy run may move either way (the view similarity of two-view methods).
-    color = "off" if not summary.judged else "normal" if panels.higher_is_better() else "inverse"
+    color: Literal["off", "normal", "inverse"] = (
+        "off" if not summary.judged else "normal" if panels.higher_is_better() else "inverse")
     cells[0].metric(f"{summary.label} · epoch {snapshot.epoch}", summary.fmt.format(value), delta=delta,
                     delta_color=color,
                     help=f"over the {len(snapshot)} test {unit} shown below")

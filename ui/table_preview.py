@@ -55,7 +55,7 @@ def class_balance(split: DatasetSplit) -> pd.DataFrame:
 
 def facts_line(split: DatasetSplit) -> str:
     """'**16,000** training + **4,000** test rows · **4** classes · **32** columns (32 numeric)'."""
-    types = split.train.columns.types
+    types = split.as_tables()[0].columns.types
     parts = [f"{types.count(t)} {word}" for t, word in (("numeric", "numeric"), ("categorical", "category levels"),
                                                        ("missing", "missing-indicators")) if types.count(t)]
     return (f"**{len(split.train):,}** training + **{len(split.test):,}** test rows · "
@@ -87,12 +87,13 @@ def task_rows(config_json: str, count: int, seed: int) -> tuple[list[int], dict[
 
 def draw_table_data(split: DatasetSplit) -> None:
     """Facts, the first test rows, the column types and the class balance of a table dataset."""
+    train, test = split.as_tables()
     st.markdown(facts_line(split))
     st.caption("First test rows, as the model is fed them (missing cells imputed with the train median):")
-    st.dataframe(rows_frame(split.test).style.format(precision=3, subset=list(split.test.columns.names)))
+    st.dataframe(rows_frame(test).style.format(precision=3, subset=list(test.columns.names)))
     types, balance = st.columns([3, 2])
     with types.expander("Column types"):
-        st.dataframe(column_summary(split.train), hide_index=True)
+        st.dataframe(column_summary(train), hide_index=True)
     with balance.expander("Class balance"):
         st.dataframe(class_balance(split), hide_index=True)
 

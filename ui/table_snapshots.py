@@ -55,7 +55,8 @@ def heatmaps_figure(maps: Sequence[tuple[str, np.ndarray]], columns: Sequence[st
         if marked is not None and np.any(marked):
             rows, cols = np.nonzero(np.asarray(marked))
             traces.append({"type": "scatter", "mode": "markers", "xaxis": f"x{axis}", "yaxis": f"y{axis}",
-                           "x": [columns[c] for c in cols], "y": [row_labels[r] for r in rows], "hoverinfo": "skip",
+                           "x": [columns[int(c)] for c in cols], "y": [row_labels[int(r)] for r in rows],
+                           "hoverinfo": "skip",
                            "showlegend": False, "marker": {"symbol": "square-open", "size": 14,
                                                            "color": "#111111", "line": {"width": 1.5}}})
         layout_axes[f"xaxis{axis}"] = {"showticklabels": k == n - 1, "tickangle": -45, "matches": "x",
@@ -89,7 +90,7 @@ def column_names(run_path: str, width: int) -> tuple[str, ...]:
     """A table run's column names (``width`` of them); 'column 3' when its dataset cannot be loaded here."""
     try:
         d = Run(Path(run_path)).config().data
-        names = load_config_split(d).train.columns.names
+        names = load_config_split(d).as_tables()[0].columns.names
         if len(names) == width:
             return tuple(names)
     except (ConfigError, UnknownNameError, DatasetUnavailableError, OSError, AttributeError):

@@ -174,6 +174,20 @@ class DatasetSplit:
     def has_labels(self) -> bool:
         return self.train.has_labels
 
+    def as_images(self) -> tuple[ImageDataset, ImageDataset]:
+        """(train, test), for code that draws images; TypeError for a table."""
+        if not (isinstance(self.train, ImageDataset) and isinstance(self.test, ImageDataset)):
+            raise TypeError(f"{self.name} holds {self.kind} data, not images")
+        return self.train, self.test
+
+    def as_tables(self) -> tuple[TableDataset, TableDataset]:
+        """(train, test), for code that shows rows and column names; TypeError for images."""
+        from sslcore.data.table import TableDataset  # the table module imports this one
+
+        if not (isinstance(self.train, TableDataset) and isinstance(self.test, TableDataset)):
+            raise TypeError(f"{self.name} holds {self.kind} data, not a table")
+        return self.train, self.test
+
     def labelled(self) -> DatasetSplit:
         """Both splits reduced to their labelled samples (evaluation needs labels; training does not)."""
         return DatasetSplit(self.train.labelled(), self.test.labelled())
