@@ -102,3 +102,14 @@ def test_a_table_config_without_an_encoder_gets_the_table_mlp() -> None:
     assert config.encoder.name == "table_mlp"
     with pytest.raises(ConfigError, match="encoder 'convnet' takes image data"):
         default_config(**{"data.dataset": "wine", "task.name": "vime", "encoder.name": "convnet"})
+
+
+def test_a_split_gives_its_parts_as_the_kind_they_are_and_refuses_the_other() -> None:
+    train, test = load_dataset("wine").as_tables()
+    assert isinstance(train, TableDataset) and isinstance(test, TableDataset) and train.columns.names
+    images_train, _ = load_dataset("digits").as_images()
+    assert images_train.images.dtype == torch.uint8
+    with pytest.raises(TypeError, match="wine holds table data, not images"):
+        load_dataset("wine").as_images()
+    with pytest.raises(TypeError, match="digits holds image data, not a table"):
+        load_dataset("digits").as_tables()
