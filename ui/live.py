@@ -16,6 +16,7 @@ import streamlit as st
 
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.actions import resume_blocker
+from sslcore.runs.archive import metrics_csv
 from sslcore.runs.store import STARTUP_GRACE_SECONDS
 from sslcore.runs.summary import KNN_LAST_HELP, KNN_LAST_LABEL
 from ui import charts
@@ -67,9 +68,16 @@ INSPECT_PAGES = (
 
 
 def _inspect_links(run: Run) -> None:
-    """Links to the pages that show what this run learned (they work while it trains, too)."""
-    for column, (page, label, icon) in zip(st.columns(len(INSPECT_PAGES)), INSPECT_PAGES, strict=True):
+    """Links to the pages that show what this run learned (they work while it trains, too), and its metrics as
+    a CSV for a spreadsheet (every step and epoch record logged so far, read when the button is clicked)."""
+    # Columns as wide as their labels need (equal thirds cut "Reconstructions & views" short in the run column)
+    widths = [len(label) + 6 for _, label, _ in INSPECT_PAGES]
+    for column, (page, label, icon) in zip(st.columns(widths), INSPECT_PAGES, strict=True):
         column.page_link(page, label=label, icon=icon, query_params={RUN_PARAM: run.id})
+    st.download_button("Metrics (CSV)", data=lambda: metrics_csv(run.metrics()).encode(),
+                             file_name=f"{run.id}-metrics.csv", mime="text/csv", icon=":material/download:",
+                             key=f"metrics-csv-{run.id}", help="Every logged step and epoch record, one row each "
+                             "(the kind column says which); the charts above are drawn from them.")
 
 
 def _live_view(run_path: str, polling: bool, waiting_for_steps: bool = False) -> None:

@@ -71,3 +71,9 @@ def test_no_log_scale_for_a_loss_that_reaches_zero_or_below(jobs: JobManager) ->
     assert toggle.disabled
     assert "0 or below" in toggle.help
     assert live_charts(at)["loss"]["layout"]["yaxis"].get("type") != "log"
+
+
+def test_the_runs_metrics_are_offered_as_a_csv(simclr_run: Run) -> None:
+    at = open_page(TRAIN, simclr_run.id)
+    [download] = [d for d in at.download_button if d.label == "Metrics (CSV)"]
+    assert not download.disabled  # the file itself is checked in the browser journey (tests/e2e)

@@ -10,6 +10,7 @@ the browser logs no console error and fetches nothing from outside the app's ser
 """
 from __future__ import annotations
 
+import csv
 import io
 import re
 import time
@@ -150,6 +151,7 @@ def test_quick_demo_trains_live_survives_reload_and_stops(app: AppServer, chromi
 
     resume_on_runs_page(page, app, run)
     switch_the_loss_chart_to_a_log_scale(page)
+    download_the_metrics_as_csv(page, run)
     see_reconstructions_or_views(page, run_id)
     see_embedding_maps_and_hover_a_point(page, run_id)
     evaluate_from_the_page(page, app, run)
@@ -180,6 +182,18 @@ def switch_the_loss_chart_to_a_log_scale(page: Page) -> None:
     assert page.evaluate(LOSS_Y_TYPE_JS) == "linear"
     page.get_by_text("Log scale", exact=True).click()
     page.wait_for_function(f"({LOSS_Y_TYPE_JS})() === 'log'", timeout=30_000)
+
+
+def download_the_metrics_as_csv(page: Page, run) -> None:  # noqa: ANN001 - a sslcore Run
+    """The Train page's CSV holds every step and epoch record the run logged, one row each."""
+    with page.expect_download(timeout=30_000) as download:
+        page.get_by_role("button", name="Metrics (CSV)").click()
+    assert download.value.suggested_filename == f"{run.id}-metrics.csv"
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    records = run.metrics()
+    assert [(r["kind"], int(r["step"])) for r in rows] == [(r["kind"], r["step"]) for r in records]
+    last_step = [r for r in records if r["kind"] == "step"][-1]
+    assert float([r for r in rows if r["kind"] == "step"][-1]["loss"]) == pytest.approx(last_step["loss"])
 
 
 def see_reconstructions_or_views(page: Page, run_id: str) -> None:
