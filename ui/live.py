@@ -28,6 +28,7 @@ from ui.pretext_charts import pretext_charts
 from ui.runs import RUN_PARAM, RunMetrics, log_tail, metrics_stamp, run_metrics
 from ui.runs_damaged import damaged_panel
 from ui.server import job_manager
+from ui.system_charts import system_charts
 
 BadgeColor = Literal["gray", "blue", "green", "orange", "red"]
 STATE_COLORS: dict[str, BadgeColor] = {"queued": "gray", "running": "blue", "completed": "green", "cancelled": "orange",
@@ -255,8 +256,8 @@ SMOOTHING_CHOICES: dict[str, float | None] = {"auto": None, "off": 0.0, "0.6": 0
 def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images", loss_view: LossView = LossView()
                  ) -> list[Chart]:
     """The run's curves: loss per step (wide, drawn as ``loss_view`` says), learning rate, throughput, k-NN
-    accuracy, the pretext task's held-out scores and the collapse diagnostics per epoch; ``unit`` names the
-    samples ("images" or "rows")."""
+    accuracy, the pretext task's held-out scores, the collapse diagnostics and the process's CPU and memory per
+    epoch; ``unit`` names the samples ("images" or "rows")."""
     steps, epochs = metrics.steps, metrics.epochs
     found: list[Chart] = []
     if not steps.empty:
@@ -276,7 +277,8 @@ def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images", loss_vi
         found.append(Chart("knn", charts.epoch_figure(knn["epoch"].tolist(), knn["knn_acc"].tolist(),
                                                       title="Online k-NN accuracy", subtitle=knn_sample_note(knn),
                                                       y_title="test accuracy", revision=run_id, percent=True)))
-    return found + pretext_charts(run_id, steps, epochs, unit) + collapse_charts(run_id, epochs)
+    return (found + pretext_charts(run_id, steps, epochs, unit) + collapse_charts(run_id, epochs)
+            + system_charts(run_id, epochs))
 
 
 @st.cache_data(max_entries=32, show_spinner=False)

@@ -105,7 +105,8 @@ class ConsoleProgress(Callback):
     def on_epoch_end(self, state: TrainState) -> None:
         if state.epoch == 0:
             return
-        extras = "  ".join(f"{k} {v:.4g}" for k, v in state.epoch_metrics.items())
+        # the process's CPU and memory (sys_*) are for the charts and the record, not this line
+        extras = "  ".join(f"{k} {v:.4g}" for k, v in state.epoch_metrics.items() if not k.startswith("sys_"))
         self.stream.write(("\r" if self.interactive else "") + self.line(state, state.epoch) + f"  {extras}\n")
         self.stream.flush()
 

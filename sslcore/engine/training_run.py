@@ -29,6 +29,7 @@ from sslcore.engine.checkpoint import load_checkpoint
 from sslcore.engine.device import DeviceUnavailableError, configure_threads, pick_device
 from sslcore.engine.monitor import EpochEvaluator
 from sslcore.engine.run_callbacks import Checkpointer, Heartbeat, MetricsWriter, Snapshotter, StopRequest
+from sslcore.engine.system_monitor import SystemMonitor
 from sslcore.engine.trainer import Trainer
 from sslcore.os_errors import describe_os_error
 from sslcore.runs import Run
@@ -72,7 +73,8 @@ def run_callbacks(run: Run, config: RunConfig, data: DatasetSplit, console: Text
     t = config.train
     callbacks: list[Callback] = [StopRequest(run), NaNGuard()]
     if distributed.is_main():
-        callbacks += [Heartbeat(run), EpochEvaluator(data, knn_k=t.knn_k, seed=t.seed, every=t.monitor_every),
+        callbacks += [Heartbeat(run), SystemMonitor(),
+                      EpochEvaluator(data, knn_k=t.knn_k, seed=t.seed, every=t.monitor_every),
                       MetricsWriter(run, log_every=t.log_every),
                       Snapshotter(run, data.test, t.snapshot_images, seed=t.seed), Checkpointer(run)]
         if console is not None:

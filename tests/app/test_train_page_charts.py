@@ -1,6 +1,9 @@
-"""The Train page's loss chart: smoothing chosen as in TensorBoard, and a log scale for a loss that stays positive.
-Real (tiny) runs; the figures read back from the chart component's arguments."""
+"""The Train page's charts: the loss chart's smoothing (as in TensorBoard) and log scale for a positive loss, the
+metrics as a CSV, and the training process's CPU and memory per epoch. Real (tiny) runs; the figures read back
+from the chart component's arguments."""
 from __future__ import annotations
+
+import json
 
 import plotly.graph_objects as go
 import pytest
@@ -77,3 +80,27 @@ def test_the_runs_metrics_are_offered_as_a_csv(simclr_run: Run) -> None:
     at = open_page(TRAIN, simclr_run.id)
     [download] = [d for d in at.download_button if d.label == "Metrics (CSV)"]
     assert not download.disabled  # the file itself is checked in the browser journey (tests/e2e)
+
+
+def test_the_process_cpu_and_memory_are_charted_per_trained_epoch(simclr_run: Run) -> None:
+    records = simclr_run.metrics("epoch")[1:]  # epoch 0: the untrained start, not measured
+    at = open_page(TRAIN, simclr_run.id)
+    figures = live_charts(at)
+    cpu, memory = figures["sys_cpu"], figures["sys_memory"]
+    go.Figure(cpu), go.Figure(memory)  # valid plotly
+    [used] = cpu["data"]
+    assert used["x"] == [1, 2] and used["y"] == pytest.approx([r["sys_cpu_percent"] / 100 for r in records])
+    threads = int(records[-1]["sys_threads"])
+    assert cpu["layout"]["shapes"][0]["y0"] == threads  # the ceiling its threads allow, dotted
+    assert f"{threads * 100}%" in cpu["layout"]["title"]["subtitle"]["text"]
+    names = [trace["name"] for trace in memory["data"]]
+    assert names[:2] == ["resident", "peak resident"] and "GPU (peak)" not in names
+    assert memory["data"][1]["y"] == [r["sys_peak_rss_mib"] for r in records]
+
+
+def test_a_run_recorded_before_the_system_figures_gets_no_system_charts(simclr_run: Run) -> None:
+    records = simclr_run.metrics()
+    old = [{k: v for k, v in r.items() if not k.startswith("sys_")} for r in records]
+    simclr_run.metrics_path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    figures = live_charts(open_page(TRAIN, simclr_run.id))
+    assert "loss" in figures and "sys_cpu" not in figures and "sys_memory" not in figures
