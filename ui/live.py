@@ -231,13 +231,14 @@ def _tiles(metrics: RunMetrics, progress: dict[str, Any], unit: str) -> None:
                     help=f"{KNN_LAST_HELP}; the change is since the untrained encoder (epoch 0)")
 
 
-def knn_sample_note(epochs: pd.DataFrame) -> str:
-    """'1,000 train → 512 test images' where the epoch records say the monitor's sample sizes (runs trained before
-    the monitor used fixed samples do not: their figure was on whole splits, capped at 10,000), else ''."""
+def knn_sample_note(epochs: pd.DataFrame, unit: str = "images") -> str:
+    """'1,000 train → 512 test images' (``unit``: 'rows' for a table) where the epoch records say the monitor's
+    sample sizes (runs trained before the monitor used fixed samples do not: their figure was on whole splits,
+    capped at 10,000), else ''."""
     if "knn_bank" not in epochs or epochs["knn_bank"].dropna().empty:
         return ""
     last = epochs.dropna(subset=["knn_bank"]).iloc[-1]
-    return f"{int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test images"
+    return f"{int(last['knn_bank']):,} train → {int(last['knn_queries']):,} test {unit}"
 
 
 @dataclass(frozen=True)
@@ -275,7 +276,7 @@ def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images", loss_vi
     if "knn_acc" in epochs and epochs["knn_acc"].notna().any():
         knn = epochs.dropna(subset=["knn_acc"])
         found.append(Chart("knn", charts.epoch_figure(knn["epoch"].tolist(), knn["knn_acc"].tolist(),
-                                                      title="Online k-NN accuracy", subtitle=knn_sample_note(knn),
+                                                      title="Online k-NN accuracy", subtitle=knn_sample_note(knn, unit),
                                                       y_title="test accuracy", revision=run_id, percent=True)))
     return (found + pretext_charts(run_id, steps, epochs, unit) + collapse_charts(run_id, epochs)
             + system_charts(run_id, epochs))

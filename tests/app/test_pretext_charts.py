@@ -59,6 +59,8 @@ def test_a_table_run_counts_rows_and_charts_its_reconstruction_error(jobs: JobMa
     assert "Rows / s" in [m.label for m in at.metric] and "Images / s" not in [m.label for m in at.metric]
     charts = live_charts(at)
     assert charts["throughput"]["layout"]["yaxis"]["title"]["text"] == "rows/s"
+    knn_sample = charts["knn"]["layout"]["title"]["subtitle"]["text"]
+    assert knn_sample.endswith(" test rows") and "train → " in knn_sample, knn_sample
     error = charts["test_recon_mse"]
     assert error["data"][0]["name"] == "held-out rows" and len(error["data"]) == 1  # no training-batch twin logged
     assert error["layout"]["title"]["text"] == "<b>Reconstruction error (MSE)</b>"
