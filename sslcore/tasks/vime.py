@@ -48,8 +48,9 @@ class VIME(TableTask):
         values=(*RECONSTRUCTION_PANELS.values,
                 Value("mask_acc", "mask found", "{:.0%}", higher_is_better=True, compute=_mask_accuracy)),
         caption="error {error:.4f} · mask found {mask_acc:.0%}",
-        explanation="Each heat-map row is one test row in standard deviations from the train mean. About "
-                    "mask_rate of its cells (outlined) were replaced by the same column's value in another row; "
+        explanation="Each heat-map row is one test row in standard deviations from the train mean. A random "
+                    "share of its cells (the task's mask rate; outlined) were replaced by the same column's value "
+                    "in another row; "
                     "from the corrupted row the model rebuilds every original value (the error, per row and per "
                     "column in the bars) and says which cells were replaced (mask found: the share of cells it "
                     "called right).")
