@@ -21,14 +21,17 @@ from ui import embedding_data as data
 from ui.embedding_data import METHOD_NAMES, MapView, Points
 from ui.embedding_map import MapPanel, embedding_map, map_args, map_figure, new_click
 from ui.embedding_neighbours import K, Strip, neighbour_rows, neighbour_strip
+from ui.live import sample_unit
 from ui.plain_text import escape_markdown
 from ui.runs import run_picker
 from ui.runs_damaged import damaged_panel
 from ui.server import job_manager
 
 MAP_KEY = "emb.map"
-#: This page's k-NN figure: among the shown images (leave-one-out), unlike the online monitor's "k-NN (last epoch)".
-MAP_KNN_LABEL = "k-NN among shown images"
+def map_knn_label(unit: str = "images") -> str:
+    """This page's k-NN figure: among the shown images (or rows; leave-one-out), unlike the online monitor's
+    "k-NN (last epoch)"."""
+    return f"k-NN among shown {unit}"
 SEEN_CLICK_KEY = "emb.seen_click"
 
 manager = job_manager()
@@ -46,13 +49,13 @@ def choose_run() -> Run:
     st.stop()
 
 
-def controls(run: Run, epochs: list[int]) -> tuple[int, Split, str]:
+def controls(run: Run, epochs: list[int], unit: str) -> tuple[int, Split, str]:
     epoch_box, split_box, method_box = st.columns([2, 1, 1])
     epoch = epoch_box.selectbox("Epoch checkpoint", epochs, index=len(epochs) - 1, key=f"emb.epoch.{run.id}",
                                 format_func=lambda e: f"epoch {e}" + (" (untrained)" if e == 0 else ""),
                                 help="The encoder's weights saved after this epoch; epoch 0 is the untrained encoder.")
-    split = split_box.radio("Images", ["test", "train"], horizontal=True, key="emb.split",
-                            help="Test images were never trained on. At most "
+    split = split_box.radio(unit.capitalize(), ["test", "train"], horizontal=True, key="emb.split",
+                            help=f"Test {unit} were never trained on. At most "
                                  f"{data.MAX_POINTS:,} are shown (a fixed sample keeping every class's share).")
     method = method_box.radio("Map", list(METHOD_NAMES), format_func=METHOD_NAMES.get, horizontal=True,
                               key="emb.method", help="PCA is drawn at once. t-SNE keeps neighbours together "
@@ -75,7 +78,8 @@ def query_position(key: str, ids: np.ndarray) -> int | None:
     return int(found[0]) if len(found) else None
 
 
-def metric_tiles(quality: dict[str, float], baseline: dict[str, float] | None, raw: str = "pixels") -> None:
+def metric_tiles(quality: dict[str, float], baseline: dict[str, float] | None, raw: str = "pixels",
+                 unit: str = "images") -> None:
     """k-NN accuracy and silhouette; with ``baseline`` (raw pixels or columns), their change against it."""
     knn, silhouette = quality["knn_acc"], quality["silhouette"]
     knn_delta = silhouette_delta = None
@@ -84,14 +88,15 @@ def metric_tiles(quality: dict[str, float], baseline: dict[str, float] | None, r
         if math.isfinite(silhouette) and math.isfinite(baseline["silhouette"]):
             silhouette_delta = f"{silhouette - baseline['silhouette']:+.3f} vs {raw}"
     knn_box, silhouette_box = st.columns(2)
-    knn_box.metric(MAP_KNN_LABEL, f"{knn:.1%}", delta=knn_delta,
-                   help="Each shown image's label predicted by a vote of its 20 nearest other images (cosine "
+    one = unit.removesuffix("s")
+    knn_box.metric(map_knn_label(unit), f"{knn:.1%}", delta=knn_delta,
+                   help=f"Each shown {one}'s label predicted by a vote of its 20 nearest other {unit} (cosine "
                         "similarity): how well a distance in this space matches the classes. Chance = 1 / classes. "
-                        "Not the online k-NN monitor of the Train and Runs pages (test images voted on by the "
-                        "training images): a different measure, so a different name.")
+                        f"Not the online k-NN monitor of the Train and Runs pages (test {unit} voted on by the "
+                        f"training {unit}): a different measure, so a different name.")
     silhouette_box.metric("Silhouette", "–" if not math.isfinite(silhouette) else f"{silhouette:.3f}",
                           delta=silhouette_delta,
-                          help="Mean cosine silhouette of the classes as clusters, from -1 to 1: above 0, images "
+                          help=f"Mean cosine silhouette of the classes as clusters, from -1 to 1: above 0, {unit} "
                                "are on average closer to their own class than to the nearest other class.")
 
 
@@ -128,7 +133,7 @@ if not epochs:
     st.info("This run has no encoder checkpoints yet: the first one is saved before training starts. "
             "Come back once it is running.")
     st.stop()
-epoch, split, method = controls(run, epochs)
+epoch, split, method = controls(run, epochs, sample_unit(run.status()))
 sources: list[Source] = [epoch, PIXELS]
 try:
     waiting = data.first_read_jobs(run, epoch, split)
@@ -136,7 +141,8 @@ except (DatasetUnavailableError, FileNotFoundError, RuntimeError, ValueError) as
     st.error(f"Could not read the embeddings of {data.source_label(epoch)}: {escape_markdown(error)}")
     st.stop()
 if waiting:  # a big split's first visit: read in the background, so no page run blocks for seconds
-    st.info(f"Reading the {split} images the maps show ({data.MAX_POINTS:,}, a sample of the split) for the first "
+    st.info(f"Reading the {split} {sample_unit(run.status())} the maps show ({data.MAX_POINTS:,}, a sample of the "
+            "split) for the first "
             f"time, in the background: encoder features at epoch {epoch}, PCA maps, thumbnails and map quality. "
             "The maps appear here when they are ready (a few seconds); later visits read them at once.",
             icon=":material/hourglass_top:")
@@ -194,7 +200,7 @@ if labelled:
         qualities = [data.quality(run, s, split) for s in sources]
     for tile, source, quality in zip(tiles, sources, qualities, strict=True):
         with tile.container():
-            metric_tiles(quality, None if source == PIXELS else qualities[1], raw_name)
+            metric_tiles(quality, None if source == PIXELS else qualities[1], raw_name, unit)
 else:
     tiles[0].info(f"No k-NN accuracy or silhouette: these {unit} have no labels to check the map against. The "
                   "map and the nearest neighbours still show what the encoder puts together; add labels on the "

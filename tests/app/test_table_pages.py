@@ -106,6 +106,10 @@ def test_embeddings_maps_a_table_next_to_its_standardised_columns(table_run: Run
     assert len(args["texts"]) == len(args["ids"]) == 36
     neighbours = [d.value for d in at.dataframe]
     assert len(neighbours) == 2 and list(neighbours[0].columns[:3]) == ["row", "class", "distance"]
+    # a table's samples are rows wherever the page counts them
+    assert at.radio(key="emb.split").label == "Rows"
+    assert [m.label for m in at.metric][:1] == ["k-NN among shown rows"]
+    assert "images" not in at.metric[0].help
 
 
 def test_views_draws_original_corrupted_and_rebuilt_rows_as_heat_maps(jobs: JobManager) -> None:
