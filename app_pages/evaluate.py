@@ -23,8 +23,8 @@ from ui.server import job_manager
 store = job_manager().store
 
 st.title("Evaluate")
-st.caption("Do the self-supervised features pay off? Each method learns from the same few labelled images; "
-           "the test images only score them.")
+st.caption("Do the self-supervised features pay off? Each method learns from the same few labels; the test split "
+           "only scores them.")
 
 damaged_notice(store, key="evaluate")
 run = run_picker(store, newest_by_default=True)

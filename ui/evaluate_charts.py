@@ -66,7 +66,7 @@ def label_efficiency_figure(curves: Sequence[Curve], ticks: Sequence[tuple[float
     """Test accuracy against labels per class (log x); a band and a line per curve, ``ticks`` (x, text)."""
     traces = [t for c in curves if c.x for t in (_band(c), _mean_line(c))]
     x_axis = {"type": "log", "tickvals": [x for x, _ in ticks], "ticktext": [text for _, text in ticks]}
-    fig = figure(traces, title="Label efficiency", x_title="labelled images per class (log scale)",
+    fig = figure(traces, title="Label efficiency", x_title="labels per class (log scale)",
                  y_title="test accuracy", revision=revision, height=height, x_axis=x_axis,
                  y_axis={"tickformat": ".0%", "rangemode": "tozero"})
     fig["layout"]["showlegend"] = True

@@ -60,7 +60,7 @@ def budget_problem(run: Run, budgets: Sequence[int | str]) -> str | None:
     too_big = [b for b in budgets if b != "all" and int(b) > smallest]
     if too_big:
         return (f"{too_big[0]} labels per class is more than {data.dataset} has: its smallest class has "
-                f"{smallest} training images; use 'all' for every label")
+                f"{smallest} labelled training samples; use 'all' for every label")
     return None
 
 
@@ -85,7 +85,7 @@ def settings_form(runs: Sequence[Run]) -> EvalRequest | None:
     with st.form(f"evaluate.settings{suffix}", border=True):
         left, right = st.columns([3, 1])
         text = left.text_input("Label budgets (labels per class)", ", ".join(str(b) for b in DEFAULT_BUDGETS),
-                               help="Comma-separated whole numbers of labelled images per class, and 'all'.",
+                               help="Comma-separated whole numbers of labelled samples per class, and 'all'.",
                                key="evaluate.budgets")
         repeats = right.number_input("Repeats", 1, MAX_REPEATS, DEFAULT_REPEATS,
                                      help="Labelled subsets per budget, each drawn with its own seed.",

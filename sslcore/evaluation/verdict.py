@@ -66,7 +66,7 @@ def _single_draw_sentence(subject: str, budget: int | str, base_name: str, point
         told = f"{subject} and {base_name} scored the same"
     else:
         told = f"{subject} scored {points_phrase(points)} {'above' if points > 0 else 'below'} {base_name}"
-    return (f"{budget_phrase(budget)}, on a single draw of labelled images, {told} ({numbers}). One repeat has no "
+    return (f"{budget_phrase(budget)}, on a single draw of labels, {told} ({numbers}). One repeat has no "
             "spread, so this is not a verdict: another draw could reverse it; evaluate with 3 or more repeats.")
 
 

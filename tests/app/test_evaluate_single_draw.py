@@ -29,7 +29,7 @@ def test_one_repeat_shows_no_spread_and_says_the_verdict_is_one_draw(jobs: JobMa
     at = open_page("app_pages/evaluate.py", run_id=run.id)
     assert not at.exception
     text = " ".join(m.value for m in at.markdown)
-    assert "on a single draw of labelled images" in text and "not a verdict" in text
+    assert "on a single draw of labels" in text and "not a verdict" in text
     assert "beat training from scratch" not in text
     assert "no spread" in text  # the protocol paragraph
     [table] = at.dataframe

@@ -22,7 +22,7 @@ def test_a_single_repeat_is_shown_without_a_spread() -> None:
 
 def test_a_verdict_from_one_draw_says_so_instead_of_declaring_a_winner() -> None:
     [sentence] = verdict([row("linear_probe", 4, [0.82]), row("supervised", 4, [0.51])], "simclr")
-    assert sentence.startswith("With 4 labels per class, on a single draw of labelled images, SimCLR features "
+    assert sentence.startswith("With 4 labels per class, on a single draw of labels, SimCLR features "
                                "scored 31 points above training from scratch (82.0% vs 51.0%).")
     assert "not a verdict" in sentence and "beat" not in sentence
     [level] = verdict([row("linear_probe", 4, [0.700]), row("supervised", 4, [0.698])], "simclr")
