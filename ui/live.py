@@ -76,9 +76,9 @@ def _inspect_links(run: Run) -> None:
     for column, (page, label, icon) in zip(st.columns(widths), INSPECT_PAGES, strict=True):
         column.page_link(page, label=label, icon=icon, query_params={RUN_PARAM: run.id})
     st.download_button("Metrics (CSV)", data=lambda: metrics_csv(run.metrics()).encode(),
-                             file_name=f"{run.id}-metrics.csv", mime="text/csv", icon=":material/download:",
-                             key=f"metrics-csv-{run.id}", help="Every logged step and epoch record, one row each "
-                             "(the kind column says which); the charts above are drawn from them.")
+                       file_name=f"{run.id}-metrics.csv", mime="text/csv", icon=":material/download:",
+                       key=f"metrics-csv-{run.id}", help="Every logged step and epoch record, one row each (the "
+                       "kind column says which); the charts above are drawn from them.")
 
 
 def _live_view(run_path: str, polling: bool, waiting_for_steps: bool = False) -> None:

@@ -11,7 +11,8 @@ threads the run was given says the steps wait on something other than arithmetic
   ``sys_peak_rss_mib``: the most it has been resident since the process started (Linux, macOS).
 - ``sys_gpu_peak_mib``: on a CUDA device, the most memory tensors took on it during the epoch.
 
-With several processes, rank 0's own figures (the other ranks' are alike: each trains its share of the batch).
+Every key starts with ``sys_`` (the terminal's epoch line leaves them out). With several processes, rank 0's
+own figures (the other ranks' are alike: each trains its share of the batch).
 """
 from __future__ import annotations
 
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from sslcore.engine.trainer import Trainer
 
 MIB = 2**20
-#: The record keys this callback writes (all start with ``sys_``: the console line leaves them out).
-KEYS = ("sys_cpu_percent", "sys_threads", "sys_rss_mib", "sys_peak_rss_mib", "sys_gpu_peak_mib")
 
 
 def cpu_percent(cpu_seconds: float, wall_seconds: float) -> float | None:
