@@ -178,9 +178,10 @@ def _image_grid(run: Run, file: SnapshotFile, snapshot: Snapshot) -> None:
     panels = snapshot.panels
     shown = panels.columns(snapshot.arrays)
     options, worst = st.columns([3, 2], vertical_alignment="center")
-    with options:
-        size = st.segmented_control("Image size", list(TILE_PIXELS), default="medium", required=True,
-                                    key="views.size", label_visibility="collapsed", disabled=not shown)
+    size = None
+    if shown:  # pictures to size (a table's heat maps have their own size)
+        size = options.segmented_control("Image size", list(TILE_PIXELS), default="medium", required=True,
+                                         key="views.size", label_visibility="collapsed")
     with worst:
         worst_on = st.toggle(panels.worst_label, key=f"views.worst.{snapshot.task or snapshot.kind}")
     order = panels.worst_order(snapshot.arrays) if worst_on else np.arange(len(snapshot))
@@ -188,7 +189,8 @@ def _image_grid(run: Run, file: SnapshotFile, snapshot: Snapshot) -> None:
     if shown:
         st.caption("Each picture: " + " | ".join(column.title for column in shown) + ".")
     if worst_on:
-        st.caption(f"Sorted worst first, at epoch {snapshot.epoch}, among the {len(snapshot)} test images the "
+        unit = "rows" if panels.rows else "images"
+        st.caption(f"Sorted worst first, at epoch {snapshot.epoch}, among the {len(snapshot)} test {unit} the "
                    "trainer snapshots (set `train.snapshot_images`, up to 64, to watch more); the rest of the "
                    "test set is not searched here.")
     if not shown and panels.rows:  # a table task: heat maps of its rows

@@ -131,6 +131,9 @@ def test_views_draws_original_corrupted_and_rebuilt_rows_as_heat_maps(jobs: JobM
     lines = at.dataframe[0].value
     assert len(lines) == 6 and lines["at this epoch"][0].startswith("error ")
     assert "mask found" in lines["at this epoch"][0]
+    assert "views.size" not in [w.key for w in at.button_group]  # no picture size to choose for heat maps
+    at.toggle(key="views.worst.vime").set_value(True).run()
+    assert any("among the 6 test rows" in c.value for c in at.caption)
 
 
 CSV = b"id,x,colour,label\n" + b"".join(
