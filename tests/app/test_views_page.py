@@ -160,6 +160,7 @@ def test_worst_reconstructed_images_are_one_click_away(runs: dict[str, Run]) -> 
     shown = [float(re.search(r"error ([\d.]+)", c).group(1)) for c in image_captions(at)]
     assert shown == sorted(shown, reverse=True) and shown != sorted(shown)  # really reordered, worst first
     assert any("worst first" in c.value and "4 test images" in c.value for c in at.caption)
+    assert "views.size" in [w.key for w in at.button_group]  # pictures have a size to choose
 
 
 def test_play_steps_through_the_epochs_and_stops_at_the_last(runs: dict[str, Run]) -> None:
