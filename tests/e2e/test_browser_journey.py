@@ -45,9 +45,11 @@ LOSS_POINTS_JS = """() => {
 }"""
 
 
+# The loss chart itself is scrolled to the middle of the window (not its frame: the frame holds every chart and
+# is taller than the window, so centring it can leave the loss chart, its first, above the top).
 LOSS_PLOT_AREA_JS = """() => {
   const frame = document.querySelector('iframe[src*="live_charts"]');
-  frame.scrollIntoView({block: 'center'});
+  frame.contentDocument.getElementById('chart-loss').scrollIntoView({block: 'center'});
   const outer = frame.getBoundingClientRect();
   const inner = frame.contentDocument.querySelector('#chart-loss .nsewdrag').getBoundingClientRect();
   return {x: outer.x + inner.x, y: outer.y + inner.y, width: inner.width, height: inner.height};
