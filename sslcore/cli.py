@@ -8,6 +8,7 @@ the catalogue (datasets, tasks, encoders), the parser and the error handling are
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
@@ -86,6 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             DeviceUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`sslcore list --json | head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered goes nowhere
+        return 0
     except OSError as e:  # the one place an OS error on a runs folder, config file or output path is worded
         paths = {"--" + option.replace("_", "-"): getattr(args, option, None) for option in PATH_OPTIONS}
         print(f"error: {describe_for_options(e, paths)}", file=sys.stderr)

@@ -10,13 +10,17 @@ from sslcore.runs import RunStore
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from sslcore.runs.summary import format_summaries, summarize
+    from sslcore.runs.summary import format_summaries, summarize, summary_json
 
     runs = RunStore(args.runs_dir).list()
-    if not runs:
+    summaries = [summarize(run) for run in runs]  # a run whose process is gone is marked failed first
+    if args.json:  # one JSON object a line, for scripts; no line at all for no runs
+        for summary in summaries:
+            print(summary_json(summary))
+    elif not runs:
         print(f"no runs in {args.runs_dir}/")
-        return 0
-    print(format_summaries([summarize(run) for run in runs]))  # a run whose process is gone is marked failed first
+    else:
+        print(format_summaries(summaries))
     return 0
 
 
@@ -100,6 +104,9 @@ def cmd_tag(args: argparse.Namespace) -> int:
 
 def add_run_commands(sub: argparse._SubParsersAction) -> None:
     listing = sub.add_parser("list", help="list runs")
+    listing.add_argument("--json", action="store_true",
+                         help="one JSON object a line per run (accuracies as fractions, times in seconds since "
+                              "the epoch, null where unknown), for scripts")
     listing.set_defaults(func=cmd_list)
 
     export = sub.add_parser("export", help="write a run as one zip: config, metrics, encoder weights, eval, README")

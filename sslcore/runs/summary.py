@@ -14,9 +14,10 @@ Each figure has one meaning and one label, used everywhere it appears:
 """
 from __future__ import annotations
 
+import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sslcore.runs.eval_results import read_eval_results
@@ -209,6 +210,15 @@ def summarize(run: Run, *, reconcile: bool = True) -> RunSummary:
 def percent(value: float | None) -> str:
     """0.9512 -> '95.1%'; '-' when unknown."""
     return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def summary_json(summary: RunSummary) -> str:
+    """``summary`` as one line of strict JSON: its fields by name, tags a list, a non-finite number null (a
+    diverged run's loss is NaN, which JSON cannot hold)."""
+    fields = asdict(summary)
+    fields["tags"] = list(summary.tags)
+    clean = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in fields.items()}
+    return json.dumps(clean, allow_nan=False)
 
 
 def format_summaries(summaries: list[RunSummary]) -> str:

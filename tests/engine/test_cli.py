@@ -128,6 +128,29 @@ def test_train_then_list(tmp_path: Path) -> None:
     assert all("img/s" in line and "test_rotation_acc" in line for line in epoch_lines)
     listing = sslcore("list", "--runs-dir", str(tmp_path / "runs"))
     assert run_dir.name in listing.stdout and "completed" in listing.stdout
+    [line] = sslcore("list", "--json", "--runs-dir", str(tmp_path / "runs")).stdout.splitlines()
+    listed = json.loads(line)
+    assert (listed["id"], listed["state"], listed["task"], listed["epochs_done"]) == (run_dir.name, "completed",
+                                                                                    "rotation", 2)
+    assert 0.0 < listed["knn_last"] <= 1.0 and listed["probe_acc"] is None and listed["tags"] == []
+
+
+def test_list_json_is_strict_and_quiet_when_the_reader_leaves_early(tmp_path: Path, monkeypatch) -> None:
+    import dataclasses
+
+    from sslcore.runs import RunStore
+    from sslcore.runs.summary import summarize, summary_json
+    from tests.conftest import tiny_config
+
+    store = RunStore(tmp_path)
+    for _ in range(3):
+        store.create(tiny_config())
+    diverged = dataclasses.replace(summarize(store.list()[0]), final_loss=float("nan"))
+    assert json.loads(summary_json(diverged))["final_loss"] is None  # NaN is not JSON: null
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `sslcore list --json | head -0`: nobody reads
+    monkeypatch.setattr(sys, "stdout", os.fdopen(write_end, "w", buffering=1))
+    assert main(["list", "--json", "--runs-dir", str(tmp_path)]) == 0  # no "error: Broken pipe", status 0
 
 
 @pytest.mark.parametrize("budgets, fragment", [
