@@ -291,7 +291,7 @@ def _chart_args(run_path: str, mtime_ns: int, size: int, loss_view: LossView) ->
 
 def _loss_controls(losses: pd.Series) -> LossView:
     """Smoothing and scale of the loss chart, chosen above it (kept for every run this session shows).
-    A log scale is offered only for a loss that stays above 0 (SimSiam's and BYOL's can reach 0 or below)."""
+    A log scale is offered only for a loss that stays above 0 (SimSiam's, a negative cosine similarity, does not)."""
     smoothing_cell, scale_cell = st.columns([5, 3], vertical_alignment="bottom")
     choice = smoothing_cell.segmented_control(
         "Loss smoothing", list(SMOOTHING_CHOICES), default="auto", required=True, key="live.loss.smoothing",
