@@ -49,6 +49,12 @@ def smooth(values: Sequence[float], weight: float = 0.9) -> list[float]:
     return out
 
 
+#: The loss charts' smoothing stops (TensorBoard's slider, in a few steps): "auto" is :func:`smoothing_weight`'s.
+SMOOTHING_CHOICES: dict[str, float | None] = {"auto": None, "off": 0.0, "0.6": 0.6, "0.9": 0.9, "0.99": 0.99}
+SMOOTHING_HELP = ("Weight of the moving average through the per-step losses, as in TensorBoard (0.99: long memory, "
+                  "off: the raw values). Auto averages about 5% of the curve.")
+
+
 def smoothing_weight(n_points: int) -> float:
     """A weight that averages over ~5% of the series (at least 3, at most 100 points)."""
     window = min(100.0, max(3.0, n_points / 20.0))

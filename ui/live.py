@@ -250,10 +250,6 @@ class LossView:
     log_y: bool = False
 
 
-#: The loss chart's smoothing stops (TensorBoard's slider, in a few steps): "auto" averages ~5% of the curve.
-SMOOTHING_CHOICES: dict[str, float | None] = {"auto": None, "off": 0.0, "0.6": 0.6, "0.9": 0.9, "0.99": 0.99}
-
-
 def live_figures(run_id: str, metrics: RunMetrics, unit: str = "images", loss_view: LossView = LossView()
                  ) -> list[Chart]:
     """The run's curves: loss per step (wide, drawn as ``loss_view`` says), learning rate, throughput, k-NN
@@ -294,14 +290,13 @@ def _loss_controls(losses: pd.Series) -> LossView:
     A log scale is offered only for a loss that stays above 0 (SimSiam's, a negative cosine similarity, does not)."""
     smoothing_cell, scale_cell = st.columns([5, 3], vertical_alignment="bottom")
     choice = smoothing_cell.segmented_control(
-        "Loss smoothing", list(SMOOTHING_CHOICES), default="auto", required=True, key="live.loss.smoothing",
-        help="Weight of the moving average through the per-step losses, as in TensorBoard (0.99: long memory, "
-             "off: the raw values). Auto averages about 5% of the curve.")
+        "Loss smoothing", list(charts.SMOOTHING_CHOICES), default="auto", required=True, key="live.loss.smoothing",
+        help=charts.SMOOTHING_HELP)
     positive = bool((losses.dropna() > 0).all())
     log_y = scale_cell.toggle("Log scale", key="live.loss.log", disabled=not positive,
                               help="A log y axis shows the late, slow part of a falling loss." if positive else
                               "This loss reaches 0 or below, which a log axis cannot show.")
-    return LossView(SMOOTHING_CHOICES[choice or "auto"], bool(log_y) and positive)
+    return LossView(charts.SMOOTHING_CHOICES[choice or "auto"], bool(log_y) and positive)
 
 
 def _charts(run: Run, metrics: RunMetrics) -> None:

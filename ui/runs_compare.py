@@ -77,11 +77,12 @@ def default_loss_scale(tasks: Sequence[str]) -> LossScale:
 
 
 def compare_figure(runs: Sequence[Curves], mode: XMode = "epoch", height: int = 520,
-                   loss_scale: LossScale = "as logged") -> charts.Figure:
+                   loss_scale: LossScale = "as logged", smoothing: float | None = None) -> charts.Figure:
     """Smoothed loss (top) and k-NN accuracy per epoch (bottom) of every run, one colour and legend entry each.
 
     A run's two traces share a legend group, so clicking its name hides or shows both. ``loss_scale``
-    'relative to start' divides each run's loss by its own starting value (see :func:`relative_losses`).
+    'relative to start' divides each run's loss by its own starting value (see :func:`relative_losses`);
+    ``smoothing`` is the moving average's weight (0: the raw losses), None for each run's automatic one.
     """
     x_title = "epoch" if mode == "epoch" else "wall time (minutes since the first record)"
     relative = loss_scale == "relative to start"
@@ -90,15 +91,17 @@ def compare_figure(runs: Sequence[Curves], mode: XMode = "epoch", height: int = 
         color = PALETTE[i % len(PALETTE)]
         step_x, epoch_x = _x(run, mode)
         losses = relative_losses(run.losses) if relative else run.losses
-        trend = charts.smooth(losses, charts.smoothing_weight(len(losses))) if losses else []
+        weight = charts.smoothing_weight(len(losses)) if smoothing is None else smoothing
+        trend = charts.smooth(losses, weight) if losses else []
         x, y = charts.thin(step_x, trend)
         loss = charts.line(x, y, name=run.label, color=color, width=2)
         knn = charts.line(epoch_x, run.knn, name=run.label, color=color, width=2, markers=True)  # None: a gap
         loss.update(legendgroup=run.label)
         knn.update(legendgroup=run.label, showlegend=False, xaxis="x2", yaxis="y2")
         traces += [loss, knn]
-    title = ("Loss relative to each run's start (smoothed) and online k-NN accuracy" if relative
-             else "Loss (smoothed) and online k-NN accuracy")
+    smoothed = "" if smoothing == 0.0 else " (smoothed)"
+    title = (f"Loss relative to each run's start{smoothed} and online k-NN accuracy" if relative
+             else f"Loss{smoothed} and online k-NN accuracy")
     fig = charts.figure(traces, title=title, x_title="", y_title="loss ÷ starting loss" if relative else "loss",
                         revision=f"compare-{loss_scale}", height=height, y_axis={"domain": [0.56, 1.0]})
     layout = fig["layout"]
@@ -164,16 +167,19 @@ def compare(runs: Sequence[Run]) -> None:
     configs = {run.id: run.config_dict() for run in runs}
     tasks = [str(config.get("task", {}).get("name", "?")) for config in configs.values()]
     default = default_loss_scale(tasks)
-    x_column, loss_column = st.columns(2)
+    x_column, loss_column, smoothing_column = st.columns([2, 3, 3])
     mode = x_column.segmented_control("x axis", X_MODES, default="epoch", key="runs.compare.x") or "epoch"
     # Keyed by the default, so choosing runs of other tasks brings the right default back.
     scale = loss_column.segmented_control(
         "loss", LOSS_SCALES, default=default, key=f"runs.compare.loss.{default}",
         help="Different pretext tasks have losses of different kinds and sizes; relative to its start, each "
              "run's curve shows how far its own loss fell.") or default
+    smoothing = smoothing_column.segmented_control(
+        "loss smoothing", list(charts.SMOOTHING_CHOICES), default="auto", required=True,
+        key="runs.compare.smoothing", help=charts.SMOOTHING_HELP) or "auto"
     curves = [run_curves(run, labels[run.id]) for run in runs]
-    st.plotly_chart(compare_figure(curves, mode, loss_scale=scale), config={"displaylogo": False},
-                    key="runs.compare.chart")
+    st.plotly_chart(compare_figure(curves, mode, loss_scale=scale, smoothing=charts.SMOOTHING_CHOICES[smoothing]),
+                    config={"displaylogo": False}, key="runs.compare.chart")
     compare_collapse([(labels[run.id], PALETTE[i % len(PALETTE)], run_metrics(run).epochs)
                       for i, run in enumerate(runs)])
     diff = config_diff({labels[run.id]: configs[run.id] for run in runs})

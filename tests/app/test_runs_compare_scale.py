@@ -9,6 +9,7 @@ from sslcore.runs import Run
 from sslcore.runs.process_manager import JobManager
 from tests.app.conftest import open_page
 from tests.conftest import tiny_config
+from ui import charts
 from ui.runs_compare import Curves, compare_figure, default_loss_scale, relative_losses
 
 
@@ -56,3 +57,31 @@ def test_runs_of_different_tasks_are_compared_relative_to_their_start(jobs: JobM
     at.segmented_control(key="runs.compare.loss.relative to start").set_value("as logged").run()
     [chart] = at.get("plotly_chart")
     assert json.loads(chart.proto.spec)["layout"]["yaxis"]["title"]["text"] == "loss"
+
+
+def test_the_compared_losses_take_the_smoothing_chosen_above_them(jobs: JobManager) -> None:
+    first = jobs.store.create(tiny_config("simclr"), name="first")
+    second = jobs.store.create(tiny_config("simclr"), name="second")
+    logged(first, 2.6, 1.3)
+    logged(second, 2.4, 1.2)
+    at = open_page("app_pages/runs.py")
+    table = at.dataframe[0]
+    at.session_state[table.key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    at.run()
+    control = at.segmented_control(key="runs.compare.smoothing")
+    assert control.value == "auto"
+
+    def loss_traces() -> tuple[list[float], str]:
+        [chart] = at.get("plotly_chart")
+        figure = json.loads(chart.proto.spec)
+        return figure["data"][0]["y"], figure["layout"]["title"]["text"]
+
+    auto, title = loss_traces()
+    assert "(smoothed)" in title
+    control.set_value("off").run()
+    raw, title = loss_traces()
+    newest = first if at.dataframe[0].value["name"].iloc[0] == "first" else second
+    assert raw == pytest.approx([r["loss"] for r in newest.metrics("step")]) and "(smoothed)" not in title
+    at.segmented_control(key="runs.compare.smoothing").set_value("0.99").run()
+    heavy, _ = loss_traces()
+    assert heavy == pytest.approx(charts.smooth(raw, 0.99)) and heavy != pytest.approx(auto)
