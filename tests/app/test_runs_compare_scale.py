@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from sslcore.runs import Run
 from sslcore.runs.process_manager import JobManager
@@ -41,15 +42,19 @@ def test_relative_scale_puts_both_curves_on_one_readable_axis() -> None:
     assert mse["y"][-1] < 0.5 < ntxent["y"][-1] < 0.7 and max(mse["y"] + ntxent["y"]) <= 1.0
 
 
-def test_runs_of_different_tasks_are_compared_relative_to_their_start(jobs: JobManager) -> None:
-    mse = jobs.store.create(tiny_config("autoencoder"), name="mse run")
-    ntxent = jobs.store.create(tiny_config("simclr"), name="ntxent run")
-    logged(mse, 0.05, 0.01)
-    logged(ntxent, 2.6, 1.3)
+def compare_two(jobs: JobManager, *runs: tuple[str, str, float, float]) -> tuple[AppTest, list[Run]]:
+    """The Runs page with two finished runs (name, task, first and last loss) ticked in its table."""
+    made = []
+    for name, task, start, end in runs:
+        made.append(jobs.store.create(tiny_config(task), name=name))
+        logged(made[-1], start, end)
     at = open_page("app_pages/runs.py")
-    table = at.dataframe[0]
-    at.session_state[table.key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
-    at.run()
+    at.session_state[at.dataframe[0].key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
+    return at.run(), made
+
+
+def test_runs_of_different_tasks_are_compared_relative_to_their_start(jobs: JobManager) -> None:
+    at, _ = compare_two(jobs, ("mse run", "autoencoder", 0.05, 0.01), ("ntxent run", "simclr", 2.6, 1.3))
     assert not at.exception
     [chart] = at.get("plotly_chart")
     layout = json.loads(chart.proto.spec)["layout"]
@@ -60,14 +65,7 @@ def test_runs_of_different_tasks_are_compared_relative_to_their_start(jobs: JobM
 
 
 def test_the_compared_losses_take_the_smoothing_chosen_above_them(jobs: JobManager) -> None:
-    first = jobs.store.create(tiny_config("simclr"), name="first")
-    second = jobs.store.create(tiny_config("simclr"), name="second")
-    logged(first, 2.6, 1.3)
-    logged(second, 2.4, 1.2)
-    at = open_page("app_pages/runs.py")
-    table = at.dataframe[0]
-    at.session_state[table.key] = {"selection": {"rows": [0, 1], "columns": [], "cells": []}}
-    at.run()
+    at, (first, second) = compare_two(jobs, ("first", "simclr", 2.6, 1.3), ("second", "simclr", 2.4, 1.2))
     control = at.segmented_control(key="runs.compare.smoothing")
     assert control.value == "auto"
 
