@@ -26,7 +26,8 @@ SPACES = (("eff_rank", "emb_std", "emb_dim", "features", charts.LOSS_COLOR),
           ("head_rank", "head_std", "head_dim", "head output", HEAD_COLOR))
 
 
-def _series(epochs: pd.DataFrame, column: str) -> pd.DataFrame:
+def recorded(epochs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The epoch records that have ``column`` (none when no record has it: a run from before it existed)."""
     return epochs.dropna(subset=[column]) if column in epochs else epochs.iloc[0:0]
 
 
@@ -41,7 +42,7 @@ def collapse_charts(run_id: str, epochs: pd.DataFrame) -> list[Chart]:
     recorded before these figures existed."""
     ranks, spreads, dims = [], [], []
     for rank_key, std_key, dim_key, name, color in SPACES:
-        frame = _series(_series(epochs, std_key), dim_key)
+        frame = recorded(recorded(epochs, std_key), dim_key)
         if frame.empty:
             continue
         x = frame["epoch"].tolist()
@@ -60,7 +61,7 @@ def collapse_charts(run_id: str, epochs: pd.DataFrame) -> list[Chart]:
                            y_axis={"rangemode": "tozero"})
     spread["layout"]["shapes"] = [_level(1.0)]
     found = [Chart("eff_rank", rank), Chart("emb_std", spread)]
-    pairs = _series(epochs, "alignment")
+    pairs = recorded(epochs, "alignment")
     if not pairs.empty:
         found.append(Chart("align_uniform", _alignment_figure(run_id, pairs)))
     return found
@@ -99,12 +100,12 @@ def compare_figure(curves: Sequence[tuple[str, str, pd.DataFrame]], height: int 
     """
     traces = []
     for label, color, epochs in curves:
-        rank, spread = _series(epochs, "eff_rank"), _series(epochs, "emb_std")
+        rank, spread = recorded(epochs, "eff_rank"), recorded(epochs, "emb_std")
         if rank.empty:
             continue
         top = charts.line(rank["epoch"].tolist(), rank["eff_rank"].tolist(), name=label, color=color, width=2,
                           markers=True)
-        spread = _series(spread, "emb_dim")
+        spread = recorded(spread, "emb_dim")
         bottom = charts.line(spread["epoch"].tolist(), relative_spread(spread, "emb_std", "emb_dim"), name=label,
                              color=color, width=2, markers=True)
         top.update(legendgroup=label)

@@ -8,14 +8,11 @@ from __future__ import annotations
 import pandas as pd
 
 from ui import charts
+from ui.collapse import recorded
 from ui.live_charts import Chart
 
 PEAK_COLOR = "#868e96"
 GPU_COLOR = "#2f9e44"
-
-
-def _series(epochs: pd.DataFrame, column: str) -> pd.DataFrame:
-    return epochs.dropna(subset=[column]) if column in epochs else epochs.iloc[0:0]
 
 
 def _x_axis(x: list[int]) -> dict[str, object]:
@@ -46,7 +43,7 @@ def memory_figure(run_id: str, epochs: pd.DataFrame) -> charts.Figure | None:
     for key, name, color, dash in (("sys_rss_mib", "resident", charts.LOSS_COLOR, False),
                                    ("sys_peak_rss_mib", "peak resident", PEAK_COLOR, True),
                                    ("sys_gpu_peak_mib", "GPU (peak)", GPU_COLOR, False)):
-        frame = _series(epochs, key)
+        frame = recorded(epochs, key)
         if frame.empty:
             continue
         trace = charts.line(frame["epoch"].tolist(), frame[key].tolist(), name=name, color=color, width=2,
@@ -65,7 +62,7 @@ def memory_figure(run_id: str, epochs: pd.DataFrame) -> charts.Figure | None:
 def system_charts(run_id: str, epochs: pd.DataFrame) -> list[Chart]:
     """The CPU and memory charts of a run's epochs; none for a run that did not record them."""
     found = []
-    cpu = _series(epochs, "sys_cpu_percent")
+    cpu = recorded(epochs, "sys_cpu_percent")
     if not cpu.empty:
         found.append(Chart("sys_cpu", cpu_figure(run_id, cpu)))
     memory = memory_figure(run_id, epochs)

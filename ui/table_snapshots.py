@@ -93,7 +93,7 @@ def column_names(run_path: str, width: int) -> tuple[str, ...]:
         names = load_config_split(d).as_tables()[0].columns.names
         if len(names) == width:
             return tuple(names)
-    except (ConfigError, UnknownNameError, DatasetUnavailableError, OSError, AttributeError):
+    except (ConfigError, UnknownNameError, DatasetUnavailableError, OSError, AttributeError, TypeError):
         pass
     return tuple(f"column {j}" for j in range(width))
 
