@@ -36,6 +36,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, uninstalled
+from emulation import add_emulation_flag, reexec_if_emulating  # noqa: E402
+
 from sslcore.config import RunConfig, default_config  # noqa: E402
 from sslcore.data import load_run_data  # noqa: E402
 from sslcore.engine.device import configure_threads, describe_machine  # noqa: E402
@@ -174,7 +176,9 @@ def main() -> int:
     parser.add_argument("--no-augment-too", action="store_true",
                         help="also report the supervised baseline trained without augmentation")
     parser.add_argument("--smoke", action="store_true", help="tiny digits run, budgets 1, 4 and all, 2 repeats")
+    add_emulation_flag(parser)
     args = parser.parse_args()
+    reexec_if_emulating(args)
     threads = configure_threads(args.threads if args.threads is not None else (1 if args.smoke else 0))
     budgets, repeats, overrides = list(DEFAULT_BUDGETS), args.repeats, {}
     if args.smoke:

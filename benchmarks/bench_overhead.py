@@ -33,6 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from emulation import add_emulation_flag, reexec_if_emulating  # noqa: E402
+
 from sslcore.engine.device import describe_machine  # noqa: E402
 
 SMOKE_OVERRIDES: dict[str, object] = {"data.dataset": "digits", "train.epochs": 1, "encoder.width": 8,
@@ -126,7 +128,9 @@ def main() -> None:
     parser.add_argument("--monitor-every", type=int, default=1,
                         help="train.monitor_every of the timed run (epochs between the monitor's passes)")
     parser.add_argument("--skip-app", action="store_true", help="time `sslcore train` only, not the job manager")
+    add_emulation_flag(parser)
     args = parser.parse_args()
+    reexec_if_emulating(args)
     print(describe_machine())
     import_s = torch_import_seconds()
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,6 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emulation import add_emulation_flag, reexec_if_emulating  # noqa: E402
+
 from sslcore.config import default_config  # noqa: E402
 from sslcore.data import load_run_data  # noqa: E402
 from sslcore.engine.device import autocast, configure_threads, describe_machine, pick_device, use_bf16  # noqa: E402
@@ -129,7 +131,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: seconds, for the test suite")
     parser.add_argument("--workers", type=int, default=1, help="DataLoader worker processes (default 1)")
+    add_emulation_flag(parser)
     args = parser.parse_args()
+    reexec_if_emulating(args)
     configure_threads(0)
     n, seconds, steps, batch = (256, 0.3, 2, 32) if args.smoke else (1024, 3.0, 20, 128)
     print(describe_machine())

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
     ("bench_faults.py", "fault sweep:"),
     ("bench_overhead.py", "wall / steps"),
     ("bench_throughput.py", "of the fp32 peak"),
+    ("bench_throughput.py --emulate-avx2", "oneDNN capped at AVX2, fast bf16: False"),  # started again, capped
     ("bench_big_datasets.py", "Embeddings page on the"),
     ("bench_network_precision.py", "paired difference"),
 ])

@@ -51,7 +51,22 @@ def cpu_has_fast_bf16() -> bool:
     bf16 matmuls ran 2.2x the fp32 GFLOP/s and the default training step 1.5x the images/s.
     """
     _, flags = cpu_model_and_flags()
-    return any(flag in flags for flag in NATIVE_BF16_FLAGS) or _torch_sees_native_bf16()
+    native = any(flag in flags for flag in NATIVE_BF16_FLAGS) or _torch_sees_native_bf16()
+    return native and onednn_may_use_bf16()
+
+
+#: oneDNN's ISA caps (``ONEDNN_MAX_CPU_ISA``) below the first with bf16 instructions (AVX512_CORE_BF16); the
+#: caps above it (AVX512_CORE_BF16, AVX512_CORE_FP16, AVX512_CORE_AMX, AVX10_*, ALL) keep native bf16.
+_ONEDNN_CAPS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
+
+def onednn_may_use_bf16() -> bool:
+    """False where ``ONEDNN_MAX_CPU_ISA`` (or its old name ``DNNL_MAX_CPU_ISA``) caps oneDNN, which runs torch's
+    CPU convolutions and matmuls, below the instructions of native bf16: bf16 is then emulated there, as on a CPU
+    without them. A user sets the cap to work around an ISA's bug, or to see how the engine runs on an older CPU
+    (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``, as the benchmarks' ``--emulate-avx2`` does)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
+    return cap.strip().upper() not in _ONEDNN_CAPS_WITHOUT_BF16
 
 
 def _torch_sees_native_bf16() -> bool:
@@ -133,5 +148,7 @@ def describe_machine() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     isa = " ".join(f for f in _ISA_FLAGS if f in flags) or "n/a"
     load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    capped = f", oneDNN capped at {cap}" if cap else ""  # an emulated older CPU (benchmarks' --emulate-avx2)
     return (f"CPU: {model}, {cores} cores usable, ISA: {isa}, torch capability "
-            f"{torch.backends.cpu.get_cpu_capability()}, fast bf16: {cpu_has_fast_bf16()}, load average {load}")
+            f"{torch.backends.cpu.get_cpu_capability()}{capped}, fast bf16: {cpu_has_fast_bf16()}, load average {load}")

@@ -26,6 +26,28 @@ def test_bf16_is_used_on_cpu_only_where_the_hardware_has_native_bf16(monkeypatch
         assert use_bf16(CPU, "fp32", model) is False and use_bf16(CPU, "bf16", model) is True
 
 
+@pytest.mark.parametrize("cap, fast", [(None, True), ("AVX2", False), ("avx512_core", False),
+                                       ("AVX512_CORE_VNNI", False), ("AVX512_CORE_BF16", True),
+                                       ("AVX512_CORE_AMX", True), ("ALL", True)])
+def test_an_onednn_isa_cap_below_bf16_turns_bf16_off_as_on_an_older_cpu(monkeypatch, cap, fast) -> None:
+    monkeypatch.setattr(device_module, "cpu_model_and_flags", lambda: ("some CPU", frozenset({"avx512_bf16"})))
+    monkeypatch.delenv("DNNL_MAX_CPU_ISA", raising=False)
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert device_module.cpu_has_fast_bf16() is fast  # capped below bf16, oneDNN would emulate it: slower than fp32
+    assert use_bf16(CPU, "auto", CONV) is fast
+    assert ("oneDNN capped at" in describe_machine()) is (cap is not None)
+
+
+def test_the_old_name_of_the_cap_counts_too(monkeypatch) -> None:
+    monkeypatch.setattr(device_module, "cpu_model_and_flags", lambda: ("some CPU", frozenset({"amx_bf16"})))
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.setenv("DNNL_MAX_CPU_ISA", "AVX2")
+    assert device_module.cpu_has_fast_bf16() is False
+
+
 def test_machine_line_names_cpu_cores_isa_and_load() -> None:
     line = describe_machine()
     assert line.startswith("CPU: ") and "cores usable" in line and "ISA: " in line and "load average" in line
