@@ -119,7 +119,8 @@ def figure(traces: list[dict[str, Any]], *, title: str, x_title: str, y_title: s
             # centred above the plot: the right corner belongs to the mode bar, the left to the title
             "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.0, "xanchor": "center", "x": 0.5},
             "xaxis": {"title": {"text": x_title}, **grid, **(x_axis or {})},
-            "yaxis": {"title": {"text": y_title}, **grid, **(y_axis or {})},
+            # a gap between the y tick labels and the plot: at the origin "0%" and the x axis's "0" ran together
+            "yaxis": {"title": {"text": y_title}, **grid, "ticklabelstandoff": 6, **(y_axis or {})},
         },
     }
 
