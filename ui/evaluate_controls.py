@@ -6,6 +6,7 @@ reruns every POLL_SECONDS while a job is active, so a refresh or a second tab sh
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from sslcore.runs.eval_manager import (
 )
 from ui.datasets import load_config_split
 from ui.evaluate_results import rows_so_far_table
-from ui.live import STATE_COLORS
+from ui.live import STATE_COLORS, format_seconds
 from ui.plain_text import escape_markdown
 from ui.polling import polling_fragment
 from ui.server import max_jobs, runs_dir
@@ -135,6 +136,17 @@ def _jobs_view(paths: tuple[str, ...], polling: bool) -> None:
             _job_row(run, job)
 
 
+def progress_line(job: dict, state: str, now: float | None = None) -> str:
+    """The progress bar's line: what the job does now and, once it runs, the time since it started (the
+    supervised networks take a minute or more on CPUs without native bf16; the clock shows the job is alive)."""
+    message = job.get("message") or state
+    started = job.get("started")
+    if state != "running" or not isinstance(started, (int, float)):
+        return message
+    elapsed = max(0.0, (time.time() if now is None else now) - started)
+    return f"{message} · {format_seconds(elapsed)} elapsed"
+
+
 def _job_row(run: Run, job: dict) -> None:
     state = job.get("state", "unknown")
     title, badge = st.columns([6, 1], vertical_alignment="center")
@@ -143,7 +155,7 @@ def _job_row(run: Run, job: dict) -> None:
     with badge:
         st.badge(state, color=STATE_COLORS.get(state, "gray"))
     if state in ACTIVE_STATES:
-        st.progress(float(job.get("fraction") or 0.0), text=job.get("message") or state)
+        st.progress(float(job.get("fraction") or 0.0), text=progress_line(job, state))
         so_far = rows_so_far_table(job)
         if so_far is not None:
             st.caption("Results so far, % test accuracy: the quick methods run first, the supervised networks "

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,14 +161,17 @@ def test_figures_are_valid_plotly_with_all_labels_placed_at_the_real_count() -> 
 
 def test_a_running_evaluation_shows_the_rows_finished_so_far(app_env: dict[str, Any]) -> None:
     run: Run = app_env["rotation"]
-    job = {"state": "running", "fraction": 0.3, "queued_at": time.time(), "pid": None,
+    from sslcore.runs.store import process_identity
+
+    job = {"state": "running", "fraction": 0.3, "queued_at": time.time() - 70, "started": time.time() - 65,
+           "pid": os.getpid(), "pid_identity": process_identity(os.getpid()),  # a live worker (this process)
            "message": "supervised from scratch · 1 label per class · repeat 1/2",
            "request": {"budgets": [1, "all"], "repeats": 2, "methods": ["linear_probe", "knn", "supervised"]},
            "rows": [{"method": "linear_probe", "labels_per_class": 1, "accuracy_mean": 0.5, "accuracy_std": 0.02,
                      "accuracies": [0.48, 0.52]},
                     {"method": "linear_probe", "labels_per_class": "all", "accuracy_mean": 0.9, "accuracy_std": 0.0,
                      "accuracies": [0.9]}]}
-    (run.path / "eval_job.json").write_text(json.dumps(job))  # a worker still within its start-up grace
+    (run.path / "eval_job.json").write_text(json.dumps(job))
     try:
         at = open_page(EVALUATE, run.id)
         assert not at.exception
@@ -177,6 +181,8 @@ def test_a_running_evaluation_shows_the_rows_finished_so_far(app_env: dict[str, 
         assert so_far["linear probe"].tolist() == ["50.0 ± 2.0", "90.0"]  # one fit: no spread shown
         assert so_far["k-NN"].tolist() == so_far["supervised from scratch"].tolist() == ["…", "…"]
         assert any("Results so far" in c.value for c in at.caption)
+        [progress] = at.get("progress")
+        assert "repeat 1/2 · 1:0" in progress.proto.text and "elapsed" in progress.proto.text  # 65-66 s in
     finally:
         (run.path / "eval_job.json").unlink()
 
@@ -192,3 +198,13 @@ def test_the_so_far_table_skips_rows_without_their_figures_and_waits_for_the_fir
     assert table is not None
     assert table.to_dict("records") == [{"labels per class": "4", "k-NN": "75.0 ± 1.0"},
                                         {"labels per class": "all", "k-NN": "…"}]
+
+
+def test_the_evaluation_progress_line_says_how_long_a_running_job_has_run() -> None:
+    from ui.evaluate_controls import progress_line
+
+    job = {"message": "supervised from scratch · all labels · repeat 1/3", "started": 1000.0}
+    assert progress_line(job, "running", now=1088.0) == f"{job['message']} · 1:28 elapsed"
+    assert progress_line({"message": "waiting for a free slot"}, "queued", now=5.0) == "waiting for a free slot"
+    assert progress_line({"started": "junk"}, "running") == "running"  # a damaged field: the state, no clock
+    assert progress_line({"message": "x", "started": 2000.0}, "running", now=1990.0) == "x · 0:00 elapsed"  # clock skew
