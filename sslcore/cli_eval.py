@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from typing import TYPE_CHECKING
 
 from sslcore.cli_common import CLIError, add_runs_dir
@@ -38,6 +39,7 @@ def parse_methods(text: str | None) -> list[str] | None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from sslcore.engine.callbacks import format_duration
     from sslcore.engine.device import configure_threads
     from sslcore.evaluation.encoder_source import weights_path
     from sslcore.evaluation.protocol import evaluate_run, format_results_table
@@ -60,10 +62,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
     # On a terminal, a progress line rewritten in place; in a log file or a pipe, only the finished rows (a
     # carriage return there glues every progress message onto one line).
     interactive = sys.stderr.isatty()
+    started = time.perf_counter()
 
     def progress(fraction: float, message: str) -> None:
         if interactive:
-            print(f"\r[{fraction:4.0%}] {message[:70]:<70}", end="", file=sys.stderr, flush=True)
+            clock = format_duration(time.perf_counter() - started)
+            print(f"\r[{fraction:4.0%} {clock:>5}] {message[:64]:<64}", end="", file=sys.stderr, flush=True)
 
     def finished(row: dict) -> None:  # the quick methods' figures, while the networks still train
         line = f"{method_label(row['method'])} · {budget_amount(row['labels_per_class'])}: {score_text(row)} %"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import pandas as pd
 import streamlit as st
 
+from sslcore.engine.callbacks import format_duration
 from sslcore.runs import ACTIVE_STATES, Run
 from sslcore.runs.actions import resume_blocker
 from sslcore.runs.archive import metrics_csv
@@ -146,12 +147,8 @@ def where_trained(status: dict[str, Any]) -> str:
 
 
 def format_seconds(seconds: float | None) -> str:
-    """'1:05', '1:02:03', or '?' when unknown."""
-    if seconds is None:
-        return "?"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    """'1:05', '1:02:03', or '?' when unknown (the console's format, :func:`format_duration`)."""
+    return format_duration(seconds, unknown="?")
 
 
 def progress_text(state: str, status: dict[str, Any], progress: dict[str, Any]) -> tuple[float, str]:

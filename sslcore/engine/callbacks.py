@@ -122,10 +122,10 @@ class ConsoleProgress(Callback):
                 f"{(ips or 0):,.0f} {self.per_second}  ETA {format_duration(eta)}")
 
 
-def format_duration(seconds: float | None) -> str:
-    """'1:02:03', '2:05' or '--' for unknown."""
+def format_duration(seconds: float | None, unknown: str = "--") -> str:
+    """'1:02:03', '2:05' or ``unknown`` (None, NaN, infinite)."""
     if seconds is None or not math.isfinite(seconds):
-        return "--"
+        return unknown
     s = int(round(seconds))
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)

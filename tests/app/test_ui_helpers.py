@@ -165,7 +165,8 @@ def test_progress_text_says_where_the_run_stands() -> None:
     assert progress_text("cancelled", {"epochs": 5}, {**heartbeat, "phase": "cancelled"})[1] == \
         "Cancelled after 1/5 epochs, 20/75 steps, 0:12"
     assert progress_text("failed", {"epochs": 5}, {})[1] == "Failed before training started"
-    assert (format_seconds(None), format_seconds(3725)) == ("?", "1:02:05")
+    assert (format_seconds(None), format_seconds(3725), format_seconds(65.4)) == ("?", "1:02:05", "1:05")
+    assert format_seconds(float("nan")) == format_seconds(float("inf")) == "?"  # a damaged heartbeat: no crash
 
 
 def test_chart_component_folder_holds_the_page_and_plotly() -> None:

@@ -167,3 +167,26 @@ def test_bad_label_budgets_exit_with_one_clear_line(budgets: str, fragment: str,
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err
     assert not (run.path / "eval.json").exists()
+
+
+def test_eval_on_a_terminal_rewrites_one_progress_line_with_a_clock(monkeypatch, tmp_path: Path) -> None:
+    import io
+    import re
+
+    from sslcore.engine.training_run import execute_run
+    from sslcore.runs import RunStore
+    from tests.conftest import tiny_config
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    run = RunStore(tmp_path).create(tiny_config("autoencoder", **{"train.epochs": 1}))
+    assert execute_run(run) == "completed"
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    assert main(["eval", run.id, "--runs-dir", str(tmp_path), "--labels-per-class", "1", "--repeats", "1",
+                 "--methods", "linear_probe,knn"]) == 0
+    progress = re.findall(r"\r\[ *(\d+)% +(\d+:\d\d)\] ", terminal.getvalue())
+    assert progress and progress[-1][0] == "100"  # the last fit's line: all done, and the time it took
+    assert all(len(line.rstrip("\n")) <= 77 for line in terminal.getvalue().split("\r"))  # one row, rewritten
