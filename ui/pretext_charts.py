@@ -33,13 +33,18 @@ class MetricReading(NamedTuple):
 
 def metric_reading(key: str) -> MetricReading:
     """'test_pair_acc' -> ('Pair accuracy', percent, higher is better); 'test_recon_mse' -> ('Reconstruction error
-    (MSE)', lower is better); any other name in plain words, direction unknown."""
+    (MSE)', lower is better); 'test_loss' -> ('Loss per epoch', lower is better); 'test_view_gap' -> ('View gap',
+    lower is better); any other name in plain words, direction unknown."""
     *words, kind = key.removeprefix(TEST_PREFIX).split("_")
     noun = " ".join(_WORDS.get(w, w) for w in words).capitalize()
     if words and kind == "acc":
         return MetricReading(f"{noun} accuracy", True, True)
     if words and kind in _ERRORS:
         return MetricReading(f"{noun} error ({_ERRORS[kind]})", False, False)
+    if not words and kind == "loss":  # the pretext loss itself; the step chart above is titled "Loss"
+        return MetricReading("Loss per epoch", False, False)
+    if words and kind == "gap":  # VICReg's view gap: how far apart two views lie, against two images
+        return MetricReading(f"{noun} gap", False, False)
     return MetricReading(key.removeprefix(TEST_PREFIX).replace("_", " ").capitalize(), False, None)
 
 

@@ -43,3 +43,8 @@ class BarlowTwins(TwoViewTask):
     def training_step(self, images: torch.Tensor, generator: torch.Generator) -> StepOutput:
         z1, z2 = self.projected_views(images, generator)
         return StepOutput(loss=barlow_twins_loss(z1, z2, self.config.lambda_offdiag))
+
+    def view_metrics(self, view1: torch.Tensor, view2: torch.Tensor) -> dict[str, float]:
+        """test_loss: the loss on two views of held-out images (projector outputs (N, D), N the training batch),
+        to set beside the training batches' loss: a gap that widens is the pretext task overfitting."""
+        return {"test_loss": float(barlow_twins_loss(view1, view2, self.config.lambda_offdiag))}

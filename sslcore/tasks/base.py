@@ -134,9 +134,10 @@ class PretextTask(nn.Module, metaclass=ABCMeta):
         figures anyway, so a metric of view pairs (SimCLR's test pair accuracy) costs no second pass; it calls
         this on chunks of the training batch's size, so N is the batch a training step sees.
 
-        Held-out scores are named ``test_<what>_acc`` (a fraction, higher is better) or ``test_<what>_mse`` (an
-        error), here and in :meth:`evaluate`; a step metric ``<what>_acc`` is the same score on training batches.
-        The Train page charts them by these names."""
+        Held-out scores are named ``test_<what>_acc`` (a fraction, higher is better), ``test_<what>_mse`` (an
+        error), ``test_<what>_gap`` (lower is better) or ``test_loss`` (the task's loss on the held-out views), here
+        and in :meth:`evaluate`; a step metric ``<what>_acc`` (or ``loss``) is the same score on training batches.
+        The Train page charts them by these names, each beside its training twin."""
         return {}
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:

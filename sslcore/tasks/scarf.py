@@ -89,6 +89,6 @@ class SCARF(TableTask):
 
     def view_metrics(self, view1: torch.Tensor, view2: torch.Tensor) -> dict[str, float]:
         """test_pair_acc: the share of the 2N held-out rows and copies that pick their partner among the 2N - 1
-        others (the monitor's embeddings of :meth:`two_views`)."""
-        _, accuracy = nt_xent_loss(view1, view2, temperature=self.config.temperature)
-        return {"test_pair_acc": float(accuracy)}
+        others (the monitor's embeddings of :meth:`two_views`); test_loss: their NT-Xent loss."""
+        loss, accuracy = nt_xent_loss(view1, view2, temperature=self.config.temperature)
+        return {"test_loss": float(loss), "test_pair_acc": float(accuracy)}

@@ -51,6 +51,7 @@ class SimCLR(TwoViewTask):
         return StepOutput(loss=loss, metrics={"pair_acc": accuracy})
 
     def view_metrics(self, view1: torch.Tensor, view2: torch.Tensor) -> dict[str, float]:
-        """test_pair_acc: the share of the 2N held-out views that pick their partner among the 2N - 1 others."""
-        _, accuracy = nt_xent_loss(view1, view2, temperature=self.config.temperature)
-        return {"test_pair_acc": float(accuracy)}
+        """test_pair_acc: the share of the 2N held-out views that pick their partner among the 2N - 1 others;
+        test_loss: their NT-Xent loss, to set beside the training batches' (a widening gap is overfitting)."""
+        loss, accuracy = nt_xent_loss(view1, view2, temperature=self.config.temperature)
+        return {"test_loss": float(loss), "test_pair_acc": float(accuracy)}

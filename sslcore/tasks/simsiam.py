@@ -55,7 +55,15 @@ class SimSiam(TwoViewTask):
 
     def training_step(self, images: torch.Tensor, generator: torch.Generator) -> StepOutput:
         z1, z2 = self.projected_views(images, generator)
+        return StepOutput(loss=self.symmetric_loss(z1, z2))
+
+    def symmetric_loss(self, z1: torch.Tensor, z2: torch.Tensor) -> torch.Tensor:
+        """Each view's prediction against the other view's projection (N, D), averaged: a scalar in [-1, 1]."""
         p1, p2 = self.predictor(z1), self.predictor(z2)
         # negative_cosine_loss stops the gradient through its target: the half that prevents collapse.
-        loss = (negative_cosine_loss(p1, z2) + negative_cosine_loss(p2, z1)) / 2
-        return StepOutput(loss=loss)
+        return (negative_cosine_loss(p1, z2) + negative_cosine_loss(p2, z1)) / 2
+
+    def view_metrics(self, view1: torch.Tensor, view2: torch.Tensor) -> dict[str, float]:
+        """test_loss: the loss on two views of held-out images (the predictor runs on the monitor's projections,
+        in eval mode), to set beside the training batches' loss."""
+        return {"test_loss": float(self.symmetric_loss(view1, view2))}

@@ -51,9 +51,20 @@ class VICReg(TwoViewTask):
         c = self.config
         loss, terms = vicreg_loss(z1, z2, c.invariance_weight, c.variance_weight, c.covariance_weight)
         with torch.no_grad():
-            # The invariance term measured against the spread of the embeddings: about 1 when two views of an
-            # image lie as far apart as two different images, 0 when they coincide. Unlike the raw term it
-            # cannot fall by shrinking the embeddings, so it says whether the views are really being matched.
-            spread = z1.float().var(dim=0).mean() + z2.float().var(dim=0).mean()
-            view_gap = terms["invariance"].detach() / spread.clamp_min(1e-8)
+            view_gap = _view_gap(z1, z2, terms["invariance"].detach())
         return StepOutput(loss=loss, metrics={**terms, "view_gap": view_gap})
+
+    def view_metrics(self, view1: torch.Tensor, view2: torch.Tensor) -> dict[str, float]:
+        """test_loss and test_view_gap: the loss and the view gap on two views of held-out images (projector
+        outputs (N, D), N the training batch), to set beside the training batches' figures."""
+        c = self.config
+        loss, terms = vicreg_loss(view1, view2, c.invariance_weight, c.variance_weight, c.covariance_weight)
+        return {"test_loss": float(loss), "test_view_gap": float(_view_gap(view1, view2, terms["invariance"]))}
+
+
+def _view_gap(z1: torch.Tensor, z2: torch.Tensor, invariance: torch.Tensor) -> torch.Tensor:
+    """The invariance term measured against the spread of the embeddings z1, z2 (B, D): about 1 when two views of
+    an image lie as far apart as two different images, 0 when they coincide. Unlike the raw term it cannot fall
+    by shrinking the embeddings, so it says whether the views are really being matched."""
+    spread = z1.float().var(dim=0).mean() + z2.float().var(dim=0).mean()
+    return invariance / spread.clamp_min(1e-8)

@@ -20,7 +20,9 @@ TRAIN = "app_pages/train.py"
     ("test_pair_acc", MetricReading("Pair accuracy", True, True)),
     ("test_rotation_acc", MetricReading("Rotation accuracy", True, True)),
     ("test_recon_mse", MetricReading("Reconstruction error (MSE)", False, False)),
-    ("test_view_gap", MetricReading("View gap", False, None)),  # a name that does not say which way is good
+    ("test_view_gap", MetricReading("View gap", False, False)),  # VICReg's: two views against two images
+    ("test_loss", MetricReading("Loss per epoch", False, False)),  # the pretext loss on held-out views
+    ("test_spread_ratio", MetricReading("Spread ratio", False, None)),  # a name that does not say which way is good
     ("test_acc", MetricReading("Acc", False, None)),
 ])
 def test_a_score_reads_from_its_name(key: str, reading: MetricReading) -> None:
@@ -78,3 +80,18 @@ def test_scarf_scores_its_held_out_pairs_like_its_training_batches(jobs: JobMana
     held_out, training = live_charts(at)["test_pair_acc"]["data"]
     assert held_out["name"] == "held-out rows" and held_out["x"] == [0, 1, 2]
     assert training["name"] == "training batches" and training["x"] == [1, 2]
+
+
+def test_vicreg_charts_its_held_out_loss_and_view_gap_beside_the_training_batches(jobs: JobManager) -> None:
+    run = jobs.store.create(tiny_config("vicreg"))
+    assert execute_run(run) == "completed"
+    at = open_page(TRAIN, run.id)
+    assert not at.exception
+    charts = live_charts(at)
+    for key, title in (("test_loss", "Loss per epoch"), ("test_view_gap", "View gap")):
+        held_out, training = charts[key]["data"]
+        assert held_out["name"] == "held-out images" and held_out["x"] == [0, 1, 2]
+        assert held_out["y"] == [r[key] for r in run.metrics("epoch")]
+        assert training["name"] == "training batches" and training["x"] == [1, 2]  # epoch means of the steps
+        assert charts[key]["layout"]["title"]["text"] == f"<b>{title}</b>"
+        assert "lower is better" in charts[key]["layout"]["title"]["subtitle"]["text"]

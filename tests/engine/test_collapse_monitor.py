@@ -17,6 +17,20 @@ from sslcore.tasks.simclr import SimCLR, SimCLRConfig
 from tests.conftest import tiny_config
 
 
+@pytest.mark.parametrize("task", ["simclr", "scarf", "barlow_twins", "vicreg", "simsiam"])
+def test_tasks_whose_loss_compares_two_projections_record_it_on_held_out_views(tmp_path: Path, task: str) -> None:
+    # Their loss is a function of the two views' projector outputs the monitor embeds anyway: a held-out loss per
+    # epoch costs no encoder pass, and set beside the training batches' loss it shows the pretext task overfitting.
+    run = RunStore(tmp_path).create(tiny_config(task, **{"train.knn_k": 0}))
+    assert execute_run(run) == "completed"
+    held_out = [r["test_loss"] for r in run.metrics("epoch")]
+    assert len(held_out) == 3 and all(torch.isfinite(torch.tensor(held_out)))
+    assert held_out[-1] < held_out[0], held_out  # it falls as the model learns the task, as the training loss does
+    if task == "vicreg":
+        gaps = [r["test_view_gap"] for r in run.metrics("epoch")]
+        assert 0.0 < gaps[-1] < gaps[0], gaps  # held-out views drawn closer, relative to the images' spread
+
+
 @pytest.mark.parametrize("task, two_views", [("simclr", True), ("autoencoder", False)])
 def test_every_epoch_record_has_the_collapse_figures(tmp_path: Path, task: str, two_views: bool) -> None:
     run = RunStore(tmp_path).create(tiny_config(task, **{"train.epochs": 1, "train.knn_k": 0}))
