@@ -29,6 +29,7 @@ class MetricReading(NamedTuple):
     title: str
     percent: bool
     higher_is_better: bool | None  # None: the name does not say
+    from_zero: bool = True  # the axis starts at 0 (scores and errors); a loss is drawn over the range it spans
 
 
 def metric_reading(key: str) -> MetricReading:
@@ -42,7 +43,7 @@ def metric_reading(key: str) -> MetricReading:
     if words and kind in _ERRORS:
         return MetricReading(f"{noun} error ({_ERRORS[kind]})", False, False)
     if not words and kind == "loss":  # the pretext loss itself; the step chart above is titled "Loss"
-        return MetricReading("Loss per epoch", False, False)
+        return MetricReading("Loss per epoch", False, False, from_zero=False)
     if words and kind == "gap":  # VICReg's view gap: how far apart two views lie, against two images
         return MetricReading(f"{noun} gap", False, False)
     return MetricReading(key.removeprefix(TEST_PREFIX).replace("_", " ").capitalize(), False, None)
@@ -74,7 +75,7 @@ def pretext_charts(run_id: str, steps: pd.DataFrame, epochs: pd.DataFrame, unit:
                                       color=TRAIN_COLOR, width=2, markers=True))
         subtitle = {True: "higher is better", False: "lower is better", None: ""}[reading.higher_is_better]
         x_axis = {"dtick": 1, "rangemode": "tozero"} if len(held_out) <= 12 else {"rangemode": "tozero"}
-        y_axis = charts.PERCENT_AXIS if reading.percent else {"rangemode": "tozero"}
+        y_axis = charts.PERCENT_AXIS if reading.percent else {"rangemode": "tozero"} if reading.from_zero else {}
         figure = charts.figure(traces, title=reading.title, subtitle=subtitle, x_title="epoch", y_title="",
                                revision=run_id, height=charts.SMALL_HEIGHT, x_axis=x_axis, y_axis=y_axis)
         if reading.percent:

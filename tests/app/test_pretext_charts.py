@@ -21,7 +21,7 @@ TRAIN = "app_pages/train.py"
     ("test_rotation_acc", MetricReading("Rotation accuracy", True, True)),
     ("test_recon_mse", MetricReading("Reconstruction error (MSE)", False, False)),
     ("test_view_gap", MetricReading("View gap", False, False)),  # VICReg's: two views against two images
-    ("test_loss", MetricReading("Loss per epoch", False, False)),  # the pretext loss on held-out views
+    ("test_loss", MetricReading("Loss per epoch", False, False, from_zero=False)),  # drawn over its own range
     ("test_spread_ratio", MetricReading("Spread ratio", False, None)),  # a name that does not say which way is good
     ("test_acc", MetricReading("Acc", False, None)),
 ])
@@ -95,3 +95,5 @@ def test_vicreg_charts_its_held_out_loss_and_view_gap_beside_the_training_batche
         assert training["name"] == "training batches" and training["x"] == [1, 2]  # epoch means of the steps
         assert charts[key]["layout"]["title"]["text"] == f"<b>{title}</b>"
         assert "lower is better" in charts[key]["layout"]["title"]["subtitle"]["text"]
+    assert "rangemode" not in charts["test_loss"]["layout"]["yaxis"]  # a loss of 20 -> 18 is not drawn from 0
+    assert charts["test_view_gap"]["layout"]["yaxis"]["rangemode"] == "tozero"  # a ratio: 0 = views coincide
