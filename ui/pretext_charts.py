@@ -17,6 +17,7 @@ from ui import charts
 from ui.live_charts import Chart
 
 TEST_PREFIX = "test_"
+LOSS_KEY = "test_loss"  # the pretext loss on held-out views
 #: Abbreviations in metric names, in words.
 _WORDS = {"recon": "reconstruction"}
 _ERRORS = {"mse": "MSE", "mae": "MAE"}
@@ -42,7 +43,7 @@ def metric_reading(key: str) -> MetricReading:
         return MetricReading(f"{noun} accuracy", True, True)
     if words and kind in _ERRORS:
         return MetricReading(f"{noun} error ({_ERRORS[kind]})", False, False)
-    if not words and kind == "loss":  # the pretext loss itself; the step chart above is titled "Loss"
+    if key == LOSS_KEY:  # the pretext loss itself; the step chart above is titled "Loss"
         return MetricReading("Loss per epoch", False, False, from_zero=False)
     if words and kind == "gap":  # VICReg's view gap: how far apart two views lie, against two images
         return MetricReading(f"{noun} gap", False, False)
@@ -62,7 +63,8 @@ def pretext_charts(run_id: str, steps: pd.DataFrame, epochs: pd.DataFrame, unit:
     """One small chart per held-out pretext score the epoch records hold: the score per epoch on held-out
     ``unit`` ("images" or "rows"), and its per-epoch mean on the training batches where the steps log it."""
     found = []
-    for key in sorted(c for c in epochs.columns if c.startswith(TEST_PREFIX)):
+    # The task's own scores first (SimCLR's pair accuracy beside the k-NN chart), its loss per epoch after them.
+    for key in sorted((c for c in epochs.columns if c.startswith(TEST_PREFIX)), key=lambda c: (c == LOSS_KEY, c)):
         held_out = epochs.dropna(subset=[key])
         if held_out.empty:
             continue

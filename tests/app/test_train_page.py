@@ -143,8 +143,8 @@ def test_train_starts_a_run_and_the_page_shows_it(jobs: JobManager) -> None:
     at.run()
     assert ":green-badge[completed]" in [m.value for m in at.markdown]
     assert at.get("progress")[0].proto.text.startswith("Completed after 1/1 epochs")
-    assert live_chart_names(at) == ["loss", "lr", "throughput", "knn", "test_loss", "test_pair_acc", "eff_rank",
-                                    "emb_std", "align_uniform", "sys_cpu", "sys_memory"]
+    assert live_chart_names(at) == ["loss", "lr", "throughput", "knn", "test_pair_acc", "test_loss", "eff_rank",
+                                    "emb_std", "align_uniform", "sys_cpu", "sys_memory"]  # the score beside k-NN
     assert "Stop" not in labels(at.button)
     links = {link.proto.label: link.proto.query_string for link in at.get("page_link")}
     for page in ("Reconstructions & views", "Embeddings", "Evaluate"):  # each opens this run
