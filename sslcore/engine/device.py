@@ -65,8 +65,12 @@ def onednn_may_use_bf16() -> bool:
     CPU convolutions and matmuls, below the instructions of native bf16: bf16 is then emulated there, as on a CPU
     without them. A user sets the cap to work around an ISA's bug, or to see how the engine runs on an older CPU
     (``ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2``, as the benchmarks' ``--emulate-avx2`` does)."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA") or ""
-    return cap.strip().upper() not in _ONEDNN_CAPS_WITHOUT_BF16
+    return (onednn_isa_cap() or "").strip().upper() not in _ONEDNN_CAPS_WITHOUT_BF16
+
+
+def onednn_isa_cap() -> str | None:
+    """oneDNN's ISA cap as the environment sets it (``ONEDNN_MAX_CPU_ISA``, or its old name), or None."""
+    return os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
 
 
 def _torch_sees_native_bf16() -> bool:
@@ -148,7 +152,7 @@ def describe_machine() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     isa = " ".join(f for f in _ISA_FLAGS if f in flags) or "n/a"
     load = " ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    cap = onednn_isa_cap()
     capped = f", oneDNN capped at {cap}" if cap else ""  # an emulated older CPU (benchmarks' --emulate-avx2)
     return (f"CPU: {model}, {cores} cores usable, ISA: {isa}, torch capability "
             f"{torch.backends.cpu.get_cpu_capability()}{capped}, fast bf16: {cpu_has_fast_bf16()}, load average {load}")
